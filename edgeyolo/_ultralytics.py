@@ -1,0 +1,264 @@
+"""The only module that imports ultralytics.
+
+Ultralytics reaches for the network in several places (settings sync, font download, auto-install of
+missing packages, weight and dataset downloads). Everything here runs offline: the environment is set
+before the first import, and names that would trigger a download are refused up front.
+Results are converted into edgeyolo's own types before they leave this module.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgeyolo.errors import BackendUnavailableError, ConfigError, WeightsNotFoundError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from edgeyolo.runtime.types import Detections
+
+_READY = False
+_SETTINGS_OFF = dict(
+    sync=False, clearml=False, comet=False, dvc=False, mlflow=False, raytune=False,
+    tensorboard=False, wandb=False, vscode_msg=False, openvino_msg=False,
+)  # fmt: skip
+
+
+def edgeyolo_home() -> Path:
+    """Where edgeyolo keeps its caches (``EDGEYOLO_HOME``, default ``~/.cache/edgeyolo``)."""
+    return Path(os.environ.get("EDGEYOLO_HOME", Path.home() / ".cache" / "edgeyolo")).expanduser()
+
+
+def _prepare_environment() -> Path:
+    config_dir = edgeyolo_home() / "ultralytics"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ["YOLO_AUTOINSTALL"] = "False"
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(config_dir))
+    # Plots ask for Arial.ttf and download it when missing, even offline; matplotlib ships a free font.
+    font_dir = Path(os.environ["YOLO_CONFIG_DIR"]) / "Ultralytics"  # ultralytics' USER_CONFIG_DIR
+    font_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        import matplotlib
+
+        src = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+        for name in ("Arial.ttf", "Arial.Unicode.ttf"):
+            if src.is_file() and not (font_dir / name).exists():
+                shutil.copyfile(src, font_dir / name)
+    except ImportError:
+        pass
+    return config_dir
+
+
+def import_ultralytics() -> Any:
+    """Import ultralytics with the network switched off; one clear error when it is not installed."""
+    global _READY
+    if not _READY:
+        _prepare_environment()
+    try:
+        import ultralytics
+        from ultralytics.utils import SETTINGS
+    except ImportError as e:
+        raise BackendUnavailableError(
+            f"training and export need ultralytics and torch ({e.name} is missing): pip install 'edgeyolo[train]'"
+        ) from None
+    if not _READY:
+        SETTINGS.update(_SETTINGS_OFF)
+        _patch_muon_cpu_precision()
+        _READY = True
+    return ultralytics
+
+
+def _patch_muon_cpu_precision() -> None:
+    """Run MuSGD's Newton-Schulz orthogonalisation in float32 on CPU tensors.
+
+    Ultralytics computes it in bfloat16, which CPUs without native bf16 matmul emulate: on a 2-core AVX2
+    machine the optimizer step then costs more than forward and backward together (measured 4.7 s vs 0.18 s
+    for a [8, 256, 1152] batch). Same iteration and coefficients; float32 is at least as accurate. GPU
+    tensors keep the library's bfloat16 path.
+    """
+    try:
+        from ultralytics.optim import muon
+    except ImportError:  # an ultralytics without MuSGD
+        return
+    original = muon.zeropower_via_newtonschulz5
+    if getattr(original, "_edgeyolo_cpu_fp32", False):
+        return
+
+    def zeropower_via_newtonschulz5(G, eps: float = 1e-7):
+        if G.device.type != "cpu":
+            return original(G, eps)
+        X = G.reshape(-1, G.size(-2), G.size(-1)).float()
+        X = X / (X.norm(dim=(-2, -1), keepdim=True) + eps)
+        tall = G.size(-2) > G.size(-1)
+        if tall:
+            X = X.transpose(-2, -1)
+        a, b, c = 3.4445, -4.7750, 2.0315
+        for _ in range(5):
+            A = X @ X.transpose(-2, -1)
+            B = torch.baddbmm(A, A, A, beta=b, alpha=c)
+            X = torch.baddbmm(X, B, X, beta=a)
+        if tall:
+            X = X.transpose(-2, -1)
+        return X.reshape(G.shape)
+
+    import torch
+
+    zeropower_via_newtonschulz5._edgeyolo_cpu_fp32 = True
+    muon.zeropower_via_newtonschulz5 = zeropower_via_newtonschulz5
+
+
+def model_yaml_path(name: str) -> Path | None:
+    """The shipped config for a model YAML name such as ``yolo26n.yaml`` (scale letter stripped), if any."""
+    import re
+
+    import_ultralytics()
+    from ultralytics.utils.checks import check_yaml
+
+    unified = re.sub(r"(\d+)([nslmx])(.+)?$", r"\1\3", name)  # yolo26n.yaml -> yolo26.yaml, as ultralytics does
+    for candidate in (name, unified):
+        found = check_yaml(candidate, hard=False)
+        if found:
+            return Path(found)
+    return None
+
+
+def resolve_model(model: str) -> str:
+    """Check a model spec before anything slow starts: a model YAML or a ``.pt`` file on disk.
+
+    Raises:
+        WeightsNotFoundError: ``.pt`` weights that are not on disk (they would be downloaded).
+        ConfigError: anything that is neither.
+    """
+    p = Path(model).expanduser()
+    if p.suffix == ".pt":
+        if not p.is_file():
+            raise WeightsNotFoundError(
+                f"Weights '{model}' not found on disk; edgeyolo never downloads weights. "
+                f"Pass a local .pt path, or a model YAML such as {p.stem}.yaml to train from scratch."
+            )
+        return str(p.resolve())
+    if p.suffix in (".yaml", ".yml"):
+        if p.is_file():
+            return str(p.resolve())
+        if model_yaml_path(model) is not None:
+            return model
+        raise ConfigError(f"Model config '{model}' not found; use a shipped one such as yolo26n.yaml or a path.")
+    raise ConfigError(f"Model '{model}' must be a model YAML (yolo26n.yaml) or a local .pt file.")
+
+
+@dataclass
+class TrainOutput:
+    run_dir: Path
+    best: Path
+    last: Path
+    metrics: dict[str, float]  # final validation metrics of best.pt (deployed NMS-free head)
+    epochs_run: int
+
+
+def train_detector(
+    model: str,
+    data: Path,
+    *,
+    epochs: int,
+    imgsz: int,
+    batch: int,
+    device: str,
+    out_dir: Path,
+    name: str,
+    callbacks: dict[str, list[Any]] | None = None,
+    **overrides: Any,
+) -> TrainOutput:
+    """Train with ``nms=False`` so validation, early stopping and best.pt use the deployed head."""
+    import_ultralytics()
+    from ultralytics import YOLO
+
+    yolo = YOLO(resolve_model(model), task="detect")
+    for event, fns in (callbacks or {}).items():
+        for fn in fns:
+            yolo.add_callback(event, fn)
+    yolo.train(
+        data=str(Path(data).resolve()),
+        epochs=epochs,
+        imgsz=imgsz,
+        batch=batch,
+        device=device,
+        project=str(Path(out_dir).resolve()),
+        name=name,
+        exist_ok=True,
+        nms=False,
+        verbose=False,
+        **overrides,
+    )
+    trainer = yolo.trainer
+    metrics = {k: float(v) for k, v in (trainer.metrics or {}).items() if isinstance(v, (int, float))}
+    return TrainOutput(
+        run_dir=Path(trainer.save_dir),
+        best=Path(trainer.best),
+        last=Path(trainer.last),
+        metrics=metrics,
+        epochs_run=int(trainer.epoch) + 1,
+    )
+
+
+def checkpoint_info(weights: Path) -> dict[str, Any]:
+    """Class names, end-to-end flag and training image size stored in a checkpoint."""
+    import_ultralytics()
+    from ultralytics import YOLO
+
+    yolo = YOLO(str(weights), task="detect")
+    head = yolo.model.model[-1]
+    train_args = getattr(yolo, "ckpt", {}).get("train_args", {}) if isinstance(yolo.ckpt, dict) else {}
+    return {
+        "names": [yolo.names[i] for i in range(len(yolo.names))],
+        "end2end": bool(getattr(head, "end2end", False)),
+        "imgsz": train_args.get("imgsz"),
+        "model": Path(str(train_args.get("model", weights))).stem,
+    }
+
+
+def export_model(weights: Path, *, format: str, imgsz: int, quantize: int = 32, data: Path | None = None,
+                 max_det: int = 300, **kwargs: Any) -> Path:  # fmt: skip
+    """Export with ``nms=False`` (NMS-free end-to-end head); returns the file or folder written."""
+    import_ultralytics()
+    from ultralytics import YOLO
+
+    if quantize == 8 and data is None:
+        raise ConfigError("INT8 export needs calibration images: pass --data D.yaml")
+    yolo = YOLO(str(weights), task="detect")
+    args: dict[str, Any] = dict(format=format, imgsz=imgsz, nms=False, max_det=max_det, batch=1, device="cpu")
+    if quantize != 32:
+        args["quantize"] = quantize
+    if data is not None:
+        args["data"] = str(Path(data).resolve())
+    args.update(kwargs)
+    return Path(yolo.export(**args))
+
+
+def predict_torch(weights: Path, images: list[np.ndarray], *, imgsz: int, conf: float, max_det: int = 300
+                  ) -> list[Detections]:  # fmt: skip
+    """PyTorch reference detections from the NMS-free head, in original image pixels (for parity checks)."""
+    import_ultralytics()
+    import numpy as np
+    from ultralytics import YOLO
+
+    from edgeyolo.runtime.types import Detections
+
+    yolo = YOLO(str(weights), task="detect")
+    out = []
+    for img in images:
+        r = yolo.predict(img, imgsz=imgsz, conf=conf, nms=False, max_det=max_det, device="cpu", verbose=False,
+                         rect=False)[0]  # fmt: skip
+        b = r.boxes
+        out.append(
+            Detections(
+                xyxy=b.xyxy.cpu().numpy().astype(np.float32),
+                scores=b.conf.cpu().numpy().astype(np.float32),
+                classes=b.cls.cpu().numpy().astype(np.int64),
+            )
+        )
+    return out

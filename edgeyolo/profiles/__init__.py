@@ -1,0 +1,241 @@
+"""Device profiles: what a target device can run and what it must achieve.
+
+A profile is data (``edgeyolo/profiles/<name>.yaml``, name = file stem) validated once at the boundary.
+Unknown keys are rejected and the bad key is named, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from edgeyolo.errors import ConfigError, UnknownNameError
+
+FORMATS = ("onnx", "openvino", "tensorrt")
+PRECISIONS = ("fp32", "fp16", "int8")
+RUNTIMES = ("onnxruntime", "openvino", "tensorrt")
+POWER_SOURCES = ("none", "rapl", "tegrastats", "rpi-pmic")
+# Which runtimes can execute which artifact format.
+RUNTIMES_FOR_FORMAT = {"onnx": ("onnxruntime",), "openvino": ("openvino",), "tensorrt": ("tensorrt",)}
+
+Format = Literal["onnx", "openvino", "tensorrt"]
+Precision = Literal["fp32", "fp16", "int8"]
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """One deployable combination on the device."""
+
+    format: Format
+    precision: Precision
+    runtime: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.format}-{self.precision}"
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """How long the latency run lasts."""
+
+    warmup: int = 10  # untimed inferences before measuring
+    iterations: int = 100  # timed end-to-end inferences
+    min_duration_s: float = 0.0  # keep measuring until this much time has passed as well
+
+
+@dataclass(frozen=True)
+class PowerSettings:
+    source: str = "none"  # where power is read on the device: none, rapl, tegrastats, rpi-pmic
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """A named edge device: candidate sizes and models, runnable targets, and the latency budget."""
+
+    name: str
+    imgsz: tuple[int, ...]  # candidate square input sizes, first = default training size
+    models: tuple[str, ...]  # candidate YOLO26 scales, e.g. yolo26n
+    targets: tuple[TargetSpec, ...]  # format x precision x runtime that the device can run
+    threads: int | Literal["auto"]  # CPU threads for inference; "auto" = every core available
+    latency_budget_ms: float  # p90 end-to-end latency budget used by select
+    description: str = ""
+    arch: str = "any"  # x86_64, aarch64 or any
+    max_map_drop: float = 0.02  # mAP50-95 an INT8/FP16 candidate may lose vs its FP32 twin
+    bench: BenchSettings = field(default_factory=BenchSettings)
+    power: PowerSettings = field(default_factory=PowerSettings)
+    source: str = ""  # where the profile was loaded from
+
+    def resolved_threads(self) -> int:
+        """Thread count to use on this machine."""
+        if self.threads == "auto":
+            try:
+                return len(os.sched_getaffinity(0))
+            except AttributeError:  # not Linux
+                return os.cpu_count() or 1
+        return int(self.threads)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["imgsz"] = list(self.imgsz)
+        d["models"] = list(self.models)
+        d["targets"] = [asdict(t) for t in self.targets]
+        d.pop("source")
+        return d
+
+
+_REQUIRED = ("name", "imgsz", "models", "targets", "threads", "latency_budget_ms")
+_OPTIONAL = ("description", "arch", "max_map_drop", "bench", "power")
+
+
+def _fail(where: str, msg: str) -> ConfigError:
+    return ConfigError(f"{where}: {msg}")
+
+
+def _check_keys(d: dict, allowed: tuple[str, ...], required: tuple[str, ...], where: str) -> None:
+    unknown = sorted(set(d) - set(allowed))
+    if unknown:
+        raise _fail(where, f"unknown key '{unknown[0]}'; allowed keys: {', '.join(allowed)}")
+    missing = [k for k in required if k not in d]
+    if missing:
+        raise _fail(where, f"missing key '{missing[0]}' (required: {', '.join(required)})")
+
+
+def _positive_int(value: Any, key: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise _fail(where, f"'{key}' must be a positive integer, got {value!r}")
+    return value
+
+
+def _number(value: Any, key: str, where: str, minimum: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+        raise _fail(where, f"'{key}' must be a number >= {minimum}, got {value!r}")
+    return float(value)
+
+
+def _parse_target(t: Any, i: int, where: str) -> TargetSpec:
+    w = f"{where} targets[{i}]"
+    if not isinstance(t, dict):
+        raise _fail(w, f"must be a mapping like {{format: onnx, precision: fp32, runtime: onnxruntime}}, got {t!r}")
+    _check_keys(t, ("format", "precision", "runtime"), ("format", "precision"), w)
+    fmt, prec = t["format"], t["precision"]
+    if fmt not in FORMATS:
+        raise _fail(w, f"unknown format '{fmt}'; known: {', '.join(FORMATS)}")
+    if prec not in PRECISIONS:
+        raise _fail(w, f"unknown precision '{prec}'; known: {', '.join(PRECISIONS)}")
+    runtime = t.get("runtime", RUNTIMES_FOR_FORMAT[fmt][0])
+    if runtime not in RUNTIMES_FOR_FORMAT[fmt]:
+        raise _fail(w, f"runtime '{runtime}' cannot run format '{fmt}'; use {RUNTIMES_FOR_FORMAT[fmt][0]}")
+    return TargetSpec(fmt, prec, runtime)
+
+
+def parse_profile(data: Any, source: str = "<dict>") -> DeviceProfile:
+    """Validate a profile mapping (as loaded from YAML) and return it typed."""
+    where = f"profile {source}"
+    if not isinstance(data, dict):
+        raise _fail(where, "must be a YAML mapping of keys (name, imgsz, models, targets, ...)")
+    _check_keys(data, _REQUIRED + _OPTIONAL, _REQUIRED, where)
+
+    name = data["name"]
+    if not isinstance(name, str) or not name:
+        raise _fail(where, f"'name' must be a non-empty string, got {name!r}")
+    imgsz = data["imgsz"]
+    if isinstance(imgsz, int):
+        imgsz = [imgsz]
+    if not isinstance(imgsz, list) or not imgsz:
+        raise _fail(where, f"'imgsz' must be a list of sizes like [320, 480], got {data['imgsz']!r}")
+    for s in imgsz:
+        if _positive_int(s, "imgsz", where) % 32:
+            raise _fail(where, f"'imgsz' {s} is not a multiple of 32 (the model's largest stride)")
+    models = data["models"]
+    if not isinstance(models, list) or not models or not all(isinstance(m, str) and m for m in models):
+        raise _fail(where, f"'models' must be a list of model names like [yolo26n], got {models!r}")
+    targets = data["targets"]
+    if not isinstance(targets, list) or not targets:
+        raise _fail(where, "'targets' must be a non-empty list of {format, precision, runtime}")
+    parsed_targets = tuple(_parse_target(t, i, where) for i, t in enumerate(targets))
+    threads = data["threads"]
+    if threads != "auto":
+        threads = _positive_int(threads, "threads", where)
+    budget = _number(data["latency_budget_ms"], "latency_budget_ms", where, minimum=1e-9)
+    max_drop = _number(data.get("max_map_drop", 0.02), "max_map_drop", where)
+
+    bench_d = data.get("bench") or {}
+    if not isinstance(bench_d, dict):
+        raise _fail(where, "'bench' must be a mapping like {warmup: 10, iterations: 100}")
+    _check_keys(bench_d, ("warmup", "iterations", "min_duration_s"), (), f"{where} bench")
+    bench = BenchSettings(
+        warmup=int(_number(bench_d.get("warmup", 10), "bench.warmup", where)),
+        iterations=_positive_int(bench_d.get("iterations", 100), "bench.iterations", where),
+        min_duration_s=_number(bench_d.get("min_duration_s", 0.0), "bench.min_duration_s", where),
+    )
+    power_d = data.get("power") or {}
+    if not isinstance(power_d, dict):
+        raise _fail(where, "'power' must be a mapping like {source: rapl}")
+    _check_keys(power_d, ("source",), (), f"{where} power")
+    psrc = power_d.get("source", "none")
+    if psrc not in POWER_SOURCES:
+        raise _fail(where, f"unknown power.source '{psrc}'; known: {', '.join(POWER_SOURCES)}")
+
+    for key in ("description", "arch"):
+        if key in data and not isinstance(data[key], str):
+            raise _fail(where, f"'{key}' must be a string, got {data[key]!r}")
+    return DeviceProfile(
+        name=name,
+        imgsz=tuple(imgsz),
+        models=tuple(models),
+        targets=parsed_targets,
+        threads=threads,
+        latency_budget_ms=budget,
+        description=data.get("description", ""),
+        arch=data.get("arch", "any"),
+        max_map_drop=max_drop,
+        bench=bench,
+        power=PowerSettings(psrc),
+        source=source,
+    )
+
+
+def builtin_profile_names() -> list[str]:
+    """Names of the profiles shipped with edgeyolo."""
+    root = resources.files(__name__)
+    return sorted(p.name[: -len(".yaml")] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_yaml(text: str, source: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"profile {source}: not valid YAML{at}: {getattr(e, 'problem', e)}") from None
+
+
+def load_profile(name_or_path: str | os.PathLike) -> DeviceProfile:
+    """Load a built-in profile by name, or a profile YAML file by path."""
+    text = str(name_or_path)
+    path = Path(text)
+    if path.suffix in (".yaml", ".yml") or os.sep in text or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"Profile file '{path}' not found; pass an existing YAML file or a built-in name.")
+        return parse_profile(_read_yaml(path.read_text(encoding="utf-8"), str(path)), str(path))
+    names = builtin_profile_names()
+    if text not in names:
+        raise UnknownNameError(
+            f"Unknown profile '{text}'; known: {', '.join(names)}. Pass a path to use your own profile."
+        )
+    resource = resources.files(__name__) / f"{text}.yaml"
+    profile = parse_profile(_read_yaml(resource.read_text(encoding="utf-8"), text), f"{text}")
+    if profile.name != text:
+        raise ConfigError(f"built-in profile {text}: 'name' is '{profile.name}', must equal the file name")
+    return profile
+
+
+def list_profiles() -> list[DeviceProfile]:
+    """Every built-in profile, loaded and validated."""
+    return [load_profile(n) for n in builtin_profile_names()]

@@ -1,0 +1,57 @@
+"""Torch-free runtimes for exported artifacts.
+
+Backends are listed in one table and imported only when used, so this package imports neither torch nor
+ultralytics, and a device only needs the runtime it actually runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import import_module
+from pathlib import Path
+
+from edgeyolo.errors import UnknownNameError
+from edgeyolo.runtime.base import Artifact, Runtime, RuntimeOptions, StageTimes, load_artifact
+from edgeyolo.runtime.preprocess import LetterboxInfo, Preprocessor, decode_end2end
+from edgeyolo.runtime.types import Detections
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    name: str
+    target: str  # "module:Class"
+    extra: str  # pip extra that installs it
+    formats: tuple[str, ...]
+
+
+RUNTIMES: dict[str, BackendInfo] = {
+    b.name: b
+    for b in (
+        BackendInfo("onnxruntime", "edgeyolo.runtime.onnxruntime:OnnxRuntime", "onnx", ("onnx",)),
+    )
+}
+DEFAULT_RUNTIME = {"onnx": "onnxruntime"}
+
+
+def runtime_class(name: str) -> type[Runtime]:
+    if name not in RUNTIMES:
+        raise UnknownNameError(f"Unknown runtime '{name}'; known: {', '.join(RUNTIMES)}.")
+    module, cls = RUNTIMES[name].target.split(":")
+    return getattr(import_module(module), cls)
+
+
+def load_runtime(artifact: str | Path | Artifact, runtime: str | None = None, threads: int | None = None) -> Runtime:
+    """Open an artifact folder with its runtime (the format's default unless named)."""
+    art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
+    name = runtime or art.manifest.get("runtime") or DEFAULT_RUNTIME.get(art.format)
+    if name is None:
+        raise UnknownNameError(f"No runtime for format '{art.format}'; known runtimes: {', '.join(RUNTIMES)}.")
+    if art.format not in RUNTIMES.get(name, BackendInfo(name, "", "", ())).formats and name in RUNTIMES:
+        raise UnknownNameError(f"Runtime '{name}' cannot run format '{art.format}'.")
+    return runtime_class(name)(art, RuntimeOptions(threads=threads))
+
+
+__all__ = [
+    "RUNTIMES", "Artifact", "BackendInfo", "Detections", "LetterboxInfo", "Preprocessor", "Runtime",
+    "RuntimeOptions", "StageTimes", "decode_end2end", "load_artifact", "load_runtime", "runtime_class",
+]  # fmt: skip

@@ -1,0 +1,139 @@
+"""The runtime interface and the artifact manifest reader."""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeyolo.errors import ArtifactError
+from edgeyolo.runtime.preprocess import LetterboxInfo, Preprocessor, decode_end2end
+from edgeyolo.runtime.types import Detections
+
+MANIFEST = "manifest.json"
+MANIFEST_SCHEMA = "edgeyolo.artifact/1"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """An exported model folder: the model file(s) plus ``manifest.json``."""
+
+    root: Path
+    manifest: dict[str, Any]
+
+    @property
+    def model_path(self) -> Path:
+        return self.root / self.manifest["file"]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.manifest["names"])
+
+    @property
+    def imgsz(self) -> int:
+        return int(self.manifest["imgsz"])
+
+    @property
+    def format(self) -> str:
+        return self.manifest["format"]
+
+    @property
+    def precision(self) -> str:
+        return self.manifest["precision"]
+
+
+_REQUIRED_KEYS = ("schema", "format", "precision", "imgsz", "names", "end2end", "file")
+
+
+def load_artifact(path: str | Path) -> Artifact:
+    """Read an artifact folder (or the model file inside one) and validate its manifest."""
+    p = Path(path)
+    root = p if p.is_dir() else p.parent
+    mf = root / MANIFEST
+    if not p.exists():
+        raise ArtifactError(f"Artifact '{path}' not found; pass a folder written by 'edgeyolo export'.")
+    if not mf.is_file():
+        raise ArtifactError(f"'{root}' has no {MANIFEST}; pass a folder written by 'edgeyolo export'.")
+    try:
+        manifest = json.loads(mf.read_text())
+    except json.JSONDecodeError as e:
+        raise ArtifactError(f"{mf}: not valid JSON ({e.msg} at line {e.lineno}); re-export the artifact.") from None
+    missing = [k for k in _REQUIRED_KEYS if k not in manifest]
+    if missing:
+        raise ArtifactError(f"{mf}: missing key '{missing[0]}'; re-export the artifact with 'edgeyolo export'.")
+    if manifest["schema"] != MANIFEST_SCHEMA:
+        raise ArtifactError(f"{mf}: schema '{manifest['schema']}' is not {MANIFEST_SCHEMA}; re-export it.")
+    if not (root / manifest["file"]).exists():
+        raise ArtifactError(f"{mf}: model file '{manifest['file']}' is missing from {root}.")
+    return Artifact(root=root, manifest=manifest)
+
+
+@dataclass
+class StageTimes:
+    """Wall time of each stage of one inference, in milliseconds."""
+
+    preprocess: float = 0.0
+    inference: float = 0.0
+    postprocess: float = 0.0
+
+    @property
+    def end_to_end(self) -> float:
+        return self.preprocess + self.inference + self.postprocess
+
+
+@dataclass
+class RuntimeOptions:
+    threads: int | None = None  # intra-op CPU threads; None = the runtime's default
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Runtime(ABC):
+    """Runs one artifact: ``predict`` = letterbox + ``infer`` + NMS-free decode, each stage timed."""
+
+    name: str = ""
+
+    def __init__(self, artifact: Artifact, options: RuntimeOptions | None = None):
+        self.artifact = artifact
+        self.options = options or RuntimeOptions()
+        if not artifact.manifest.get("end2end", False):
+            raise ArtifactError(
+                f"{artifact.root}: artifact is not end-to-end (NMS-free); edgeyolo runtimes decode [1, max_det, 6] only."
+            )
+        self.preprocessor = Preprocessor(artifact.imgsz, self.input_dtype())
+        self.last_times = StageTimes()
+        self.load()
+
+    def input_dtype(self) -> type:
+        return np.float32
+
+    @abstractmethod
+    def load(self) -> None:
+        """Create the session / compiled model."""
+
+    @abstractmethod
+    def infer(self, tensor: np.ndarray) -> np.ndarray:
+        """Run the network on one NCHW tensor and return its raw output ``[1, max_det, 6]``."""
+
+    def versions(self) -> dict[str, str]:
+        """Versions of the runtime libraries, for the benchmark record."""
+        return {}
+
+    def predict(self, img_bgr: np.ndarray, conf: float = 0.25, classes: set[int] | None = None) -> Detections:
+        """Detections for one BGR image in original pixels; stage times go to ``last_times``."""
+        t0 = time.perf_counter()
+        tensor, info = self.preprocessor(img_bgr)
+        t1 = time.perf_counter()
+        raw = self.infer(tensor)
+        t2 = time.perf_counter()
+        det = decode_end2end(raw, info, conf=conf, classes=classes)
+        t3 = time.perf_counter()
+        self.last_times = StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
+        return det
+
+    def preprocess(self, img_bgr: np.ndarray) -> tuple[np.ndarray, LetterboxInfo]:
+        return self.preprocessor(img_bgr)
