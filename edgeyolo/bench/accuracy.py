@@ -6,8 +6,6 @@ import contextlib
 import io
 from collections.abc import Sequence
 
-import numpy as np
-
 from edgeyolo.data.yolo import LabeledImage
 from edgeyolo.runtime.types import Detections
 

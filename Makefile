@@ -1,0 +1,31 @@
+# edgeyolo: `make demo` and `make test` create .venv and install everything first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+# PyTorch is pinned: pip takes these builds from the local wheel cache on the project's machines.
+TORCH  ?= torch==2.14.1 torchvision==0.29.1
+EXTRAS ?= train,onnx,openvino,dev
+
+.PHONY: install demo test lint clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
+	touch $@
+
+demo: install
+	$(BIN)/edgeyolo run --profile x86-cpu --out demo
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check edgeyolo tests benchmarks
+	$(BIN)/ruff format --check edgeyolo tests benchmarks
+
+clean:
+	rm -rf $(VENV) demo .pytest_cache

@@ -1,0 +1,3 @@
+from edgeyolo.cli import main
+
+main(prog_name="edgeyolo")

@@ -1,0 +1,138 @@
+"""Measure one candidate artifact: latency per stage, cold start, memory and accuracy.
+
+Runs inside a fresh worker process per candidate (see ``edgeyolo.bench.worker``), so peak memory and
+allocator state belong to that candidate alone.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgeyolo._io import sha256_tree
+from edgeyolo.bench.environment import capture_environment
+from edgeyolo.bench.stats import summarize
+from edgeyolo.bench.store import SCHEMA
+from edgeyolo.runtime import load_artifact, runtime_class
+from edgeyolo.runtime.base import RuntimeOptions
+
+MAP_CONF = 0.001  # the COCO protocol scores the full ranked list
+NOISY_CV = 0.10  # end-to-end coefficient of variation above which a run is flagged noisy
+MAX_LATENCY_IMAGES = 64  # decoded images kept in memory and cycled through by the latency loop
+
+
+@dataclass(frozen=True)
+class CandidateSpec:
+    artifact: str
+    profile: str
+    threads: int
+    warmup: int
+    iterations: int
+    min_duration_s: float = 0.0
+    latency_budget_ms: float | None = None  # the profile's budget, carried into the record for select
+    max_map_drop: float | None = None
+    data: str | None = None
+    accuracy_images: int | None = None  # None = the whole val split
+
+
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
+
+
+def _size_bytes(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _synthetic_frames(imgsz: int, n: int = 8) -> list[np.ndarray]:
+    from edgeyolo.data.synth import _render
+
+    rng = np.random.default_rng(0)
+    return [_render(rng, imgsz, int(imgsz * 0.75), 5)[0] for _ in range(n)]
+
+
+def measure(spec: CandidateSpec) -> dict:
+    """Benchmark record for one artifact (``status`` ok), following ``edgeyolo.bench/1``."""
+    art = load_artifact(spec.artifact)
+    m = art.manifest
+    cls = runtime_class(m.get("runtime", "onnxruntime"))
+
+    labeled = names = None
+    if spec.data:
+        from edgeyolo.data.yolo import load_dataset, load_split
+
+        dataset = load_dataset(spec.data)
+        names = dataset.names
+        labeled = load_split(dataset, "val", limit=spec.accuracy_images)
+        frames = [cv2.imread(str(i.path)) for i in labeled[:MAX_LATENCY_IMAGES]]
+        latency_source = "val"
+    else:
+        frames = _synthetic_frames(art.imgsz)
+        latency_source = "synthetic"
+
+    t0 = time.perf_counter()
+    rt = cls(art, RuntimeOptions(threads=spec.threads))
+    load_ms = (time.perf_counter() - t0) * 1e3
+    t0 = time.perf_counter()
+    rt.predict(frames[0])
+    first_ms = (time.perf_counter() - t0) * 1e3
+
+    for i in range(spec.warmup):
+        rt.predict(frames[i % len(frames)])
+    stages: dict[str, list[float]] = {"preprocess": [], "inference": [], "postprocess": [], "end_to_end": []}
+    start = time.perf_counter()
+    i = 0
+    while i < spec.iterations or time.perf_counter() - start < spec.min_duration_s:
+        rt.predict(frames[i % len(frames)])
+        t = rt.last_times
+        stages["preprocess"].append(t.preprocess)
+        stages["inference"].append(t.inference)
+        stages["postprocess"].append(t.postprocess)
+        stages["end_to_end"].append(t.end_to_end)
+        i += 1
+    latency = {k: summarize(v) for k, v in stages.items()}
+    e2e = latency["end_to_end"]
+    cv = e2e["std"] / e2e["mean"] if e2e["mean"] else 0.0
+
+    accuracy = None
+    if labeled is not None:
+        from edgeyolo.bench.accuracy import coco_map
+
+        dets, sizes = [], []
+        for item in labeled:
+            img = cv2.imread(str(item.path))
+            sizes.append(img.shape[:2])
+            dets.append(rt.predict(img, conf=MAP_CONF))
+        accuracy = {"dataset": str(Path(spec.data).resolve()), "split": "val", "conf": MAP_CONF,
+                    **coco_map(labeled, sizes, dets, names)}  # fmt: skip
+
+    return {
+        "schema": SCHEMA,
+        "status": "ok",
+        "candidate": {
+            "model": m.get("model"), "imgsz": art.imgsz, "format": art.format, "precision": art.precision,
+            "runtime": rt.name, "threads": spec.threads, "end2end": bool(m.get("end2end")),
+            "artifact": str(art.root.resolve()), "sha256": sha256_tree(art.model_path),
+            "size_bytes": _size_bytes(art.model_path),
+        },  # fmt: skip
+        "device": {**capture_environment(spec.profile), "runtime_versions": rt.versions()},
+        "settings": {"warmup": spec.warmup, "iterations": spec.iterations, "min_duration_s": spec.min_duration_s,
+                     "latency_images": latency_source, "latency_image_count": len(frames),
+                     "latency_budget_ms": spec.latency_budget_ms, "max_map_drop": spec.max_map_drop},  # fmt: skip
+        "latency_ms": latency,
+        "cold_start_ms": {"load": round(load_ms, 3), "first_inference": round(first_ms, 3)},
+        "throughput_fps": round(1000.0 / e2e["mean"], 2) if e2e["mean"] else None,
+        "stability": {"cv": round(cv, 4), "noisy": cv > NOISY_CV},
+        "memory_mb": {"peak_rss": _peak_rss_mb()},
+        "power": None,
+        "accuracy": accuracy,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }

@@ -1,0 +1,29 @@
+"""``manifest.json``: what an artifact is, written next to it."""
+
+from __future__ import annotations
+
+import platform
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from edgeyolo._io import write_json_atomic
+from edgeyolo._version import __version__
+from edgeyolo.runtime.base import MANIFEST, MANIFEST_SCHEMA
+
+
+def package_versions(*names: str) -> dict[str, str]:
+    out = {"edgeyolo": __version__, "python": platform.python_version()}
+    for n in names:
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def write_manifest(root: Path, **fields: Any) -> Path:
+    """Write ``root/manifest.json`` with the schema tag and creation time added."""
+    manifest = {"schema": MANIFEST_SCHEMA, **fields, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    return write_json_atomic(root / MANIFEST, manifest)

@@ -1,0 +1,58 @@
+"""Shared fixtures: a tiny synthetic dataset, a tiny trained model and its ONNX artifact (built once)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+TINY = 128  # image size for everything trained in the default test run
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_home(tmp_path_factory):
+    """Keep edgeyolo's and ultralytics' caches inside the test session."""
+    home = tmp_path_factory.mktemp("edgeyolo-home")
+    os.environ["EDGEYOLO_HOME"] = str(home)
+    os.environ["YOLO_CONFIG_DIR"] = str(home / "ultralytics")
+    yield
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    from edgeyolo.data.synth import SynthConfig, synthesize
+
+    root = tmp_path_factory.mktemp("data")
+    return synthesize(SynthConfig(out=root, train=16, val=8, imgsz=TINY, seed=3)).data_yaml
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory, tiny_data) -> Path:
+    """yolo26n trained from its YAML for 2 epochs at 128 px (weights that produce some detections)."""
+    from edgeyolo.profiles import load_profile
+    from edgeyolo.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("train")
+    r = train(TrainConfig(profile=load_profile("x86-cpu"), data=tiny_data, out=out, epochs=2, imgsz=TINY, batch=8,
+                          device="cpu", overrides={"nbs": 8, "warmup_epochs": 0, "plots": False}))  # fmt: skip
+    assert r.best.is_file()
+    return r.best
+
+
+@pytest.fixture(scope="session")
+def onnx_artifact(tmp_path_factory, tiny_weights, tiny_data) -> Path:
+    from edgeyolo.export import ExportConfig, export
+    from edgeyolo.profiles import TargetSpec, load_profile
+
+    out = tmp_path_factory.mktemp("artifacts")
+    r = export(ExportConfig(profile=load_profile("x86-cpu"), weights=tiny_weights, out=out, imgsz=(TINY,),
+                            targets=(TargetSpec("onnx", "fp32", "onnxruntime"),), data=tiny_data))  # fmt: skip
+    assert [i.status for i in r.items] == ["ok"], [i.reason for i in r.items]
+    return r.artifacts[0]

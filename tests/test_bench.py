@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeyolo.bench.accuracy import coco_map
+from edgeyolo.bench.stats import summarize
+from edgeyolo.data.yolo import LabeledImage
+from edgeyolo.runtime.types import Detections
+
+
+def _gt():
+    labels = [np.array([[0, 0.25, 0.25, 0.2, 0.2], [1, 0.7, 0.6, 0.3, 0.4]], np.float32),
+              np.array([[1, 0.5, 0.5, 0.5, 0.5]], np.float32), np.zeros((0, 5), np.float32)]  # fmt: skip
+    items = [LabeledImage(Path(f"{i}.jpg"), lab) for i, lab in enumerate(labels)]
+    return items, [(100, 200)] * 3
+
+
+def _from_labels(lab, h, w, score=0.9):
+    xyxy = np.c_[(lab[:, 1] - lab[:, 3] / 2) * w, (lab[:, 2] - lab[:, 4] / 2) * h,
+                 (lab[:, 1] + lab[:, 3] / 2) * w, (lab[:, 2] + lab[:, 4] / 2) * h].astype(np.float32)  # fmt: skip
+    return Detections(xyxy, np.full(len(lab), score, np.float32), lab[:, 0].astype(np.int64))
+
+
+def test_perfect_detections_score_one():
+    items, sizes = _gt()
+    dets = [_from_labels(i.labels, *s) for i, s in zip(items, sizes)]
+    r = coco_map(items, sizes, dets, ["a", "b", "c"])
+    assert r["map50_95"] == pytest.approx(1.0) and r["map50"] == pytest.approx(1.0)
+    assert r["per_class"] == {"a": pytest.approx(1.0), "b": pytest.approx(1.0), "c": None}
+    assert r["instances"] == 3
+
+
+def test_shifted_and_wrong_detections_score_less():
+    items, sizes = _gt()
+    dets = [_from_labels(i.labels, *s) for i, s in zip(items, sizes)]
+    dets[0].xyxy[0] += 6  # a 40 px box moved 6 px: IoU ~0.56, counts at 0.5 only
+    dets[1].classes[:] = 0  # wrong class
+    r = coco_map(items, sizes, dets, ["a", "b", "c"])
+    assert 0 < r["map50_95"] < r["map50"] < 1.0
+    assert coco_map(items, sizes, [Detections.empty()] * 3, ["a", "b", "c"])["map50_95"] == 0.0
+
+
+def test_latency_summary():
+    s = summarize([1.0, 2.0, 3.0, 4.0, 100.0])
+    assert s["n"] == 5 and s["min"] == 1.0 and s["max"] == 100.0 and s["p50"] == 3.0
+    assert s["p50"] <= s["p90"] <= s["p95"] <= s["p99"] <= s["max"]
+    with pytest.raises(ValueError):
+        summarize([])
+
+
+def test_benchmark_record(tmp_path, onnx_artifact, tiny_data):
+    from edgeyolo.bench import BenchConfig, benchmark
+    from edgeyolo.profiles import load_profile
+
+    out = tmp_path / "r.jsonl"
+    # An unknown artifact is refused before any measurement starts; a good one is measured in a worker.
+    from edgeyolo.errors import ArtifactError
+
+    with pytest.raises(ArtifactError):
+        benchmark(BenchConfig(profile=load_profile("rpi5"), artifacts=(onnx_artifact, tmp_path / "gone"), out=out))
+    res = benchmark(BenchConfig(profile=load_profile("rpi5"), artifacts=(onnx_artifact,), out=out, data=tiny_data,
+                                iterations=7, warmup=2, threads=1))  # fmt: skip
+    rec = json.loads(out.read_text().splitlines()[-1])
+    assert rec == res.records[0] and rec["status"] == "ok"
+    assert rec["schema"] == "edgeyolo.bench/1"
+    assert rec["candidate"]["threads"] == 1 and rec["device"]["profile"] == "rpi5"
+    assert rec["settings"]["latency_budget_ms"] == 100 and rec["latency_ms"]["end_to_end"]["n"] == 7
+    assert rec["cold_start_ms"]["load"] > 0 and rec["cold_start_ms"]["first_inference"] > 0
+    assert rec["device"]["runtime_versions"]["onnxruntime"]
+    assert set(rec["accuracy"]["per_class"]) == {"circle", "square", "triangle", "star", "cross"}
+    assert rec["power"] is None  # no sensor read here: null, never 0
+
+
+def test_crashing_candidate_becomes_an_error_record(tmp_path, onnx_artifact):
+    """A model file that the runtime cannot load yields an error record; the sweep goes on."""
+    import shutil
+
+    from edgeyolo.bench import BenchConfig, benchmark
+    from edgeyolo.profiles import load_profile
+
+    broken = tmp_path / "broken"
+    shutil.copytree(onnx_artifact, broken)
+    (broken / "model.onnx").write_bytes(b"not an onnx graph")
+    out = tmp_path / "r.jsonl"
+    res = benchmark(BenchConfig(profile=load_profile("x86-cpu"), artifacts=(broken, onnx_artifact), out=out,
+                                iterations=3, warmup=0, threads=1))  # fmt: skip
+    assert [r["status"] for r in res.records] == ["error", "ok"]
+    assert "cannot load" in res.records[0]["message"]
+    assert len(out.read_text().splitlines()) == 2
