@@ -300,7 +300,7 @@ def report(results, out, budget_ms, metric) -> None:
               help="YOLO data.yaml; default: generate the built-in demo dataset.")  # fmt: skip
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for everything the run writes.")
 @click.option("--model", default="yolo26n.yaml", show_default=True, help="Model YAML or local .pt.")
-@click.option("--epochs", type=click.IntRange(min=1), default=12, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=15, show_default=True)
 @click.option("--imgsz", type=int, default=None, help="Default: the profile's first image size.")
 @click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--device", default=None, help="Training device: cpu, 0, 0,1.")

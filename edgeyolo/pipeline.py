@@ -25,7 +25,7 @@ class PipelineConfig:
     out: Path
     data: Path | None = None  # None: generate the built-in demo dataset into out/data
     model: str = "yolo26n.yaml"
-    epochs: int = 12
+    epochs: int = 15
     imgsz: int | None = None  # training and export size; default: the profile's first
     batch: int = 8
     device: str | None = None

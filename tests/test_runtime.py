@@ -53,12 +53,12 @@ def test_onnx_decodes_to_the_pytorch_boxes(onnx_artifact, tiny_weights, tiny_dat
     art = load_artifact(onnx_artifact)
     assert art.manifest["output"]["shape"] == [1, 300, 6]
     images = [cv2.imread(str(i.path)) for i in load_split(load_dataset(tiny_data), "val")]
-    conf = 0.01
+    conf = 0.001  # the tiny model's scores are low; this is also the threshold mAP is scored at
     ref = predict_torch(tiny_weights, images, imgsz=art.imgsz, conf=conf)
     rt = load_runtime(onnx_artifact, threads=1)
     ours = [rt.predict(img, conf=conf) for img in images]
     n_ref = sum(len(d) for d in ref)
-    assert n_ref > 0, "the tiny model produced no detections above 0.01; parity would be vacuous"
+    assert n_ref > 0, "the tiny model produced no detections above 0.001; parity would be vacuous"
     p = compare_detections(ref, ours, iou=0.5)
     assert p.match_rate >= 0.95, p
     assert p.min_iou > 0.98, p

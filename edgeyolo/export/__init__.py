@@ -110,7 +110,7 @@ def _attach_parity(cfg: ExportConfig, dest: Path, imgsz: int) -> None:
 
     items = load_split(load_dataset(cfg.data), "val", limit=cfg.parity_images)
     images = [cv2.imread(str(i.path)) for i in items]
-    conf = 0.25
+    conf = 0.001  # the ranked list that mAP is scored on, not just the confident top
     reference = predict_torch(cfg.weights, images, imgsz=imgsz, conf=conf, max_det=cfg.max_det)
     runtime = load_runtime(dest)
     candidate = [runtime.predict(img, conf=conf) for img in images]

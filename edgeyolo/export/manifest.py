@@ -13,13 +13,20 @@ from edgeyolo._version import __version__
 from edgeyolo.runtime.base import MANIFEST, MANIFEST_SCHEMA
 
 
+# Packages published under more than one distribution name (same import name, same versions).
+_DISTRIBUTIONS = {"ultralytics": ("ultralytics", "ultralytics-opencv-headless")}
+
+
 def package_versions(*names: str) -> dict[str, str]:
+    """Installed versions of the named packages (absent ones are left out)."""
     out = {"edgeyolo": __version__, "python": platform.python_version()}
     for n in names:
-        try:
-            out[n] = metadata.version(n)
-        except metadata.PackageNotFoundError:
-            continue
+        for dist in _DISTRIBUTIONS.get(n, (n,)):
+            try:
+                out[n] = metadata.version(dist)
+                break
+            except metadata.PackageNotFoundError:
+                continue
     return out
 
 
