@@ -119,7 +119,9 @@ def model_yaml_path(name: str) -> Path | None:
     import_ultralytics()
     from ultralytics.utils.checks import check_yaml
 
-    unified = re.sub(r"(\d+)([nslmx])(.+)?$", r"\1\3", name)  # yolo26n.yaml -> yolo26.yaml, as ultralytics does
+    unified = re.sub(
+        r"(\d+)([nslmx])(.+)?$", r"\1\3", name
+    )  # yolo26n.yaml -> yolo26.yaml, as ultralytics does
     for candidate in (name, unified):
         found = check_yaml(candidate, hard=False)
         if found:
@@ -147,7 +149,9 @@ def resolve_model(model: str) -> str:
             return str(p.resolve())
         if model_yaml_path(model) is not None:
             return model
-        raise ConfigError(f"Model config '{model}' not found; use a shipped one such as yolo26n.yaml or a path.")
+        raise ConfigError(
+            f"Model config '{model}' not found; use a shipped one such as yolo26n.yaml or a path."
+        )
     raise ConfigError(f"Model '{model}' must be a model YAML (yolo26n.yaml) or a local .pt file.")
 
 

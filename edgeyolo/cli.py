@@ -36,7 +36,9 @@ def _parse_sizes(value: str | None) -> tuple[int, ...] | None:
     try:
         sizes = tuple(int(v) for v in value.split(",") if v.strip())
     except ValueError:
-        raise click.BadParameter(f"'{value}' is not a comma-separated list of integers like 320,480") from None
+        raise click.BadParameter(
+            f"'{value}' is not a comma-separated list of integers like 320,480"
+        ) from None
     if not sizes or any(s <= 0 or s % 32 for s in sizes):
         raise click.BadParameter(f"'{value}': sizes must be positive multiples of 32, e.g. 320,480")
     return sizes
@@ -139,7 +141,9 @@ def data_synth(out: str, n_train: int, n_val: int, imgsz: int, seed: int) -> Non
 
     r = synthesize(SynthConfig(out=Path(out), train=n_train, val=n_val, imgsz=imgsz, seed=seed))
     for split in r.images:
-        click.echo(f"{split}: {r.images[split]} images, {r.instances[split]} objects ({r.small[split]} smaller than 32 px)")
+        click.echo(
+            f"{split}: {r.images[split]} images, {r.instances[split]} objects ({r.small[split]} smaller than 32 px)"
+        )
     click.echo(f"wrote {r.data_yaml}")
 
 
@@ -150,7 +154,9 @@ def data_synth(out: str, n_train: int, n_val: int, imgsz: int, seed: int) -> Non
 @click.option("--model", default="yolo26n.yaml", show_default=True,
               help="Model YAML to train from scratch, or a local .pt to fine-tune.")  # fmt: skip
 @click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--imgsz", type=int, default=None, help="Training size; default: the profile's first image size.")
+@click.option(
+    "--imgsz", type=int, default=None, help="Training size; default: the profile's first image size."
+)
 @click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--device", default=None, help="cpu, 0, or 0,1 for DDP; default: GPU 0 when present, else cpu.")
 @click.option("--out", default="runs/train", show_default=True, type=click.Path(file_okay=False))
@@ -176,7 +182,9 @@ def train(profile, data_yaml, model, epochs, imgsz, batch, device, out, name) ->
 # ---------------------------------------------------------------- export
 @main.command()
 @PROFILE_OPT
-@click.option("--weights", required=True, type=click.Path(dir_okay=False), help="best.pt from 'edgeyolo train'.")
+@click.option(
+    "--weights", required=True, type=click.Path(dir_okay=False), help="best.pt from 'edgeyolo train'."
+)
 @click.option("--imgsz", default=None, help="Comma-separated sizes; default: the profile's.")
 @click.option("--data", "data_yaml", default=None, type=click.Path(dir_okay=False),
               help="data.yaml whose val images are used for the PyTorch parity check.")  # fmt: skip
@@ -210,10 +218,18 @@ def export(profile, weights, imgsz, data_yaml, out, force) -> None:
 @click.option("--data", "data_yaml", default=None, type=click.Path(dir_okay=False),
               help="data.yaml: val images for latency and the artifact's mAP. Without it: latency only.")  # fmt: skip
 @click.option("--out", default="results.jsonl", show_default=True, type=click.Path(dir_okay=False))
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="Inference threads; default: profile's.")
-@click.option("--iterations", type=click.IntRange(min=1), default=None, help="Timed runs; default: profile's.")
-@click.option("--warmup", type=click.IntRange(min=0), default=None, help="Untimed runs first; default: profile's.")
-@click.option("--accuracy-images", type=click.IntRange(min=1), default=None, help="Score mAP on the first N val images.")
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=None, help="Inference threads; default: profile's."
+)
+@click.option(
+    "--iterations", type=click.IntRange(min=1), default=None, help="Timed runs; default: profile's."
+)
+@click.option(
+    "--warmup", type=click.IntRange(min=0), default=None, help="Untimed runs first; default: profile's."
+)
+@click.option(
+    "--accuracy-images", type=click.IntRange(min=1), default=None, help="Score mAP on the first N val images."
+)
 def bench(profile, artifacts, data_yaml, out, threads, iterations, warmup, accuracy_images) -> None:
     """Measure latency (per stage, percentiles), memory and mAP of artifacts; append to a JSONL file.
 
@@ -274,7 +290,9 @@ def select(results, budget_ms, metric) -> None:
 
 @main.command()
 @click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for report.json and report.md.")
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False), help="Folder for report.json and report.md."
+)
 @click.option("--budget-ms", type=float, default=None, help="Latency budget; default: the profile's.")
 @METRIC_OPT
 def report(results, out, budget_ms, metric) -> None:
@@ -298,7 +316,9 @@ def report(results, out, budget_ms, metric) -> None:
 @PROFILE_OPT
 @click.option("--data", "data_yaml", default=None, type=click.Path(dir_okay=False),
               help="YOLO data.yaml; default: generate the built-in demo dataset.")  # fmt: skip
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for everything the run writes.")
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False), help="Folder for everything the run writes."
+)
 @click.option("--model", default="yolo26n.yaml", show_default=True, help="Model YAML or local .pt.")
 @click.option("--epochs", type=click.IntRange(min=1), default=15, show_default=True)
 @click.option("--imgsz", type=int, default=None, help="Default: the profile's first image size.")
@@ -308,7 +328,9 @@ def report(results, out, budget_ms, metric) -> None:
               help="Demo dataset training images (without --data).")  # fmt: skip
 @click.option("--synth-val", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--bench-iterations", type=click.IntRange(min=1), default=None, help="Default: the profile's.")
-def run(profile, data_yaml, out, model, epochs, imgsz, batch, device, synth_train, synth_val, bench_iterations) -> None:
+def run(
+    profile, data_yaml, out, model, epochs, imgsz, batch, device, synth_train, synth_val, bench_iterations
+) -> None:
     """Dataset -> train -> export -> bench -> select -> report, resumable.
 
     \b
@@ -328,7 +350,9 @@ def run(profile, data_yaml, out, model, epochs, imgsz, batch, device, synth_trai
         log=click.echo,
     )  # fmt: skip
     click.echo(f"\nselected: {r.selected or 'none'}. {r.reason}")
-    click.echo(f"report: {r.report_dir / 'report.md'} (and report.json); took {time.perf_counter() - t0:.0f} s")
+    click.echo(
+        f"report: {r.report_dir / 'report.md'} (and report.json); took {time.perf_counter() - t0:.0f} s"
+    )
 
 
 def _demo_overrides(batch: int) -> dict:

@@ -102,25 +102,33 @@ def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineRe
         weights, train_map = tr.best, tr.map50_95
         write_json_atomic(done, {"best": str(tr.best), "map50_95": train_map, "epochs": tr.epochs_run,
                                  "seconds": round(tr.seconds, 1), "metrics": tr.metrics})  # fmt: skip
-        log(f"[train] done in {tr.seconds:.0f} s: mAP50-95 {train_map if train_map is not None else 'n/a'} ({weights})")
+        log(
+            f"[train] done in {tr.seconds:.0f} s: mAP50-95 {train_map if train_map is not None else 'n/a'} ({weights})"
+        )
 
     # 3. export what this machine can run
     targets = runnable_here(p)
     skipped = [t for t in p.targets if t not in targets]
-    summary = [(f"{t.format}-{t.precision}", "skipped", f"runtime {t.runtime} not installed here") for t in skipped]
+    summary = [
+        (f"{t.format}-{t.precision}", "skipped", f"runtime {t.runtime} not installed here") for t in skipped
+    ]
     ex = export(ExportConfig(profile=p, weights=weights, out=out / "artifacts", imgsz=(imgsz,), targets=targets,
                              data=data))  # fmt: skip
     for item in ex.items:
         t = f"{item.target.format}-{item.target.precision}"
         summary.append((t, item.status, item.reason or ("reused" if item.reused else "")))
-        log(f"[export] {'✅' if item.status == 'ok' else '❌'} {t} {item.imgsz}: {item.artifact or item.reason}")
+        log(
+            f"[export] {'✅' if item.status == 'ok' else '❌'} {t} {item.imgsz}: {item.artifact or item.reason}"
+        )
 
     # 4. benchmark (candidates already measured are not measured again)
     results = out / "results.jsonl"
     done_shas = _benchmarked(results)
     todo = [a for a in ex.artifacts if sha256_tree(next(a.glob("model.*"))) not in done_shas]
     if todo:
-        log(f"[bench] {len(todo)} candidate(s), {p.bench.iterations if cfg.bench_iterations is None else cfg.bench_iterations} timed runs each")
+        log(
+            f"[bench] {len(todo)} candidate(s), {p.bench.iterations if cfg.bench_iterations is None else cfg.bench_iterations} timed runs each"
+        )
         benchmark(
             BenchConfig(profile=p, artifacts=tuple(todo), out=results, data=data,
                         iterations=cfg.bench_iterations, warmup=cfg.bench_warmup),

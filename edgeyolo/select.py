@@ -64,8 +64,10 @@ class Selection:
             "reason": self.reason,
             "front": [c.name for c in self.front],
             "candidates": [c.to_dict() for c in self.candidates],
-            "errors": [{"artifact": e.get("candidate", {}).get("artifact"), "message": e.get("message")}
-                       for e in self.errors],  # fmt: skip
+            "errors": [
+                {"artifact": e.get("candidate", {}).get("artifact"), "message": e.get("message")}
+                for e in self.errors
+            ],  # fmt: skip
         }
 
 
@@ -79,7 +81,9 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[bool]:
     flags = []
     for i, (lat, acc) in enumerate(points):
         dominated = any(
-            (l2 <= lat and a2 >= acc) and (l2 < lat or a2 > acc) for j, (l2, a2) in enumerate(points) if j != i
+            (l2 <= lat and a2 >= acc) and (l2 < lat or a2 > acc)
+            for j, (l2, a2) in enumerate(points)
+            if j != i
         )
         flags.append(not dominated)
     return flags

@@ -61,7 +61,9 @@ def test_benchmark_record(tmp_path, onnx_artifact, tiny_data):
     from edgeyolo.errors import ArtifactError
 
     with pytest.raises(ArtifactError):
-        benchmark(BenchConfig(profile=load_profile("rpi5"), artifacts=(onnx_artifact, tmp_path / "gone"), out=out))
+        benchmark(
+            BenchConfig(profile=load_profile("rpi5"), artifacts=(onnx_artifact, tmp_path / "gone"), out=out)
+        )
     res = benchmark(BenchConfig(profile=load_profile("rpi5"), artifacts=(onnx_artifact,), out=out, data=tiny_data,
                                 iterations=7, warmup=2, threads=1))  # fmt: skip
     rec = json.loads(out.read_text().splitlines()[-1])

@@ -28,7 +28,9 @@ def test_version_and_help_do_not_import_torch():
 
 
 def test_python_dash_m():
-    out = subprocess.run([sys.executable, "-m", "edgeyolo", "--version"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "edgeyolo", "--version"], capture_output=True, text=True, check=True
+    )
     assert out.stdout.startswith("edgeyolo, version")
 
 
@@ -72,7 +74,9 @@ def test_missing_data_yaml(runner, tmp_path):
 
 
 def test_weights_not_on_disk_are_not_downloaded(runner, tiny_data):
-    r = runner.invoke(main, ["train", "--profile", "x86-cpu", "--data", str(tiny_data), "--model", "yolo26n.pt"])
+    r = runner.invoke(
+        main, ["train", "--profile", "x86-cpu", "--data", str(tiny_data), "--model", "yolo26n.pt"]
+    )
     _one_line_error(r, "yolo26n.pt", "never downloads", "yolo26n.yaml")
 
 

@@ -52,7 +52,12 @@ def test_run_end_to_end_offline(tmp_path):
     assert r["candidate"]["format"] == "onnx" and r["candidate"]["end2end"] is True
     for stage in ("preprocess", "inference", "postprocess", "end_to_end"):
         assert r["latency_ms"][stage]["n"] == 5
-        assert 0 < r["latency_ms"][stage]["p50"] <= r["latency_ms"][stage]["p90"] <= r["latency_ms"][stage]["p99"]
+        assert (
+            0
+            < r["latency_ms"][stage]["p50"]
+            <= r["latency_ms"][stage]["p90"]
+            <= r["latency_ms"][stage]["p99"]
+        )
     assert r["accuracy"]["images"] == 8 and 0.0 <= r["accuracy"]["map50_95"] <= 1.0
     assert r["memory_mb"]["peak_rss"] > 0
 

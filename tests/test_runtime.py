@@ -93,6 +93,8 @@ def test_bad_artifacts(tmp_path, onnx_artifact):
 @pytest.mark.parametrize("module", ["edgeyolo.runtime", "edgeyolo.bench", "edgeyolo.select", "edgeyolo.report",
                                     "edgeyolo.cli", "edgeyolo.bench.worker"])  # fmt: skip
 def test_torch_free_modules(module):
-    code = f"import sys, {module}; bad = [m for m in ('torch', 'ultralytics') if m in sys.modules]; print(bad)"
+    code = (
+        f"import sys, {module}; bad = [m for m in ('torch', 'ultralytics') if m in sys.modules]; print(bad)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", f"{module} imports {out.strip()}"

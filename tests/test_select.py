@@ -69,7 +69,10 @@ def test_nothing_fits_names_the_fastest():
 
 
 def test_errors_and_missing_accuracy():
-    records = [rec("n", 320, "onnx", "fp32", 20, None), rec("n", 480, "onnx", "fp32", 20, None, status="error")]
+    records = [
+        rec("n", 320, "onnx", "fp32", 20, None),
+        rec("n", 480, "onnx", "fp32", 20, None, status="error"),
+    ]
     records[1]["message"] = "crashed"
     sel = select(records)
     assert sel.selected is None and "--data" in sel.reason

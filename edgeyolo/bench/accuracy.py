@@ -10,7 +10,9 @@ from edgeyolo.data.yolo import LabeledImage
 from edgeyolo.runtime.types import Detections
 
 
-def to_coco_ground_truth(images: Sequence[LabeledImage], sizes: Sequence[tuple[int, int]], names: Sequence[str]) -> dict:
+def to_coco_ground_truth(
+    images: Sequence[LabeledImage], sizes: Sequence[tuple[int, int]], names: Sequence[str]
+) -> dict:
     """COCO-style ground truth from YOLO labels; ``sizes`` are (height, width) of each image."""
     coco_images, annotations = [], []
     ann_id = 1
@@ -32,7 +34,9 @@ def to_coco_detections(detections: Sequence[Detections]) -> list[dict]:
     out = []
     for img_id, det in enumerate(detections, start=1):
         for (x1, y1, x2, y2), s, c in zip(det.xyxy.tolist(), det.scores.tolist(), det.classes.tolist()):
-            out.append({"image_id": img_id, "category_id": int(c), "bbox": [x1, y1, x2 - x1, y2 - y1], "score": s})
+            out.append(
+                {"image_id": img_id, "category_id": int(c), "bbox": [x1, y1, x2 - x1, y2 - y1], "score": s}
+            )
     return out
 
 

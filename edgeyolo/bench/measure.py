@@ -42,6 +42,17 @@ class CandidateSpec:
 
 
 def _peak_rss_mb() -> float:
+    """Peak resident memory of this process.
+
+    Linux carries ``ru_maxrss`` across ``execve``, so a worker started by a large parent (one that just
+    trained a model) would report the parent's peak; ``VmHWM`` belongs to this process image alone.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
 
@@ -118,15 +129,27 @@ def measure(spec: CandidateSpec) -> dict:
         "schema": SCHEMA,
         "status": "ok",
         "candidate": {
-            "model": m.get("model"), "imgsz": art.imgsz, "format": art.format, "precision": art.precision,
-            "runtime": rt.name, "threads": spec.threads, "end2end": bool(m.get("end2end")),
-            "artifact": str(art.root.resolve()), "sha256": sha256_tree(art.model_path),
+            "model": m.get("model"),
+            "imgsz": art.imgsz,
+            "format": art.format,
+            "precision": art.precision,
+            "runtime": rt.name,
+            "threads": spec.threads,
+            "end2end": bool(m.get("end2end")),
+            "artifact": str(art.root.resolve()),
+            "sha256": sha256_tree(art.model_path),
             "size_bytes": _size_bytes(art.model_path),
         },  # fmt: skip
         "device": {**capture_environment(spec.profile), "runtime_versions": rt.versions()},
-        "settings": {"warmup": spec.warmup, "iterations": spec.iterations, "min_duration_s": spec.min_duration_s,
-                     "latency_images": latency_source, "latency_image_count": len(frames),
-                     "latency_budget_ms": spec.latency_budget_ms, "max_map_drop": spec.max_map_drop},  # fmt: skip
+        "settings": {
+            "warmup": spec.warmup,
+            "iterations": spec.iterations,
+            "min_duration_s": spec.min_duration_s,
+            "latency_images": latency_source,
+            "latency_image_count": len(frames),
+            "latency_budget_ms": spec.latency_budget_ms,
+            "max_map_drop": spec.max_map_drop,
+        },  # fmt: skip
         "latency_ms": latency,
         "cold_start_ms": {"load": round(load_ms, 3), "first_inference": round(first_ms, 3)},
         "throughput_fps": round(1000.0 / e2e["mean"], 2) if e2e["mean"] else None,

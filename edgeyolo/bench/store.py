@@ -22,15 +22,21 @@ def read_records(*paths: str | os.PathLike) -> list[dict]:
     for path in paths:
         p = Path(path)
         if not p.is_file():
-            raise ResultsError(f"Results file '{p}' not found; write one with 'edgeyolo bench ... --out {p.name}'.")
+            raise ResultsError(
+                f"Results file '{p}' not found; write one with 'edgeyolo bench ... --out {p.name}'."
+            )
         for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
             if not line.strip():
                 continue
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ResultsError(f"{p}:{lineno}: not valid JSON ({e.msg}); remove or fix that line.") from None
+                raise ResultsError(
+                    f"{p}:{lineno}: not valid JSON ({e.msg}); remove or fix that line."
+                ) from None
             if not isinstance(rec, dict) or rec.get("schema") != SCHEMA:
-                raise ResultsError(f"{p}:{lineno}: not an {SCHEMA} record; is this a file from 'edgeyolo bench'?")
+                raise ResultsError(
+                    f"{p}:{lineno}: not an {SCHEMA} record; is this a file from 'edgeyolo bench'?"
+                )
             records.append(rec)
     return records

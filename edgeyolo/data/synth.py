@@ -88,7 +88,20 @@ def _shape_points(cls: int, cx: float, cy: float, size: float, angle: float) -> 
     else:
         a, b = r, r * 0.33  # plus sign: 12 corners
         pts = np.array(
-            [(-b, -a), (b, -a), (b, -b), (a, -b), (a, b), (b, b), (b, a), (-b, a), (-b, b), (-a, b), (-a, -b), (-b, -b)]
+            [
+                (-b, -a),
+                (b, -a),
+                (b, -b),
+                (a, -b),
+                (a, b),
+                (b, b),
+                (b, a),
+                (-b, a),
+                (-b, b),
+                (-a, b),
+                (-a, -b),
+                (-b, -b),
+            ]
         )
         rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
         return pts @ rot.T + (cx, cy)
@@ -113,7 +126,9 @@ def _ioa(a: np.ndarray, b: np.ndarray) -> float:
     return iw * ih / max(small, 1e-9)
 
 
-def _render(rng: np.random.Generator, w: int, h: int, n_obj: int) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
+def _render(
+    rng: np.random.Generator, w: int, h: int, n_obj: int
+) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
     img = _background(rng, h, w)
     boxes: list[tuple[int, np.ndarray]] = []
     for _ in range(n_obj * 4):  # attempts: placements that would hide an object are retried
@@ -180,7 +195,9 @@ def synthesize(cfg: SynthConfig) -> SynthResult:
             lines = []
             for cls, (x1, y1, x2, y2) in boxes:
                 bw, bh = x2 - x1, y2 - y1
-                lines.append(f"{cls} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {bw / w:.6f} {bh / h:.6f}")
+                lines.append(
+                    f"{cls} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {bw / w:.6f} {bh / h:.6f}"
+                )
                 n_small += max(bw, bh) < 32
             (lbl_dir / f"{stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
             n_inst += len(boxes)
@@ -191,6 +208,8 @@ def synthesize(cfg: SynthConfig) -> SynthResult:
         "nc": len(CLASS_NAMES),
         "names": dict(enumerate(CLASS_NAMES)),
     }
-    header = f"# edgeyolo synthetic demo dataset (seed {cfg.seed}, {w}x{h}); paths are relative to this file\n"
+    header = (
+        f"# edgeyolo synthetic demo dataset (seed {cfg.seed}, {w}x{h}); paths are relative to this file\n"
+    )
     write_text_atomic(result.data_yaml, header + yaml.safe_dump(data, sort_keys=False))
     return result

@@ -76,7 +76,9 @@ def load_dataset(data_yaml: str | os.PathLike) -> DatasetInfo:
         if value is None:
             continue
         items = value if isinstance(value, list) else [value]
-        splits[split] = [(root / str(v)).resolve() if not Path(str(v)).is_absolute() else Path(str(v)) for v in items]
+        splits[split] = [
+            (root / str(v)).resolve() if not Path(str(v)).is_absolute() else Path(str(v)) for v in items
+        ]
     if "val" not in splits:
         raise DatasetError(f"{where}: missing 'val' split; add e.g. val: images/val")
     return DatasetInfo(yaml_path=path.resolve(), root=root, names=names, splits=splits)
@@ -116,7 +118,9 @@ def read_labels(label_file: Path) -> np.ndarray:
     try:
         arr = np.array([[float(v) for v in r[:5]] for r in rows if len(r) >= 5], np.float32)
     except ValueError:
-        raise DatasetError(f"{label_file}: non-numeric value in a label row; rows are 'class xc yc w h'") from None
+        raise DatasetError(
+            f"{label_file}: non-numeric value in a label row; rows are 'class xc yc w h'"
+        ) from None
     return arr.reshape(-1, 5)
 
 
@@ -126,7 +130,9 @@ def load_split(dataset: DatasetInfo, split: str = "val", limit: int | None = Non
         raise DatasetError(f"{dataset.yaml_path}: no '{split}' split; known: {', '.join(dataset.splits)}")
     images = list_images(dataset.splits[split], str(dataset.yaml_path))
     if not images:
-        raise DatasetError(f"{dataset.yaml_path}: split '{split}' has no images under {dataset.splits[split][0]}")
+        raise DatasetError(
+            f"{dataset.yaml_path}: split '{split}' has no images under {dataset.splits[split][0]}"
+        )
     if limit is not None:
         images = images[:limit]
     return [LabeledImage(p, read_labels(label_path_for(p))) for p in images]

@@ -66,7 +66,11 @@ def _onnx_io(path: Path) -> tuple[dict, dict]:
 
     def describe(v):
         dims = [d.dim_value if d.HasField("dim_value") else d.dim_param for d in v.type.tensor_type.shape.dim]
-        return {"name": v.name, "shape": dims, "dtype": onnx.TensorProto.DataType.Name(v.type.tensor_type.elem_type).lower()}
+        return {
+            "name": v.name,
+            "shape": dims,
+            "dtype": onnx.TensorProto.DataType.Name(v.type.tensor_type.elem_type).lower(),
+        }
 
     return describe(graph.input[0]), describe(graph.output[0])
 
@@ -127,7 +131,9 @@ def _attach_parity(cfg: ExportConfig, dest: Path, imgsz: int) -> None:
 def export(cfg: ExportConfig) -> ExportResult:
     """Export every requested (target, image size); failures are recorded per target."""
     if not Path(cfg.weights).is_file():
-        raise WeightsNotFoundError(f"Weights '{cfg.weights}' not found; pass the best.pt written by 'edgeyolo train'.")
+        raise WeightsNotFoundError(
+            f"Weights '{cfg.weights}' not found; pass the best.pt written by 'edgeyolo train'."
+        )
     from edgeyolo._ultralytics import checkpoint_info
 
     info = checkpoint_info(Path(cfg.weights))
@@ -147,7 +153,9 @@ def export(cfg: ExportConfig) -> ExportResult:
             result.items.append(item)
             if (target.format, target.precision) not in SUPPORTED:
                 item.status, item.artifact = "skipped", None
-                item.reason = f"{target.format} {target.precision} export is not supported by this edgeyolo yet"
+                item.reason = (
+                    f"{target.format} {target.precision} export is not supported by this edgeyolo yet"
+                )
                 continue
             if not cfg.force and _is_complete(dest, info["sha256"]):
                 item.reused = True

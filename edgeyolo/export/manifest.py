@@ -12,7 +12,6 @@ from edgeyolo._io import write_json_atomic
 from edgeyolo._version import __version__
 from edgeyolo.runtime.base import MANIFEST, MANIFEST_SCHEMA
 
-
 # Packages published under more than one distribution name (same import name, same versions).
 _DISTRIBUTIONS = {"ultralytics": ("ultralytics", "ultralytics-opencv-headless")}
 

@@ -43,7 +43,9 @@ class ParityReport:
         return d
 
 
-def compare_detections(reference: Sequence[Detections], candidate: Sequence[Detections], iou: float = 0.5) -> ParityReport:
+def compare_detections(
+    reference: Sequence[Detections], candidate: Sequence[Detections], iou: float = 0.5
+) -> ParityReport:
     """Greedy one-to-one matching per image, highest reference score first."""
     ious, diffs = [], []
     n_ref = n_match = n_extra = 0

@@ -121,7 +121,9 @@ def _number(value: Any, key: str, where: str, minimum: float = 0.0) -> float:
 def _parse_target(t: Any, i: int, where: str) -> TargetSpec:
     w = f"{where} targets[{i}]"
     if not isinstance(t, dict):
-        raise _fail(w, f"must be a mapping like {{format: onnx, precision: fp32, runtime: onnxruntime}}, got {t!r}")
+        raise _fail(
+            w, f"must be a mapping like {{format: onnx, precision: fp32, runtime: onnxruntime}}, got {t!r}"
+        )
     _check_keys(t, ("format", "precision", "runtime"), ("format", "precision"), w)
     fmt, prec = t["format"], t["precision"]
     if fmt not in FORMATS:
@@ -222,7 +224,9 @@ def load_profile(name_or_path: str | os.PathLike) -> DeviceProfile:
     path = Path(text)
     if path.suffix in (".yaml", ".yml") or os.sep in text or path.exists():
         if not path.is_file():
-            raise ConfigError(f"Profile file '{path}' not found; pass an existing YAML file or a built-in name.")
+            raise ConfigError(
+                f"Profile file '{path}' not found; pass an existing YAML file or a built-in name."
+            )
         return parse_profile(_read_yaml(path.read_text(encoding="utf-8"), str(path)), str(path))
     names = builtin_profile_names()
     if text not in names:

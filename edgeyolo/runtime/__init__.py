@@ -26,9 +26,7 @@ class BackendInfo:
 
 RUNTIMES: dict[str, BackendInfo] = {
     b.name: b
-    for b in (
-        BackendInfo("onnxruntime", "edgeyolo.runtime.onnxruntime:OnnxRuntime", "onnx", ("onnx",)),
-    )
+    for b in (BackendInfo("onnxruntime", "edgeyolo.runtime.onnxruntime:OnnxRuntime", "onnx", ("onnx",)),)
 }
 DEFAULT_RUNTIME = {"onnx": "onnxruntime"}
 
@@ -40,12 +38,16 @@ def runtime_class(name: str) -> type[Runtime]:
     return getattr(import_module(module), cls)
 
 
-def load_runtime(artifact: str | Path | Artifact, runtime: str | None = None, threads: int | None = None) -> Runtime:
+def load_runtime(
+    artifact: str | Path | Artifact, runtime: str | None = None, threads: int | None = None
+) -> Runtime:
     """Open an artifact folder with its runtime (the format's default unless named)."""
     art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
     name = runtime or art.manifest.get("runtime") or DEFAULT_RUNTIME.get(art.format)
     if name is None:
-        raise UnknownNameError(f"No runtime for format '{art.format}'; known runtimes: {', '.join(RUNTIMES)}.")
+        raise UnknownNameError(
+            f"No runtime for format '{art.format}'; known runtimes: {', '.join(RUNTIMES)}."
+        )
     if art.format not in RUNTIMES.get(name, BackendInfo(name, "", "", ())).formats and name in RUNTIMES:
         raise UnknownNameError(f"Runtime '{name}' cannot run format '{art.format}'.")
     return runtime_class(name)(art, RuntimeOptions(threads=threads))

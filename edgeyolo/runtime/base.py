@@ -62,10 +62,14 @@ def load_artifact(path: str | Path) -> Artifact:
     try:
         manifest = json.loads(mf.read_text())
     except json.JSONDecodeError as e:
-        raise ArtifactError(f"{mf}: not valid JSON ({e.msg} at line {e.lineno}); re-export the artifact.") from None
+        raise ArtifactError(
+            f"{mf}: not valid JSON ({e.msg} at line {e.lineno}); re-export the artifact."
+        ) from None
     missing = [k for k in _REQUIRED_KEYS if k not in manifest]
     if missing:
-        raise ArtifactError(f"{mf}: missing key '{missing[0]}'; re-export the artifact with 'edgeyolo export'.")
+        raise ArtifactError(
+            f"{mf}: missing key '{missing[0]}'; re-export the artifact with 'edgeyolo export'."
+        )
     if manifest["schema"] != MANIFEST_SCHEMA:
         raise ArtifactError(f"{mf}: schema '{manifest['schema']}' is not {MANIFEST_SCHEMA}; re-export it.")
     if not (root / manifest["file"]).exists():

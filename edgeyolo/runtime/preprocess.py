@@ -47,7 +47,12 @@ class Preprocessor:
         canvas = self._canvas
         canvas.fill(114)
         if (nw, nh) != (w, h):
-            cv2.resize(img_bgr, (nw, nh), dst=canvas[top : top + nh, left : left + nw], interpolation=cv2.INTER_LINEAR)
+            cv2.resize(
+                img_bgr,
+                (nw, nh),
+                dst=canvas[top : top + nh, left : left + nw],
+                interpolation=cv2.INTER_LINEAR,
+            )
         else:
             canvas[top : top + nh, left : left + nw] = img_bgr
         # BGR HWC uint8 -> RGB CHW float in [0, 1], written into the reused tensor.
