@@ -1,6 +1,7 @@
 """edgeyolo: the best YOLO26 detector a named edge device can run.
 
-The public API is re-exported here lazily so that ``import edgeyolo`` stays cheap and torch-free.
+The Python API lives in :mod:`edgeyolo.api` (``from edgeyolo.api import train, TrainConfig``); the names
+below are re-exported lazily so that ``import edgeyolo`` stays cheap and torch-free.
 """
 
 from __future__ import annotations
@@ -14,26 +15,16 @@ _API = {
     "load_profile": "edgeyolo.profiles",
     "list_profiles": "edgeyolo.profiles",
     "DeviceProfile": "edgeyolo.profiles",
-    "synthesize": "edgeyolo.data.synth",
-    "SynthConfig": "edgeyolo.data.synth",
-    "load_dataset": "edgeyolo.data.yolo",
-    "train": "edgeyolo.train",
-    "TrainConfig": "edgeyolo.train",
-    "export": "edgeyolo.export",
-    "ExportConfig": "edgeyolo.export",
-    "benchmark": "edgeyolo.bench",
-    "BenchConfig": "edgeyolo.bench",
     "load_runtime": "edgeyolo.runtime",
-    "select": "edgeyolo.select",
-    "report": "edgeyolo.report",
-    "run_pipeline": "edgeyolo.pipeline",
-    "PipelineConfig": "edgeyolo.pipeline",
+    "api": "edgeyolo.api",
 }
 
 __all__ = ["__version__", *_API]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "api":
+        return import_module("edgeyolo.api")
     if name in _API:
         return getattr(import_module(_API[name]), name)
     raise AttributeError(f"module 'edgeyolo' has no attribute {name!r}")

@@ -164,6 +164,71 @@ class TrainOutput:
     epochs_run: int
 
 
+def make_trainer_class(recipe: Any) -> type:
+    """A DetectionTrainer subclass carrying edgeyolo's recipe (STAL in the train dataset, per-epoch hooks).
+
+    Built per run so the recipe is a class attribute: under DDP the library ships the trainer class to
+    each rank with cloudpickle, and a class made here travels by value, recipe included.
+    """
+    import_ultralytics()
+    import torch
+    from ultralytics.models.yolo.detect import DetectionTrainer
+
+    from edgeyolo.train.hooks import apply_epoch, log_epoch
+
+    class EdgeYoloTrainer(DetectionTrainer):
+        edgeyolo_recipe = recipe
+
+        def __init__(self, *args: Any, **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            self.stal_transform = None
+            self.add_callback("on_train_epoch_start", EdgeYoloTrainer._on_epoch_start)
+
+        def get_model(self, cfg=None, weights=None, verbose=True):
+            model = super().get_model(cfg=cfg, weights=weights, verbose=verbose)
+            if self.world_size > 1:  # one BatchNorm statistic across all GPUs
+                model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            return model
+
+        def build_dataset(self, img_path: str, mode: str = "train", batch: int | None = None):
+            dataset = super().build_dataset(img_path, mode, batch)
+            stal_cfg = self.edgeyolo_recipe.stal
+            if mode == "train" and stal_cfg is not None and getattr(dataset, "augment", False):
+                from edgeyolo.train.stal import SmallTargetAugment
+
+                self.stal_transform = SmallTargetAugment(stal_cfg, seed=int(self.args.seed))
+                _insert_before_format(dataset, self.stal_transform)
+            return dataset
+
+        @staticmethod
+        def _on_epoch_start(trainer: Any) -> None:
+            row = apply_epoch(trainer, trainer.edgeyolo_recipe, trainer.stal_transform)
+            if RANK_ZERO():
+                log_epoch(trainer.save_dir, row)
+
+    return EdgeYoloTrainer
+
+
+def RANK_ZERO() -> bool:  # noqa: N802 - reads like the library's RANK in {-1, 0}
+    from ultralytics.utils import RANK
+
+    return RANK in {-1, 0}
+
+
+def _insert_before_format(dataset: Any, transform: Any) -> None:
+    """Put ``transform`` just before ``Format`` now and whenever the dataset rebuilds its transforms
+    (close_mosaic does), so STAL sees xyxy pixel boxes at training size."""
+    original = dataset.build_transforms
+
+    def build_transforms(hyp: Any, _original=original) -> Any:
+        transforms = _original(hyp)
+        transforms.insert(len(transforms.transforms) - 1, transform)
+        return transforms
+
+    dataset.build_transforms = build_transforms
+    dataset.transforms.insert(len(dataset.transforms.transforms) - 1, transform)
+
+
 def train_detector(
     model: str,
     data: Path,
@@ -174,30 +239,33 @@ def train_detector(
     device: str,
     out_dir: Path,
     name: str,
+    recipe: Any = None,
+    resume: Path | None = None,
     callbacks: dict[str, list[Any]] | None = None,
     **overrides: Any,
 ) -> TrainOutput:
-    """Train with ``nms=False`` so validation, early stopping and best.pt use the deployed head."""
+    """Train with ``nms=False`` so validation, early stopping and best.pt use the deployed head.
+
+    With ``resume`` (a ``last.pt``), the run continues from its last completed epoch with the arguments
+    stored in the checkpoint.
+    """
     import_ultralytics()
     from ultralytics import YOLO
 
-    yolo = YOLO(resolve_model(model), task="detect")
+    trainer_cls = make_trainer_class(recipe) if recipe is not None else None
+    if resume is not None:
+        yolo = YOLO(str(resume), task="detect")
+        args: dict[str, Any] = {"resume": True, "data": str(Path(data).resolve())}
+    else:
+        yolo = YOLO(resolve_model(model), task="detect")
+        args = dict(
+            data=str(Path(data).resolve()), epochs=epochs, imgsz=imgsz, batch=batch, device=device,
+            project=str(Path(out_dir).resolve()), name=name, exist_ok=True, nms=False, verbose=False, **overrides,
+        )  # fmt: skip
     for event, fns in (callbacks or {}).items():
         for fn in fns:
             yolo.add_callback(event, fn)
-    yolo.train(
-        data=str(Path(data).resolve()),
-        epochs=epochs,
-        imgsz=imgsz,
-        batch=batch,
-        device=device,
-        project=str(Path(out_dir).resolve()),
-        name=name,
-        exist_ok=True,
-        nms=False,
-        verbose=False,
-        **overrides,
-    )
+    yolo.train(trainer=trainer_cls, **args)
     trainer = yolo.trainer
     metrics = {k: float(v) for k, v in (trainer.metrics or {}).items() if isinstance(v, (int, float))}
     return TrainOutput(
@@ -207,6 +275,34 @@ def train_detector(
         metrics=metrics,
         epochs_run=int(trainer.epoch) + 1,
     )
+
+
+def train_argument_names() -> set[str]:
+    """Every argument name the library's trainer accepts."""
+    import_ultralytics()
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    return set(DEFAULT_CFG_DICT)
+
+
+def default_train_argument(key: str) -> Any:
+    import_ultralytics()
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    return DEFAULT_CFG_DICT[key]
+
+
+def checkpoint_progress(last: Path) -> tuple[int | None, int]:
+    """(last completed 0-based epoch, total epochs) of a training checkpoint; epoch None when finished."""
+    import_ultralytics()
+    import torch
+
+    ckpt = torch.load(str(last), map_location="cpu", weights_only=False)
+    epochs = int((ckpt.get("train_args") or {}).get("epochs", 0))
+    epoch = ckpt.get("epoch", -1)
+    if epoch is None or epoch < 0 or ckpt.get("optimizer") is None or epoch + 1 >= epochs:
+        return None, epochs
+    return int(epoch), epochs
 
 
 def checkpoint_info(weights: Path) -> dict[str, Any]:

@@ -147,36 +147,189 @@ def data_synth(out: str, n_train: int, n_val: int, imgsz: int, seed: int) -> Non
     click.echo(f"wrote {r.data_yaml}")
 
 
-# ---------------------------------------------------------------- train
-@main.command()
-@PROFILE_OPT
-@click.option("--data", "data_yaml", required=True, type=click.Path(dir_okay=False), help="YOLO data.yaml.")
-@click.option("--model", default="yolo26n.yaml", show_default=True,
-              help="Model YAML to train from scratch, or a local .pt to fine-tune.")  # fmt: skip
-@click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True)
+@data.command("check")
+@click.argument("data_yaml", type=click.Path(dir_okay=False))
 @click.option(
-    "--imgsz", type=int, default=None, help="Training size; default: the profile's first image size."
+    "--profile", "-p", "profile", default=None, help="Device profile: statistics at its first image size."
 )
-@click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option("--device", default=None, help="cpu, 0, or 0,1 for DDP; default: GPU 0 when present, else cpu.")
-@click.option("--out", default="runs/train", show_default=True, type=click.Path(file_okay=False))
-@click.option("--name", default=None, help="Run folder name; default: <model>-<imgsz>.")
-def train(profile, data_yaml, model, epochs, imgsz, batch, device, out, name) -> None:
-    """Train YOLO26 for a device profile (NMS-free head selected, MuSGD).
+@click.option(
+    "--imgsz", type=int, default=None, help="Image size for the statistics (overrides the profile's)."
+)
+@click.option("--aerial", is_flag=True, help="Aerial/satellite imagery (augmentation recommendation).")
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+def data_check(data_yaml, profile, imgsz, aerial, as_json) -> None:
+    """Validate a YOLO dataset, print statistics and recipe recommendations.
+
+    Exits 1 when the dataset has fatal problems (the same ones 'edgeyolo train' refuses).
 
     \b
     Example:
-      edgeyolo train --profile rpi5 --data datasets/demo/data.yaml --epochs 50
+      edgeyolo data check datasets/demo/data.yaml --profile rpi5
     """
-    from edgeyolo.train import TrainConfig
-    from edgeyolo.train import train as run_train
+    import json
 
-    r = run_train(TrainConfig(profile=_profile(profile), data=Path(data_yaml), out=Path(out), model=model,
-                              epochs=epochs, imgsz=imgsz, batch=batch, device=device, name=name))  # fmt: skip
+    from edgeyolo.data.check import check_dataset
+
+    size = imgsz or (_profile(profile).imgsz[0] if profile else 640)
+    report = check_dataset(Path(data_yaml), imgsz=size, aerial=aerial)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        for line in report.summary_lines():
+            click.echo(line)
+    if report.fatal:
+        sys.exit(1)
+
+
+# ---------------------------------------------------------------- train
+def _parse_phases(value: str | None):
+    """'0.3:5:1,1.0:7.5:0.5' -> ProgLoss phases (until:box:cls)."""
+    from edgeyolo.train.progloss import Phase
+
+    if not value:
+        return ()
+    try:
+        return tuple(Phase(*(float(x) for x in part.split(":"))) for part in value.split(","))
+    except (TypeError, ValueError):
+        raise click.BadParameter(
+            f"'{value}': use until:box:cls per phase, e.g. 0.3:5:1,1.0:7.5:0.5"
+        ) from None
+
+
+@main.command()
+@click.option("--profile", "-p", "profile", default=None,
+              help="Built-in device profile name or a profile YAML path (required unless --resume).")  # fmt: skip
+@click.option("--data", "data_yaml", default=None, type=click.Path(dir_okay=False), help="YOLO data.yaml.")
+@click.option(
+    "--model", default=None, help="Model YAML to train from scratch (default yolo26n.yaml), or a local .pt."
+)
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Default 100.")
+@click.option(
+    "--imgsz", type=int, default=None, help="Training size; default: the profile's first image size."
+)
+@click.option("--batch", type=click.IntRange(min=1), default=None,
+              help="Total batch; default: from GPU memory and model scale (the recipe's table), 8 on CPU.")  # fmt: skip
+@click.option(
+    "--device", default=None, help="cpu, 0, or 0,1,... for DDP; default: GPU 0 when present, else cpu."
+)
+@click.option("--out", default=None, type=click.Path(file_okay=False), help="Default runs/train.")
+@click.option("--name", default=None, help="Run folder name; default: <model>-<imgsz>.")
+@click.option("--optimizer", default=None, help="Default MuSGD (the YOLO26 recipe); SGD, AdamW, ... allowed.")
+@click.option(
+    "--lr0", type=float, default=None, help="Base LR for batch 16 on one GPU; scaled linearly under DDP."
+)
+@click.option(
+    "--patience", type=click.IntRange(min=1), default=None, help="Early stopping patience (epochs)."
+)
+@click.option("--seed", type=int, default=None)
+@click.option(
+    "--preset", default=None, help="Loss preset: general, small-objects, cls-priority, high-iou, or auto."
+)
+@click.option(
+    "--aug",
+    default=None,
+    help="Augmentation preset: small, medium, large, dense, aerial; default: from the check.",
+)
+@click.option("--aerial", is_flag=True, default=None, help="Aerial/satellite imagery (augmentation preset).")
+@click.option(
+    "--stal/--no-stal",
+    default=None,
+    help="Small-target augmentation; default: on when the check recommends it.",
+)
+@click.option("--stal-p", type=float, default=None, help="STAL probability per image.")
+@click.option(
+    "--stal-size", type=float, default=None, help="STAL small-target threshold in pixels (default 32)."
+)
+@click.option("--progloss", "progloss_mode", type=click.Choice(["auto", "manual", "off"]), default=None,
+              help="Box/cls gain schedule: classification first, then localization.")  # fmt: skip
+@click.option("--progloss-phases", default=None, help="Manual phases until:box:cls, e.g. 0.3:5:1,1.0:7.5:0.5")
+@click.option(
+    "--o2m", "o2m", default=None, help="One-to-many loss weight start:end (library default 0.8:0.1)."
+)
+@click.option("--assign-min-px", type=float, default=None,
+              help="Small-target label assignment: GT sides below this are enlarged (library: 16).")  # fmt: skip
+@click.option("--config", "config_file", default=None, type=click.Path(dir_okay=False),
+              help="YAML of training settings (e.g. a tuner's best.yaml); options given here win.")  # fmt: skip
+@click.option("--resume", "resume_dir", default=None, type=click.Path(file_okay=False),
+              help="Continue a killed run from its folder (runs/train/NAME).")  # fmt: skip
+@click.option("--no-check", is_flag=True, help="Skip the dataset check (not recommended).")
+def train(profile, data_yaml, model, epochs, imgsz, batch, device, out, name, optimizer, lr0, patience, seed, preset,
+          aug, aerial, stal, stal_p, stal_size, progloss_mode, progloss_phases, o2m, assign_min_px, config_file,
+          resume_dir, no_check) -> None:  # fmt: skip
+    """Train YOLO26 for a device profile with the recipe: dataset check, MuSGD, presets, STAL, ProgLoss.
+
+    \b
+    Examples:
+      edgeyolo train --profile rpi5 --data datasets/demo/data.yaml --epochs 50
+      edgeyolo train --profile x86-cpu --data d.yaml --preset small-objects --progloss manual \\
+          --progloss-phases 0.3:5:1,1.0:10:0.3
+      edgeyolo train --resume runs/train/yolo26n-320
+    """
+    import dataclasses
+
+    t = _train_api()
+    if resume_dir:
+        _print_train(t.resume(resume_dir, log=click.echo))
+        return
+    kwargs = t.config_from_file(config_file) if config_file else {}
+    given = dict(model=model, epochs=epochs, imgsz=imgsz, batch=batch, device=device, name=name, optimizer=optimizer,
+                 lr0=lr0, patience=patience, seed=seed, preset=preset, aug=aug, aerial=aerial, stal=stal,
+                 assign_min_px=assign_min_px)  # fmt: skip
+    kwargs.update({k: v for k, v in given.items() if v is not None})
+    if profile:
+        kwargs["profile"] = _profile(profile)
+    if data_yaml:
+        kwargs["data"] = Path(data_yaml)
+    kwargs.setdefault("out", Path(out or "runs/train"))
+    if out:
+        kwargs["out"] = Path(out)
+    if "profile" not in kwargs:
+        raise click.UsageError("Missing option '--profile' (or a 'profile' key in --config).")
+    if "data" not in kwargs:
+        raise click.UsageError("Missing option '--data' (or a 'data' key in --config).")
+    from edgeyolo.train.progloss import ProgLossConfig
+
+    pl = kwargs.get("progloss") or ProgLossConfig()
+    changes: dict = {}
+    if progloss_mode:
+        changes["mode"] = progloss_mode
+    if progloss_phases:
+        changes["phases"] = _parse_phases(progloss_phases)
+        changes.setdefault("mode", "manual")
+    if o2m:
+        try:
+            start, end = (float(x) for x in o2m.split(":"))
+        except ValueError:
+            raise click.BadParameter(f"--o2m '{o2m}': use start:end, e.g. 0.8:0.1") from None
+        changes.update(o2m_start=start, o2m_end=end)
+    if changes:
+        pl = dataclasses.replace(pl, **changes)
+    kwargs["progloss"] = pl
+    if stal_p is not None or stal_size is not None:
+        from edgeyolo.train.stal import StalConfig
+
+        base = kwargs.get("stal_config") or StalConfig()
+        kwargs["stal_config"] = dataclasses.replace(
+            base, **{k: v for k, v in (("p", stal_p), ("size", stal_size)) if v is not None}
+        )
+    if no_check:
+        kwargs["check"] = False
+    _print_train(t.train(t.TrainConfig(**kwargs), log=click.echo))
+
+
+def _train_api():
+    """The ``edgeyolo.train`` module (``edgeyolo.train`` as an attribute is the re-exported function)."""
+    import importlib
+
+    return importlib.import_module("edgeyolo.train")
+
+
+def _print_train(r) -> None:
     m = r.map50_95
     click.echo(f"trained {r.epochs_run} epochs at {r.imgsz} px in {r.seconds:.0f} s; "
                f"mAP50-95 {'n/a' if m is None else f'{m:.4f}'} (NMS-free head)")  # fmt: skip
     click.echo(f"best weights: {r.best}")
+    click.echo(f"run folder: {r.run_dir} (edgeyolo_train.yaml, progloss.csv, results.csv)")
 
 
 # ---------------------------------------------------------------- export

@@ -98,7 +98,7 @@ def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineRe
         log(f"[train] {cfg.model} at {imgsz} px for {cfg.epochs} epochs on {p.name}'s first image size")
         tr = train(TrainConfig(profile=p, data=data, out=out / "train", model=cfg.model, epochs=cfg.epochs,
                                imgsz=imgsz, batch=cfg.batch, device=cfg.device, name=name,
-                               overrides=cfg.train_overrides))  # fmt: skip
+                               overrides=cfg.train_overrides), log=log)  # fmt: skip
         weights, train_map = tr.best, tr.map50_95
         write_json_atomic(done, {"best": str(tr.best), "map50_95": train_map, "epochs": tr.epochs_run,
                                  "seconds": round(tr.seconds, 1), "metrics": tr.metrics})  # fmt: skip

@@ -34,16 +34,20 @@ def tiny_data(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_weights(tmp_path_factory, tiny_data) -> Path:
-    """yolo26n trained from its YAML for 2 epochs at 128 px (weights that produce some detections)."""
+def tiny_run(tmp_path_factory, tiny_data):
+    """yolo26n trained from its YAML with the full recipe (check, STAL, ProgLoss) for 2 epochs at 128 px."""
     from edgeyolo.profiles import load_profile
     from edgeyolo.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("train")
-    r = train(TrainConfig(profile=load_profile("x86-cpu"), data=tiny_data, out=out, epochs=2, imgsz=TINY, batch=8,
-                          device="cpu", overrides={"nbs": 8, "warmup_epochs": 0, "plots": False}))  # fmt: skip
-    assert r.best.is_file()
-    return r.best
+    return train(TrainConfig(profile=load_profile("x86-cpu"), data=tiny_data, out=out, epochs=2, imgsz=TINY, batch=8,
+                             device="cpu", stal=True, overrides={"nbs": 8, "warmup_epochs": 0, "plots": False}))  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tiny_run) -> Path:
+    assert tiny_run.best.is_file()
+    return tiny_run.best
 
 
 @pytest.fixture(scope="session")

@@ -111,17 +111,35 @@ def list_images(sources: list[Path], where: str) -> list[Path]:
 
 
 def read_labels(label_file: Path) -> np.ndarray:
-    """Rows of ``class xc yc w h``; a missing file is a background image (no objects)."""
+    """Rows of ``class xc yc w h``; a missing file is a background image (no objects).
+
+    Polygon rows (``class x1 y1 x2 y2 ...``) become their bounding box. Malformed rows are reported by
+    ``edgeyolo data check``; here they raise.
+    """
     if not label_file.is_file():
         return np.zeros((0, 5), np.float32)
-    rows = [line.split() for line in label_file.read_text().splitlines() if line.strip()]
-    try:
-        arr = np.array([[float(v) for v in r[:5]] for r in rows if len(r) >= 5], np.float32)
-    except ValueError:
-        raise DatasetError(
-            f"{label_file}: non-numeric value in a label row; rows are 'class xc yc w h'"
-        ) from None
-    return arr.reshape(-1, 5)
+    rows = []
+    for lineno, line in enumerate(label_file.read_text().splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            values = [float(v) for v in parts]
+        except ValueError:
+            raise DatasetError(
+                f"{label_file}:{lineno}: non-numeric value; rows are 'class xc yc w h'"
+            ) from None
+        if len(values) == 5:
+            rows.append(values)
+        elif len(values) >= 7 and len(values) % 2 == 1:  # polygon: class + x,y pairs
+            xy = np.array(values[1:], np.float32).reshape(-1, 2)
+            (x1, y1), (x2, y2) = xy.min(0), xy.max(0)
+            rows.append([values[0], (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1])
+        else:
+            raise DatasetError(
+                f"{label_file}:{lineno}: {len(values)} values; rows are 'class xc yc w h' (5 values)"
+            )
+    return np.array(rows, np.float32).reshape(-1, 5)
 
 
 def load_split(dataset: DatasetInfo, split: str = "val", limit: int | None = None) -> list[LabeledImage]:

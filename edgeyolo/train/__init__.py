@@ -1,20 +1,37 @@
-"""Training YOLO26 for a device profile.
+"""Training YOLO26 for a device profile with edgeyolo's recipe.
 
-The model is selected on the NMS-free head that ships (``nms=False`` during validation), at the
-profile's first image size unless one is given, with MuSGD chosen explicitly (the library's ``auto``
-would pick AdamW on short runs).
+The recipe on top of the library's loop: the dataset is checked first (fatal problems refuse to train),
+MuSGD is chosen explicitly (the library's ``auto`` picks AdamW on short runs), the model is selected on
+the NMS-free head that ships (``nms=False`` in validation), loss and augmentation presets come from the
+source document's tables, STAL pastes small targets with a decaying intensity, ProgLoss schedules the
+box/cls gains, and several GPUs train with DDP under the linear LR scaling rule. The exact configuration
+is saved as ``edgeyolo_train.yaml`` in the run folder, and ``resume`` continues a killed run from it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeyolo.data.yolo import load_dataset
-from edgeyolo.errors import ConfigError
-from edgeyolo.profiles import DeviceProfile
+import yaml
+
+from edgeyolo._io import write_text_atomic
+from edgeyolo.errors import ConfigError, DatasetError
+from edgeyolo.profiles import DeviceProfile, load_profile
+from edgeyolo.train.hooks import Recipe
+from edgeyolo.train.progloss import ProgLossConfig
+from edgeyolo.train.recipe import AUG_PRESETS, LOSS_PRESETS, batch_for, parse_devices, scaled_lr
+
+CONFIG_FILE = "edgeyolo_train.yaml"
+Log = Callable[[str], None]
+
+# Library arguments that edgeyolo owns: set them through TrainConfig fields, not overrides.
+_OWNED = {"data", "epochs", "imgsz", "batch", "device", "project", "name", "optimizer", "patience", "seed",
+          "deterministic", "nms", "box", "cls", "resume", "model"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -25,12 +42,22 @@ class TrainConfig:
     model: str = "yolo26n.yaml"  # model YAML (from scratch) or a local .pt
     epochs: int = 100
     imgsz: int | None = None  # default: the profile's first size
-    batch: int = 16
-    device: str | None = None  # "cpu", "0", "0,1"; None = CUDA when present, else CPU
+    batch: int | None = None  # total over all GPUs; None: from GPU memory per the document's table
+    device: str | None = None  # "cpu", "0", "0,1"; None = CUDA 0 when present, else CPU
     name: str | None = None  # default: <model>-<imgsz>
     optimizer: str = "MuSGD"
+    lr0: float | None = None  # base (single-GPU, batch 16) LR; None: the library's default for the optimizer
     patience: int = 50  # early stopping: epochs without improvement of the deployed head's fitness
     seed: int = 0
+    deterministic: bool = True
+    preset: str = "general"  # loss preset name, or "auto" (from the dataset check)
+    aug: str | None = None  # augmentation preset name; None: chosen from the dataset check
+    aerial: bool = False  # aerial/satellite imagery (augmentation preset)
+    stal: bool | None = None  # None: on when the dataset check recommends it
+    stal_config: Any = None  # StalConfig; None: defaults
+    progloss: ProgLossConfig = field(default_factory=ProgLossConfig)
+    assign_min_px: float | None = None  # small-target label assignment: GT sides below this are enlarged
+    check: bool = True  # run the dataset check first
     overrides: dict[str, Any] = field(default_factory=dict)  # further ultralytics train arguments
 
 
@@ -43,6 +70,8 @@ class TrainResult:
     epochs_run: int
     seconds: float
     metrics: dict[str, float]  # validation of best.pt: precision, recall, mAP50, mAP50-95 (NMS-free head)
+    settings: dict[str, Any] = field(default_factory=dict)  # the resolved recipe, as saved in the run folder
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def map50_95(self) -> float | None:
@@ -57,31 +86,274 @@ def default_device() -> str:
     return "0" if torch.cuda.is_available() else "cpu"
 
 
+def gpu_memory_gib(device: str) -> float | None:
+    """Memory of the first GPU of ``device`` (None on CPU)."""
+    devices = parse_devices(device)
+    if not devices:
+        return None
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return torch.cuda.get_device_properties(int(devices[0])).total_memory / 2**30
+
+
 def model_stem(model: str) -> str:
     return Path(model).stem
 
 
-def train(cfg: TrainConfig) -> TrainResult:
-    """Train and return where best.pt is, with its validation metrics."""
-    from edgeyolo._ultralytics import resolve_model, train_detector
+def _scale_of(model: str) -> str:
+    import re
 
-    load_dataset(cfg.data)  # fail on a missing or malformed data.yaml before anything slow starts
+    m = re.search(r"yolo\w*?\d+([nsmlx])", Path(model).stem)
+    return m.group(1) if m else "n"
+
+
+def _check_overrides(overrides: dict[str, Any]) -> None:
+    if "label_smoothing" in overrides:
+        raise ConfigError(
+            "label_smoothing was removed from Ultralytics' YOLO26 training and has no effect there; edgeyolo "
+            "does not emulate it. Remove the key (use the cls-priority preset or more data against overconfidence)."
+        )
+    owned = sorted(set(overrides) & _OWNED)
+    if owned:
+        raise ConfigError(f"train: set '{owned[0]}' with its own option, not as an extra training argument")
+    from edgeyolo._ultralytics import train_argument_names
+
+    unknown = sorted(set(overrides) - train_argument_names())
+    if unknown:
+        raise ConfigError(
+            f"train: unknown training argument '{unknown[0]}'; see 'yolo cfg' for the valid ones"
+        )
+
+
+def _stal_config(cfg: TrainConfig) -> Any:
+    from edgeyolo.train.stal import StalConfig
+
+    return cfg.stal_config if cfg.stal_config is not None else StalConfig()
+
+
+def prepare(
+    cfg: TrainConfig, log: Log = lambda m: None
+) -> tuple[Recipe, dict[str, Any], dict[str, Any], list[str]]:
+    """Check the dataset and resolve the recipe: (recipe, ultralytics args, settings to save, warnings)."""
+    from edgeyolo._ultralytics import resolve_model
+    from edgeyolo.data.yolo import load_dataset
+
+    load_dataset(cfg.data)  # a missing or malformed data.yaml fails before anything slow starts
     resolve_model(cfg.model)
+    _check_overrides(cfg.overrides)
     if cfg.epochs < 1:
         raise ConfigError(f"train: --epochs must be >= 1, got {cfg.epochs}")
-    if cfg.batch < 1:
+    if cfg.batch is not None and cfg.batch < 1:
         raise ConfigError(f"train: --batch must be >= 1, got {cfg.batch}")
     imgsz = cfg.imgsz or cfg.profile.imgsz[0]
     if imgsz % 32:
         raise ConfigError(f"train: --imgsz {imgsz} is not a multiple of 32 (the model's largest stride)")
+    if cfg.preset != "auto" and cfg.preset not in LOSS_PRESETS:
+        raise ConfigError(f"train: unknown --preset '{cfg.preset}'; known: auto, {', '.join(LOSS_PRESETS)}")
+    if cfg.aug is not None and cfg.aug not in AUG_PRESETS:
+        raise ConfigError(f"train: unknown --aug '{cfg.aug}'; known: {', '.join(AUG_PRESETS)}")
+
+    warnings: list[str] = []
+    recs: dict[str, Any] = {}
+    if cfg.check:
+        from edgeyolo.data.check import check_dataset
+
+        report = check_dataset(cfg.data, imgsz=imgsz, aerial=cfg.aerial)
+        if report.fatal:
+            first = report.errors[0]
+            more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
+            raise DatasetError(
+                f"{first.file}: {first.message}{more}; nothing was trained. Run 'edgeyolo data check {cfg.data}' for the full list."
+            )
+        warnings = [f"{w.file}: {w.message}" for w in report.warnings]
+        recs = {r.key: r for r in report.recommendations}
+        for w in warnings:
+            log(f"[check] warning: {w}")
+
+    device = cfg.device or default_device()
+    gpus = len(parse_devices(device))
+    batch_reason = "given"
+    batch = cfg.batch
+    nbs = cfg.overrides.get("nbs")
+    if batch is None:
+        plan = batch_for(gpu_memory_gib(device), _scale_of(cfg.model), imgsz)
+        batch, batch_reason = plan.batch * max(gpus, 1), plan.reason
+        nbs = nbs or plan.nbs
+
+    loss_name = cfg.preset
+    if loss_name == "auto":
+        loss_name = recs["loss_preset"].value if "loss_preset" in recs else "general"
+    loss = LOSS_PRESETS[loss_name]
+    aug_name = cfg.aug or (recs["augmentation"].value if "augmentation" in recs else "medium")
+    aug = AUG_PRESETS[aug_name]
+    stal_on = cfg.stal if cfg.stal is not None else bool(recs["stal"].value) if "stal" in recs else False
+
+    args: dict[str, Any] = {**aug.overrides, "optimizer": cfg.optimizer, "patience": cfg.patience,
+                            "seed": cfg.seed, "deterministic": cfg.deterministic, "box": loss.box, "cls": loss.cls}  # fmt: skip
+    if aug.overrides.get("copy_paste") and stal_on:
+        args.pop(
+            "copy_paste"
+        )  # box-only data: STAL is the copy/paste that works; the library's needs polygons
+    if nbs is not None:
+        args["nbs"] = nbs
+    lr_note = None
+    if cfg.lr0 is not None or gpus > 1:
+        from edgeyolo._ultralytics import default_train_argument
+
+        base = cfg.lr0 if cfg.lr0 is not None else float(default_train_argument("lr0"))
+        args["lr0"] = scaled_lr(base, batch // max(gpus, 1), max(gpus, 1)) if gpus > 1 else base
+        if gpus > 1:
+            lr_note = f"linear scaling: {base:g} x ({batch} / 16) = {args['lr0']:g} over {gpus} GPUs"
+            args.setdefault("warmup_epochs", max(3.0, float(cfg.overrides.get("warmup_epochs", 3.0))))
+    args.update(cfg.overrides)
+
+    recipe = Recipe(base_box=loss.box, base_cls=loss.cls, progloss=cfg.progloss,
+                    stal=_stal_config(cfg) if stal_on else None, assign_min_px=cfg.assign_min_px)  # fmt: skip
+    settings = {
+        "edgeyolo_train": 1,
+        "profile": cfg.profile.name,
+        "profile_source": cfg.profile.source,
+        "data": str(Path(cfg.data).resolve()),
+        "model": cfg.model,
+        "epochs": cfg.epochs,
+        "imgsz": imgsz,
+        "batch": batch,
+        "batch_reason": batch_reason,
+        "device": device,
+        "loss_preset": loss_name,
+        "aug_preset": aug_name,
+        "stal": dataclasses.asdict(recipe.stal) if recipe.stal is not None else None,
+        "progloss": cfg.progloss.to_dict(),
+        "assign_min_px": cfg.assign_min_px,
+        "lr_scaling": lr_note,
+        "recommendations": {k: {"value": _plain(r.value), "reason": r.reason} for k, r in recs.items()},
+        "train_args": {k: _plain(v) for k, v in args.items()},
+    }
+    return recipe, args, settings, warnings
+
+
+def _plain(v: Any) -> Any:
+    if dataclasses.is_dataclass(v):
+        return dataclasses.asdict(v)
+    if isinstance(v, tuple):
+        return list(v)
+    return v
+
+
+def train(cfg: TrainConfig, log: Log = lambda m: None) -> TrainResult:
+    """Check, resolve the recipe, train, and return where best.pt is with its validation metrics."""
+    from edgeyolo._ultralytics import train_detector
+
+    recipe, args, settings, warnings = prepare(cfg, log)
+    imgsz, batch, device = settings["imgsz"], settings["batch"], settings["device"]
     name = cfg.name or f"{model_stem(cfg.model)}-{imgsz}"
+    run_dir = Path(cfg.out) / name
+    write_text_atomic(run_dir / CONFIG_FILE, yaml.safe_dump(settings, sort_keys=False))
+    log(f"[train] {cfg.model} at {imgsz} px, batch {batch} ({settings['batch_reason']}), loss preset "
+        f"{settings['loss_preset']}, augmentation {settings['aug_preset']}, STAL {'on' if recipe.stal else 'off'}, "
+        f"ProgLoss {cfg.progloss.mode}")  # fmt: skip
     t0 = time.perf_counter()
-    out = train_detector(
-        cfg.model, Path(cfg.data), epochs=cfg.epochs, imgsz=imgsz, batch=cfg.batch,
-        device=cfg.device or default_device(), out_dir=Path(cfg.out), name=name,
-        optimizer=cfg.optimizer, patience=cfg.patience, seed=cfg.seed, **cfg.overrides,
-    )  # fmt: skip
+    out = train_detector(cfg.model, Path(cfg.data), epochs=cfg.epochs, imgsz=imgsz, batch=batch, device=device,
+                         out_dir=Path(cfg.out), name=name, recipe=recipe, **args)  # fmt: skip
     return TrainResult(
         run_dir=out.run_dir, best=out.best, last=out.last, imgsz=imgsz, epochs_run=out.epochs_run,
-        seconds=time.perf_counter() - t0, metrics=out.metrics,
+        seconds=time.perf_counter() - t0, metrics=out.metrics, settings=settings, warnings=warnings,
     )  # fmt: skip
+
+
+def resume(run_dir: str | Path, log: Log = lambda m: None) -> TrainResult:
+    """Continue a run that stopped before its last epoch, with the recipe saved in its folder."""
+    from edgeyolo._ultralytics import checkpoint_progress, train_detector
+
+    run_dir = Path(run_dir)
+    cfg_file, last = run_dir / CONFIG_FILE, run_dir / "weights" / "last.pt"
+    if not cfg_file.is_file():
+        raise ConfigError(f"'{run_dir}' has no {CONFIG_FILE}; pass a run folder written by 'edgeyolo train'.")
+    if not last.is_file():
+        raise ConfigError(
+            f"'{last}' not found: the run stopped before its first epoch finished; start it again."
+        )
+    epoch, epochs = checkpoint_progress(last)
+    if epoch is None:
+        raise ConfigError(
+            f"'{run_dir}' finished all its epochs; nothing to resume. Start a new run to train more."
+        )
+    settings = yaml.safe_load(cfg_file.read_text())
+    from edgeyolo.train.stal import StalConfig
+
+    stal = settings.get("stal")
+    if stal is not None:
+        stal = StalConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in stal.items()})
+    recipe = Recipe(
+        base_box=LOSS_PRESETS[settings["loss_preset"]].box, base_cls=LOSS_PRESETS[settings["loss_preset"]].cls,
+        progloss=ProgLossConfig.from_dict(settings["progloss"]), stal=stal, assign_min_px=settings.get("assign_min_px"),
+    )  # fmt: skip
+    _truncate_results(run_dir / "results.csv", epoch + 1)
+    log(f"[train] resuming {run_dir} after epoch {epoch + 1} of {epochs}")
+    t0 = time.perf_counter()
+    out = train_detector(settings["model"], Path(settings["data"]), epochs=epochs, imgsz=settings["imgsz"],
+                         batch=settings["batch"], device=settings["device"], out_dir=run_dir.parent,
+                         name=run_dir.name, recipe=recipe, resume=last)  # fmt: skip
+    return TrainResult(
+        run_dir=out.run_dir, best=out.best, last=out.last, imgsz=settings["imgsz"], epochs_run=out.epochs_run,
+        seconds=time.perf_counter() - t0, metrics=out.metrics, settings=settings,
+    )  # fmt: skip
+
+
+def _truncate_results(results_csv: Path, last_saved_epoch: int) -> None:
+    """Drop rows of epochs after the checkpoint: a kill between writing an epoch's metrics and saving its
+    checkpoint leaves a row that the resumed run would write again."""
+    if not results_csv.is_file():
+        return
+    lines = results_csv.read_text().splitlines(keepends=True)
+    if not lines:
+        return
+    keep = [lines[0]] + [ln for ln in lines[1:] if ln.strip() and float(ln.split(",")[0]) <= last_saved_epoch]
+    if len(keep) != len(lines):
+        write_text_atomic(results_csv, "".join(keep))
+
+
+# Keys of a --config YAML that are TrainConfig fields; every other key is an ultralytics train argument.
+CONFIG_KEYS = {f.name for f in dataclasses.fields(TrainConfig)} - {
+    "profile",
+    "overrides",
+    "stal_config",
+    "progloss",
+}
+
+
+def config_from_file(path: str | Path) -> dict[str, Any]:
+    """Read a train config YAML (e.g. a tuner's best.yaml) into TrainConfig keyword arguments."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"Train config '{p}' not found.")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML: {getattr(e, 'problem', e)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: must be a mapping of training settings")
+    kwargs: dict[str, Any] = {}
+    overrides: dict[str, Any] = {}
+    for k, v in data.items():
+        if k == "profile":
+            kwargs["profile"] = load_profile(v)
+        elif k == "progloss":
+            kwargs["progloss"] = ProgLossConfig.from_dict(v or {})
+        elif k == "stal_config":
+            from edgeyolo.train.stal import StalConfig
+
+            try:
+                kwargs["stal_config"] = StalConfig(
+                    **{kk: tuple(vv) if isinstance(vv, list) else vv for kk, vv in (v or {}).items()}
+                )
+            except TypeError as e:
+                raise ConfigError(f"{p}: stal_config: {e}") from None
+        elif k in CONFIG_KEYS:
+            kwargs[k] = Path(v) if k in ("data", "out") else v
+        else:
+            overrides[k] = v
+    kwargs["overrides"] = overrides
+    return kwargs

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from edgeyolo.errors import ConfigError
+from edgeyolo.train.progloss import Phase, ProgLossConfig, gains, o2m_weight
+from edgeyolo.train.recipe import (
+    AUG_PRESETS,
+    LOSS_PRESETS,
+    aug_preset_for,
+    batch_for,
+    loss_preset_for,
+    scaled_lr,
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "box", "cls"),
+    [
+        ("general", 7.5, 0.5),
+        ("small-objects", 10.0, 0.3),
+        ("cls-priority", 5.0, 1.0),
+        ("high-iou", 12.0, 0.3),
+    ],
+)
+def test_loss_presets_match_the_document(name, box, cls):
+    assert (LOSS_PRESETS[name].box, LOSS_PRESETS[name].cls) == (box, cls)
+
+
+@pytest.mark.parametrize(
+    ("images", "per_image", "aerial", "preset", "overrides"),
+    [
+        (500, 3, False, "small", {"mosaic": 1.0, "mixup": 0.3}),
+        (5000, 3, False, "medium", {"mosaic": 1.0, "mixup": 0.1}),
+        (20000, 3, False, "large", {"mosaic": 0.5, "mixup": 0.0}),
+        (5000, 60, False, "dense", {"copy_paste": 0.3}),
+        (5000, 60, True, "aerial", {"mosaic": 1.0, "flipud": 0.5}),
+    ],
+)
+def test_augmentation_presets_by_dataset_type(images, per_image, aerial, preset, overrides):
+    p, reason = aug_preset_for(images, per_image, aerial)
+    assert p.name == preset and reason
+    assert overrides.items() <= AUG_PRESETS[preset].overrides.items()
+
+
+def test_loss_preset_recommendation():
+    assert loss_preset_for(0.6)[0].name == "small-objects"
+    assert loss_preset_for(0.1)[0].name == "general"
+
+
+@pytest.mark.parametrize(("gpus", "lr"), [(1, 0.01), (2, 0.02), (4, 0.04), (8, 0.08)])
+def test_linear_lr_scaling_table(gpus, lr):
+    """The document's table: per-GPU batch 16, lr0 = 0.01 x (total batch / 16)."""
+    assert scaled_lr(0.01, 16, gpus) == pytest.approx(lr)
+
+
+@pytest.mark.parametrize(
+    ("mem", "scale", "batch"),
+    [(4, "n", 8), (8, "s", 16), (12, "m", 32), (24, "x", 64), (8, "l", 8), (4, "x", 1)],
+)
+def test_batch_from_gpu_memory(mem, scale, batch):
+    assert batch_for(mem, scale, 640).batch == batch
+
+
+def test_batch_on_cpu_and_bad_scale():
+    assert batch_for(None).batch == 8
+    with pytest.raises(ConfigError, match="scale"):
+        batch_for(8, "q")
+
+
+def test_progloss_auto_classification_first_then_localization():
+    cfg = ProgLossConfig()
+    box0, cls0 = gains(cfg, 0, 10, 7.5, 0.5)
+    box9, cls9 = gains(cfg, 9, 10, 7.5, 0.5)
+    assert (box0, cls0) == (7.5 * 0.5, 0.5 * 2.0)
+    assert (box9, cls9) == (7.5, 0.5)
+    series = [gains(cfg, e, 10, 7.5, 0.5) for e in range(10)]
+    assert all(a[0] <= b[0] and a[1] >= b[1] for a, b in zip(series, series[1:]))
+    mid = gains(cfg, 5, 11, 7.5, 0.5)  # t = 0.5: halfway on the cosine
+    assert mid == (pytest.approx(7.5 * 0.75), pytest.approx(0.5 * 1.5))
+
+
+def test_progloss_manual_and_off():
+    cfg = ProgLossConfig(mode="manual", phases=(Phase(0.3, 5.0, 1.0), Phase(1.0, 12.0, 0.3)))
+    assert [gains(cfg, e, 11, 7.5, 0.5) for e in (0, 3, 4, 10)] == [
+        (5.0, 1.0),
+        (5.0, 1.0),
+        (12.0, 0.3),
+        (12.0, 0.3),
+    ]
+    off = ProgLossConfig(mode="off")
+    assert gains(off, 3, 10, 10.0, 0.3) == (10.0, 0.3)
+
+
+def test_o2m_decay_endpoints():
+    cfg = ProgLossConfig(o2m_start=0.9, o2m_end=0.2)
+    assert o2m_weight(cfg, 0, 5) == pytest.approx(0.9)
+    assert o2m_weight(cfg, 4, 5) == pytest.approx(0.2)
+    assert math.isclose(o2m_weight(cfg, 2, 5), 0.55)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"mode": "sometimes"}, "mode"),
+        ({"mode": "manual"}, "phases"),
+        ({"mode": "manual", "phases": (Phase(0.5, 5, 1),)}, "until: 1.0"),
+        ({"mode": "manual", "phases": (Phase(0.5, 5, 1), Phase(0.4, 5, 1))}, "increase"),
+        ({"mode": "manual", "phases": (Phase(1.0, -5, 1),)}, "box"),
+        ({"o2m_start": 1.5}, "o2m_start"),
+        ({"cls_start": 0}, "cls_start"),
+    ],
+)
+def test_bad_progloss_configs(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        ProgLossConfig(**kwargs)
+
+
+def test_progloss_from_dict_rejects_unknown_keys():
+    with pytest.raises(ConfigError, match="unknown key 'speed'"):
+        ProgLossConfig.from_dict({"speed": 1})
+    cfg = ProgLossConfig.from_dict({"mode": "manual", "phases": [{"until": 1.0, "box": 5, "cls": 1}]})
+    assert ProgLossConfig.from_dict(cfg.to_dict()) == cfg

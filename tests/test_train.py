@@ -1,0 +1,125 @@
+"""Training with the recipe: settings saved, schedules applied per epoch, bad input refused, resume."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edgeyolo.errors import DatasetError, EdgeYoloError
+from edgeyolo.profiles import load_profile
+from edgeyolo.train import TrainConfig, prepare, train
+from edgeyolo.train.hooks import read_log
+from edgeyolo.train.progloss import ProgLossConfig, gains, o2m_weight
+
+
+def _results_epochs(run_dir: Path) -> list[int]:
+    with open(run_dir / "results.csv", newline="") as f:
+        return [int(float(r["epoch"])) for r in csv.DictReader(f)]
+
+
+def test_recipe_run_records_its_settings_and_schedules(tiny_run):
+    run = tiny_run.run_dir
+    settings = yaml.safe_load((run / "edgeyolo_train.yaml").read_text())
+    assert settings["train_args"]["optimizer"] == "MuSGD"
+    assert settings["loss_preset"] == "general" and settings["aug_preset"] == "small"
+    assert settings["stal"] is not None and settings["progloss"]["mode"] == "auto"
+    args = yaml.safe_load((run / "args.yaml").read_text())
+    assert args["nms"] is False and args["optimizer"] == "MuSGD" and args["deterministic"] is True
+    assert _results_epochs(run) == [1, 2]
+    log = read_log(run)
+    assert [int(r["epoch"]) for r in log] == [0, 1]
+    cfg = ProgLossConfig()
+    for r in log:
+        box, cls = gains(cfg, int(r["epoch"]), 2, 7.5, 0.5)
+        assert (r["box"], r["cls"]) == (pytest.approx(box), pytest.approx(cls))
+        assert r["o2m"] == pytest.approx(o2m_weight(cfg, int(r["epoch"]), 2), abs=1e-6)
+        assert 0.0 <= r["stal_intensity"] <= 1.0
+    assert log[0]["stal_intensity"] > log[1]["stal_intensity"]  # decays over training
+    assert tiny_run.map50_95 is not None
+
+
+def _cfg(data, out, **kw):
+    kw = {"epochs": 1, "imgsz": 64, "batch": 4, "device": "cpu", **kw}
+    return TrainConfig(profile=load_profile("x86-cpu"), data=data, out=out, **kw)
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"overrides": {"label_smoothing": 0.1}}, "label_smoothing"),
+        ({"overrides": {"mosaik": 1.0}}, "unknown training argument 'mosaik'"),
+        ({"overrides": {"box": 3.0}}, "'box'"),
+        ({"preset": "tiny-things"}, "--preset"),
+        ({"aug": "huge"}, "--aug"),
+        ({"imgsz": 100}, "multiple of 32"),
+        ({"model": "yolo26n.pt"}, "never downloads"),
+    ],
+)
+def test_bad_training_settings_are_refused(tmp_path, tiny_data, kw, match):
+    with pytest.raises(EdgeYoloError, match=match):
+        prepare(_cfg(tiny_data, tmp_path, **kw))
+
+
+def test_broken_dataset_is_refused_before_training(tmp_path, tiny_data):
+    import shutil
+
+    root = tmp_path / "broken"
+    shutil.copytree(tiny_data.parent, root)
+    label = sorted((root / "labels" / "train").glob("*.txt"))[0]
+    label.write_text("9 0.5 0.5 0.1 0.1\n")  # class id >= nc
+    with pytest.raises(DatasetError, match=label.name):
+        train(_cfg(root / "data.yaml", tmp_path / "runs"))
+    assert not list((tmp_path / "runs").rglob("*.pt"))
+
+
+def test_resume_after_kill(tmp_path, tiny_data):
+    """Kill training during an epoch, resume: every epoch appears once and the schedules continue."""
+    out = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "edgeyolo", "train", "--profile", "x86-cpu", "--data", str(tiny_data),
+           "--epochs", "4", "--imgsz", "64", "--batch", "4", "--device", "cpu", "--out", str(out), "--name", "r"]  # fmt: skip
+    run = out / "r"
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline:
+            if (
+                (run / "results.csv").is_file()
+                and len(_results_epochs(run)) >= 1
+                and (run / "weights/last.pt").is_file()
+            ):
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"training ended early: {proc.stderr.read().decode()[-2000:]}")
+            time.sleep(0.1)
+        else:
+            pytest.fail("first epoch did not finish in time")
+        time.sleep(0.5)  # into the next epoch
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    done_before = _results_epochs(run)
+    assert len(done_before) < 4, "training finished before it could be killed"
+
+    r = subprocess.run([sys.executable, "-m", "edgeyolo", "train", "--resume", str(run)], capture_output=True,
+                       text=True, timeout=600)  # fmt: skip
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "resuming" in r.stdout
+    assert _results_epochs(run) == [1, 2, 3, 4]
+    log = read_log(run)
+    assert [int(x["epoch"]) for x in log] == [0, 1, 2, 3]
+    for x in log:
+        box, cls = gains(ProgLossConfig(), int(x["epoch"]), 4, 7.5, 0.5)
+        assert (x["box"], x["cls"]) == (pytest.approx(box), pytest.approx(cls))
+        assert x["o2m"] == pytest.approx(o2m_weight(ProgLossConfig(), int(x["epoch"]), 4), abs=1e-6)
+
+    again = subprocess.run([sys.executable, "-m", "edgeyolo", "train", "--resume", str(run)], capture_output=True,
+                           text=True)  # fmt: skip
+    assert again.returncode == 1 and "nothing to resume" in again.stdout + again.stderr
