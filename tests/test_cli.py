@@ -111,3 +111,49 @@ def test_bench_select_report_commands(runner, tmp_path, onnx_artifact, tiny_data
     assert s0.exit_code == 1 and "No candidate meets" in s0.output
     rep = runner.invoke(main, ["report", str(results), "--out", str(tmp_path / "rep")])
     assert rep.exit_code == 0 and (tmp_path / "rep" / "report.md").is_file()
+
+
+def test_data_check_command(runner, tiny_data, tmp_path):
+    import json
+    import shutil
+
+    ok = runner.invoke(main, ["data", "check", str(tiny_data), "--imgsz", "128"])
+    assert ok.exit_code == 0, ok.output
+    js = runner.invoke(main, ["data", "check", str(tiny_data), "--profile", "rpi5", "--json"])
+    report = json.loads(js.output)
+    assert report["imgsz"] == 320 and report["fatal"] is False
+    root = tmp_path / "broken"
+    shutil.copytree(tiny_data.parent, root)
+    bad = sorted((root / "labels" / "val").glob("*.txt"))[0]
+    bad.write_text("0 0.5 0.5 1.7 0.1\n")
+    r = runner.invoke(main, ["data", "check", str(root / "data.yaml")])
+    assert r.exit_code == 1 and bad.name in r.output
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--progloss-phases", "0.3:5"], "until:box:cls"),
+        (["--o2m", "high"], "start:end"),
+        (["--progloss", "sometimes"], "sometimes"),
+    ],
+)
+def test_train_bad_options(runner, tiny_data, args, needle):
+    r = runner.invoke(main, ["train", "--profile", "x86-cpu", "--data", str(tiny_data), *args])
+    assert r.exit_code == 2 and needle in r.output, r.output
+
+
+def test_train_needs_profile_and_data(runner, tiny_data):
+    r = runner.invoke(main, ["train", "--data", str(tiny_data)])
+    assert r.exit_code == 2 and "--profile" in r.output
+
+
+def test_resume_bad_folder(runner, tmp_path):
+    r = runner.invoke(main, ["train", "--resume", str(tmp_path)])
+    _one_line_error(r, "edgeyolo_train.yaml")
+
+
+def test_train_config_file_unknown_key(runner, tiny_data, tmp_path):
+    cfg = tmp_path / "best.yaml"
+    cfg.write_text(f"profile: x86-cpu\ndata: {tiny_data}\nlabel_smoothing: 0.1\n")
+    _one_line_error(runner.invoke(main, ["train", "--config", str(cfg)]), "label_smoothing")

@@ -123,3 +123,28 @@ def test_resume_after_kill(tmp_path, tiny_data):
     again = subprocess.run([sys.executable, "-m", "edgeyolo", "train", "--resume", str(run)], capture_output=True,
                            text=True)  # fmt: skip
     assert again.returncode == 1 and "nothing to resume" in again.stdout + again.stderr
+
+
+def test_ddp_launch_arguments(tmp_path, tiny_data):
+    """Two GPUs, total batch 32: lr0 scaled linearly (0.01 x 32/16), warm-up kept, per-GPU batch from total."""
+    recipe, args, settings, _ = prepare(_cfg(tiny_data, tmp_path, device="0,1", batch=32, lr0=0.01))
+    assert args["lr0"] == pytest.approx(0.02)
+    assert args["warmup_epochs"] >= 3
+    assert "0.01 x (32 / 16) = 0.02 over 2 GPUs" in settings["lr_scaling"]
+    assert settings["batch"] == 32 and settings["device"] == "0,1"
+    single = prepare(_cfg(tiny_data, tmp_path, device="cpu", batch=32, lr0=0.01))[1]
+    assert single["lr0"] == pytest.approx(0.01)
+
+
+def test_trainer_class_carries_the_recipe_through_cloudpickle():
+    """Under DDP the library ships the trainer class to each rank with cloudpickle: the recipe must travel."""
+    import cloudpickle
+
+    from edgeyolo._ultralytics import make_trainer_class
+    from edgeyolo.train.hooks import Recipe
+    from edgeyolo.train.stal import StalConfig
+
+    recipe = Recipe(base_box=10.0, base_cls=0.3, stal=StalConfig(p=0.7), assign_min_px=12.0)
+    cls = cloudpickle.loads(cloudpickle.dumps(make_trainer_class(recipe)))
+    assert cls.edgeyolo_recipe == recipe
+    assert cls.__name__ == "EdgeYoloTrainer" and hasattr(cls, "_on_epoch_start")

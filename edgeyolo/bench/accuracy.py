@@ -68,6 +68,9 @@ def coco_map(
         ev.summarize()
     result["map50_95"] = float(max(ev.stats[0], 0.0))
     result["map50"] = float(max(ev.stats[1], 0.0))
+    # COCO size buckets by box area in original-image pixels (small < 32^2 < medium < 96^2); -1 = none there.
+    for key, value in zip(("map_small", "map_medium", "map_large"), ev.stats[3:6]):
+        result[key] = float(value) if value >= 0 else None
     # precision: [iou thresholds, recall points, classes, area ranges, max dets]; -1 marks "no ground truth".
     precision = ev.eval["precision"]
     per_class = {}
