@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeyolo._io import sha256_tree, write_json_atomic
+from edgeyolo._io import write_json_atomic
 from edgeyolo.profiles import DeviceProfile
+from edgeyolo.runtime.base import artifact_sha256, load_artifact
 
 Log = Callable[[str], None]
 
@@ -47,14 +48,6 @@ class PipelineResult:
     reason: str
     export_summary: list[tuple[str, str, str]]  # (target, status, reason)
     train_map50_95: float | None
-
-
-def runnable_here(profile: DeviceProfile):
-    """The profile's targets whose runtime is installed on this machine."""
-    from importlib.util import find_spec
-
-    modules = {"onnxruntime": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt"}
-    return tuple(t for t in profile.targets if find_spec(modules[t.runtime]) is not None)
 
 
 def _benchmarked(results: Path) -> set[str]:
@@ -106,25 +99,22 @@ def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineRe
             f"[train] done in {tr.seconds:.0f} s: mAP50-95 {train_map if train_map is not None else 'n/a'} ({weights})"
         )
 
-    # 3. export what this machine can run
-    targets = runnable_here(p)
-    skipped = [t for t in p.targets if t not in targets]
-    summary = [
-        (f"{t.format}-{t.precision}", "skipped", f"runtime {t.runtime} not installed here") for t in skipped
-    ]
-    ex = export(ExportConfig(profile=p, weights=weights, out=out / "artifacts", imgsz=(imgsz,), targets=targets,
-                             data=data))  # fmt: skip
+    # 3. export every target this machine can build (the others are reported with the reason)
+    ex = export(ExportConfig(profile=p, weights=weights, out=out / "artifacts", imgsz=(imgsz,), data=data))
+    summary = []
     for item in ex.items:
         t = f"{item.target.format}-{item.target.precision}"
         summary.append((t, item.status, item.reason or ("reused" if item.reused else "")))
         log(
             f"[export] {'✅' if item.status == 'ok' else '❌'} {t} {item.imgsz}: {item.artifact or item.reason}"
         )
+        for w in item.warnings:
+            log(f"[export]    warning: {w}")
 
     # 4. benchmark (candidates already measured are not measured again)
     results = out / "results.jsonl"
     done_shas = _benchmarked(results)
-    todo = [a for a in ex.artifacts if sha256_tree(next(a.glob("model.*"))) not in done_shas]
+    todo = [a for a in ex.artifacts if artifact_sha256(load_artifact(a)) not in done_shas]
     if todo:
         log(
             f"[bench] {len(todo)} candidate(s), {p.bench.iterations if cfg.bench_iterations is None else cfg.bench_iterations} timed runs each"

@@ -95,3 +95,11 @@ def test_read_records_rejects_bad_lines(tmp_path):
         read_records(g)
     with pytest.raises(ResultsError, match="not found"):
         read_records(tmp_path / "missing.jsonl")
+
+
+def test_near_equal_map_is_a_tie_and_the_faster_wins():
+    records = [rec("n", 320, "onnx", "fp32", 20, 0.26372), rec("n", 320, "onnx", "fp16", 15, 0.26371),
+               rec("n", 320, "openvino", "fp32", 25, 0.2650)]  # fmt: skip
+    assert select(records).selected.name == "n-320-openvino-fp32"  # 0.0013 better: not a tie
+    records[2]["accuracy"]["map50_95"] = 0.2640  # within 0.001 of the best: the fastest of the three wins
+    assert select(records).selected.name == "n-320-onnx-fp16"

@@ -15,12 +15,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeyolo._io import sha256_tree
 from edgeyolo.bench.environment import capture_environment
 from edgeyolo.bench.stats import summarize
 from edgeyolo.bench.store import SCHEMA
 from edgeyolo.runtime import load_artifact, runtime_class
-from edgeyolo.runtime.base import RuntimeOptions
+from edgeyolo.runtime.base import RuntimeOptions, artifact_sha256
 
 MAP_CONF = 0.001  # the COCO protocol scores the full ranked list
 NOISY_CV = 0.10  # end-to-end coefficient of variation above which a run is flagged noisy
@@ -137,8 +136,8 @@ def measure(spec: CandidateSpec) -> dict:
             "threads": spec.threads,
             "end2end": bool(m.get("end2end")),
             "artifact": str(art.root.resolve()),
-            "sha256": sha256_tree(art.model_path),
-            "size_bytes": _size_bytes(art.model_path),
+            "sha256": artifact_sha256(art),
+            "size_bytes": _size_bytes(art.root),
         },  # fmt: skip
         "device": {**capture_environment(spec.profile), "runtime_versions": rt.versions()},
         "settings": {

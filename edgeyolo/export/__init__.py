@@ -1,21 +1,38 @@
 """Export trained weights to NMS-free artifacts for a device profile's targets.
 
 Each (format, precision, image size) becomes one folder ``<model>-<imgsz>-<format>-<precision>/`` holding
-the model and a ``manifest.json``, ready to copy to the device. A target that fails or is not supported
-yet is reported with its reason and does not stop the others.
+the model and a ``manifest.json``, ready to copy to the device (or one archive with ``bundle``). Every
+artifact is loaded back with its runtime to confirm the end-to-end output ``[1, max_det, 6]``; a format
+that drops the end-to-end head is refused, never shipped with a silently different output contract.
+With a dataset, each artifact is compared with the PyTorch model on val images (parity): FP32 must
+agree, and an FP16/INT8 accuracy collapse fails the export unless ``allow_degraded``. A target that
+fails does not stop the others.
 """
 
 from __future__ import annotations
 
 import shutil
+import tarfile
 import tempfile
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
-from edgeyolo._io import sha256_file
-from edgeyolo.errors import ConfigError, EdgeYoloError, WeightsNotFoundError
+import numpy as np
+
+from edgeyolo._io import sha256_file, write_json_atomic
+from edgeyolo.errors import ConfigError, EdgeYoloError, ExportError, WeightsNotFoundError
 from edgeyolo.export.manifest import package_versions, write_manifest
 from edgeyolo.profiles import DeviceProfile, TargetSpec
+
+QUANTIZE = {"fp32": 32, "fp16": 16, "int8": 8}
+ULTRALYTICS_FORMAT = {"onnx": "onnx", "openvino": "openvino", "tensorrt": "engine"}
+MODEL_FILE = {"onnx": "model.onnx", "openvino": "model.xml", "tensorrt": "model.engine"}
+ADVISED_CALIBRATION_IMAGES = 300
+FP32_MIN_MATCH = 0.9  # FP32 artifacts must reproduce at least this share of PyTorch's detections
+COLLAPSE_RATIO = 0.2  # FP16/INT8 keeping less than this share of PyTorch's mAP50-95 is a collapse
+DEGRADED_DROP = 0.05  # ... and losing more than this mAP50-95 is flagged as degraded
 
 
 @dataclass(frozen=True)
@@ -25,9 +42,13 @@ class ExportConfig:
     out: Path
     imgsz: tuple[int, ...] | None = None  # default: the profile's sizes
     targets: tuple[TargetSpec, ...] | None = None  # default: the profile's targets
-    data: Path | None = None  # calibration / parity images (val split)
+    data: Path | None = None  # INT8 calibration and parity images (val split)
     max_det: int = 300  # TopK baked into the NMS-free graph = output rows
-    parity_images: int = 8  # val images compared against PyTorch when data is given
+    parity_images: int = 16  # val images compared against PyTorch when data is given
+    calibration_fraction: float = 1.0  # share of the val split used for INT8 calibration
+    allow_degraded: bool = False  # keep artifacts whose parity check failed (marked in the manifest)
+    bundle: bool = False  # also pack the artifacts into one .tar.gz
+    device: str = "0"  # CUDA device for TensorRT builds
     force: bool = False  # re-export even when a complete artifact exists
 
 
@@ -39,93 +60,158 @@ class TargetExport:
     artifact: Path | None = None
     reason: str = ""
     reused: bool = False
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
 class ExportResult:
     model: str
     items: list[TargetExport] = field(default_factory=list)
+    bundle: Path | None = None
 
     @property
     def artifacts(self) -> list[Path]:
         return [i.artifact for i in self.items if i.status == "ok" and i.artifact is not None]
 
 
-# (format, precision) pairs edgeyolo can export today; the rest are reported as not supported yet.
-SUPPORTED = {("onnx", "fp32")}
-
-
 def artifact_name(model: str, imgsz: int, target: TargetSpec) -> str:
     return f"{model}-{imgsz}-{target.format}-{target.precision}"
 
 
-def _onnx_io(path: Path) -> tuple[dict, dict]:
-    import onnx
+def unavailable_reason(target: TargetSpec, data: Path | None) -> str | None:
+    """Why this machine cannot build ``target`` (None when it can)."""
+    if target.precision == "int8" and data is None:
+        return "INT8 needs calibration images: pass --data D.yaml"
+    needs = {"onnx": ("onnx", "onnxruntime"), "openvino": ("openvino",), "tensorrt": ("tensorrt",)}[
+        target.format
+    ]
+    if target.format == "openvino" and target.precision == "int8":
+        needs += ("nncf",)
+    missing = [m for m in needs if find_spec(m) is None]
+    if missing:
+        extra = {"onnx": "onnx", "onnxruntime": "onnx", "openvino": "openvino", "nncf": "openvino"}.get(
+            missing[0], "tensorrt"
+        )
+        return f"{missing[0]} is not installed: pip install 'edgeyolo[{extra}]'"
+    if target.format == "tensorrt":
+        import torch
 
-    graph = onnx.load(str(path), load_external_data=False).graph
-
-    def describe(v):
-        dims = [d.dim_value if d.HasField("dim_value") else d.dim_param for d in v.type.tensor_type.shape.dim]
-        return {
-            "name": v.name,
-            "shape": dims,
-            "dtype": onnx.TensorProto.DataType.Name(v.type.tensor_type.elem_type).lower(),
-        }
-
-    return describe(graph.input[0]), describe(graph.output[0])
+        if not torch.cuda.is_available():
+            return "TensorRT engines are built on an NVIDIA GPU; no CUDA device here (build on the Jetson or a GPU host)"
+    return None
 
 
-def _export_onnx(cfg: ExportConfig, info: dict, imgsz: int, target: TargetSpec, dest: Path) -> None:
+def _move_output(produced: Path, fmt: str, dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    if fmt == "openvino":
+        xml = next(produced.glob("*.xml"))
+        shutil.move(str(xml), dest / "model.xml")
+        shutil.move(str(xml.with_suffix(".bin")), dest / "model.bin")
+    else:
+        shutil.move(str(produced), dest / MODEL_FILE[fmt])
+
+
+def _count_calibration(cfg: ExportConfig) -> int:
+    from edgeyolo.data.yolo import load_dataset, load_split
+
+    return int(len(load_split(load_dataset(cfg.data), "val")) * cfg.calibration_fraction)
+
+
+def _export_one(
+    cfg: ExportConfig, info: dict, imgsz: int, target: TargetSpec, dest: Path, item: TargetExport
+) -> None:
     from edgeyolo._ultralytics import export_model
+    from edgeyolo.runtime import load_runtime
 
+    calibration = None
+    if target.precision == "int8":
+        n = _count_calibration(cfg)
+        calibration = {"dataset": str(Path(cfg.data).resolve()), "split": "val", "images": n}
+        if n < ADVISED_CALIBRATION_IMAGES:
+            item.warnings.append(
+                f"INT8 calibration uses {n} images; {ADVISED_CALIBRATION_IMAGES}+ are advised for stable ranges"
+            )
+    kwargs: dict[str, Any] = {}
+    if target.format == "onnx":
+        kwargs["simplify"] = True
+    if target.precision == "int8" and cfg.calibration_fraction < 1.0:
+        kwargs["fraction"] = cfg.calibration_fraction
+    device = cfg.device if target.format == "tensorrt" else "cpu"
     with tempfile.TemporaryDirectory(dir=cfg.out, prefix=".staging-") as tmp:
-        # Ultralytics writes next to the weights; a private copy keeps parallel sizes from clobbering.
+        # Ultralytics writes next to the weights; a private copy keeps targets from clobbering each other.
         staged = Path(tmp) / "model.pt"
         shutil.copyfile(cfg.weights, staged)
-        produced = export_model(staged, format="onnx", imgsz=imgsz, max_det=cfg.max_det, simplify=True)
-        inp, out = _onnx_io(produced)
-        if out["shape"] != [1, cfg.max_det, 6]:
-            raise EdgeYoloError(
-                f"ONNX export produced output {out['shape']}, not the NMS-free [1, {cfg.max_det}, 6]; "
-                "the weights' head is not end-to-end (use YOLO26 weights)"
-            )
-        dest.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(produced), dest / "model.onnx")
-    write_manifest(
-        dest,
-        format="onnx", precision="fp32", runtime=target.runtime, imgsz=imgsz, model=info["model"],
-        names=info["names"], end2end=True, max_det=cfg.max_det, file="model.onnx",
-        input=inp, output=out, input_dtype="float32",
-        source_weights={"path": str(cfg.weights), "sha256": info["sha256"]},
-        calibration=None, versions=package_versions("ultralytics", "torch", "onnx", "onnxruntime", "onnxslim"),
+        produced = export_model(staged, format=ULTRALYTICS_FORMAT[target.format], imgsz=imgsz,
+                                quantize=QUANTIZE[target.precision], data=cfg.data, max_det=cfg.max_det,
+                                device=device, **kwargs)  # fmt: skip
+        if dest.exists():
+            shutil.rmtree(dest)
+        _move_output(produced, target.format, dest)
+
+    fields = dict(
+        format=target.format, precision=target.precision, runtime=target.runtime, imgsz=imgsz, model=info["model"],
+        names=info["names"], end2end=True, max_det=cfg.max_det, file=MODEL_FILE[target.format],
+        input_dtype="float32", source_weights={"path": str(Path(cfg.weights).resolve()), "sha256": info["sha256"]},
+        calibration=calibration,
+        versions=package_versions("ultralytics", "torch", "onnx", "onnxruntime", "onnxslim", "openvino", "nncf", "tensorrt"),
     )  # fmt: skip
+    write_manifest(dest, **fields)
+    # Load it back with its runtime: the graph must be the NMS-free one, [1, max_det, 6].
+    rt = load_runtime(dest)
+    inp, out = rt.io_spec()
+    raw = np.asarray(rt.infer(np.zeros((1, 3, imgsz, imgsz), rt.preprocessor._tensor.dtype)))
+    if raw.shape != (1, cfg.max_det, 6):
+        shutil.rmtree(dest, ignore_errors=True)
+        raise ExportError(
+            f"{target.format} {target.precision} dropped the end-to-end head: output {list(raw.shape)}, expected "
+            f"[1, {cfg.max_det}, 6] (a library/runtime limitation for this format); refusing to ship a different output contract"
+        )
+    fields.update(input=inp, output=out, input_dtype="float16" if "16" in str(inp["dtype"]) else "float32")
+    write_manifest(dest, **fields)
 
 
-def _attach_parity(cfg: ExportConfig, dest: Path, imgsz: int) -> None:
-    """Compare the artifact with the PyTorch model on val images and record it in the manifest."""
+def check_parity(cfg: ExportConfig, dest: Path, imgsz: int) -> dict:
+    """Artifact vs PyTorch on val images: matched detections, IoU, score differences, and both mAPs."""
     import json
 
     import cv2
 
     from edgeyolo._ultralytics import predict_torch
+    from edgeyolo.bench.accuracy import coco_map
     from edgeyolo.data.yolo import load_dataset, load_split
     from edgeyolo.export.parity import compare_detections
     from edgeyolo.runtime import load_runtime
 
-    items = load_split(load_dataset(cfg.data), "val", limit=cfg.parity_images)
+    dataset = load_dataset(cfg.data)
+    items = load_split(dataset, "val", limit=cfg.parity_images)
     images = [cv2.imread(str(i.path)) for i in items]
+    sizes = [im.shape[:2] for im in images]
     conf = 0.001  # the ranked list that mAP is scored on, not just the confident top
     reference = predict_torch(cfg.weights, images, imgsz=imgsz, conf=conf, max_det=cfg.max_det)
     runtime = load_runtime(dest)
     candidate = [runtime.predict(img, conf=conf) for img in images]
     report = compare_detections(reference, candidate).to_dict()
-    report["conf"] = conf
-    mf = dest / "manifest.json"
-    manifest = json.loads(mf.read_text())
+    ref_map = coco_map(items, sizes, reference, dataset.names)["map50_95"]
+    art_map = coco_map(items, sizes, candidate, dataset.names)["map50_95"]
+    report.update(conf=conf, torch_map50_95=ref_map, artifact_map50_95=art_map)
+    manifest = json.loads((dest / "manifest.json").read_text())
+    precision = manifest["precision"]
+    status, why = "ok", ""
+    if precision == "fp32" and report["match_rate"] < FP32_MIN_MATCH:
+        status = "failed"
+        why = f"FP32 artifact reproduces {report['match_rate']:.0%} of PyTorch's detections (< {FP32_MIN_MATCH:.0%})"
+    elif ref_map and art_map is not None and ref_map >= 0.05 and art_map < COLLAPSE_RATIO * ref_map:
+        status = "failed"
+        why = f"{precision} accuracy collapsed: mAP50-95 {art_map:.3f} vs PyTorch {ref_map:.3f} on {len(items)} val images"
+    elif ref_map is not None and art_map is not None and ref_map - art_map > DEGRADED_DROP:
+        status, why = (
+            "degraded",
+            f"mAP50-95 {art_map:.3f} vs PyTorch {ref_map:.3f} on {len(items)} val images",
+        )
+    report.update(status=status, reason=why)
     manifest["parity"] = report
-    from edgeyolo._io import write_json_atomic
-
-    write_json_atomic(mf, manifest)
+    write_json_atomic(dest / "manifest.json", manifest)
+    return report
 
 
 def export(cfg: ExportConfig) -> ExportResult:
@@ -134,6 +220,12 @@ def export(cfg: ExportConfig) -> ExportResult:
         raise WeightsNotFoundError(
             f"Weights '{cfg.weights}' not found; pass the best.pt written by 'edgeyolo train'."
         )
+    if not 0 < cfg.calibration_fraction <= 1:
+        raise ConfigError(f"export: calibration fraction must be in (0, 1], got {cfg.calibration_fraction}")
+    if cfg.data is not None:
+        from edgeyolo.data.yolo import load_dataset
+
+        load_dataset(cfg.data)
     from edgeyolo._ultralytics import checkpoint_info
 
     info = checkpoint_info(Path(cfg.weights))
@@ -142,33 +234,52 @@ def export(cfg: ExportConfig) -> ExportResult:
             f"{cfg.weights}: the model head is not end-to-end (NMS-free); edgeyolo deploys YOLO26 heads only."
         )
     info["sha256"] = sha256_file(cfg.weights)
-    sizes = cfg.imgsz or cfg.profile.imgsz
-    targets = cfg.targets or cfg.profile.targets
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     result = ExportResult(model=info["model"])
-    for imgsz in sizes:
-        for target in targets:
+    for imgsz in cfg.imgsz or cfg.profile.imgsz:
+        for target in cfg.targets or cfg.profile.targets:
             dest = Path(cfg.out) / artifact_name(info["model"], imgsz, target)
             item = TargetExport(target, imgsz, "ok", dest)
             result.items.append(item)
-            if (target.format, target.precision) not in SUPPORTED:
-                item.status, item.artifact = "skipped", None
-                item.reason = (
-                    f"{target.format} {target.precision} export is not supported by this edgeyolo yet"
-                )
+            reason = unavailable_reason(target, cfg.data)
+            if reason:
+                item.status, item.artifact, item.reason = "skipped", None, reason
                 continue
             if not cfg.force and _is_complete(dest, info["sha256"]):
                 item.reused = True
                 continue
             try:
-                _export_onnx(cfg, info, imgsz, target, dest)
+                _export_one(cfg, info, imgsz, target, dest, item)
                 if cfg.data is not None:
-                    _attach_parity(cfg, dest, imgsz)
+                    parity = check_parity(cfg, dest, imgsz)
+                    if parity["status"] == "failed" and not cfg.allow_degraded:
+                        shutil.rmtree(dest, ignore_errors=True)
+                        raise ExportError(
+                            f"parity check failed: {parity['reason']} (--allow-degraded keeps it)"
+                        )
+                    if parity["status"] != "ok":
+                        item.warnings.append(f"parity {parity['status']}: {parity['reason']}")
             except EdgeYoloError as e:
                 item.status, item.artifact, item.reason = "error", None, str(e)
             except Exception as e:  # a library failure in one target must not stop the others
-                item.status, item.artifact, item.reason = "error", None, f"{type(e).__name__}: {e}"
+                shutil.rmtree(dest, ignore_errors=True)
+                msg = str(e).strip().splitlines()[-1] if str(e).strip() else ""
+                item.status, item.artifact, item.reason = "error", None, f"{type(e).__name__}: {msg}"
+    if cfg.bundle and result.artifacts:
+        result.bundle = bundle_artifacts(
+            result.artifacts, Path(cfg.out) / f"{info['model']}-artifacts.tar.gz"
+        )
     return result
+
+
+def bundle_artifacts(artifacts: list[Path], archive: Path) -> Path:
+    """One ``.tar.gz`` holding each artifact folder (model + manifest), for copying to a device."""
+    tmp = archive.with_suffix(".tmp")
+    with tarfile.open(tmp, "w:gz") as tar:
+        for a in artifacts:
+            tar.add(a, arcname=a.name)
+    tmp.replace(archive)
+    return archive
 
 
 def _is_complete(dest: Path, weights_sha: str) -> bool:
@@ -180,4 +291,4 @@ def _is_complete(dest: Path, weights_sha: str) -> bool:
         art = load_artifact(dest)
     except ArtifactError:
         return False
-    return art.manifest.get("source_weights", {}).get("sha256") == weights_sha
+    return art.manifest.get("source_weights", {}).get("sha256") == weights_sha and "output" in art.manifest

@@ -26,9 +26,13 @@ class BackendInfo:
 
 RUNTIMES: dict[str, BackendInfo] = {
     b.name: b
-    for b in (BackendInfo("onnxruntime", "edgeyolo.runtime.onnxruntime:OnnxRuntime", "onnx", ("onnx",)),)
+    for b in (
+        BackendInfo("onnxruntime", "edgeyolo.runtime.onnxruntime:OnnxRuntime", "onnx", ("onnx",)),
+        BackendInfo("openvino", "edgeyolo.runtime.openvino:OpenVinoRuntime", "openvino", ("openvino",)),
+        BackendInfo("tensorrt", "edgeyolo.runtime.tensorrt:TensorRTRuntime", "tensorrt", ("tensorrt",)),
+    )
 }
-DEFAULT_RUNTIME = {"onnx": "onnxruntime"}
+DEFAULT_RUNTIME = {"onnx": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt"}
 
 
 def runtime_class(name: str) -> type[Runtime]:
@@ -48,8 +52,10 @@ def load_runtime(
         raise UnknownNameError(
             f"No runtime for format '{art.format}'; known runtimes: {', '.join(RUNTIMES)}."
         )
-    if art.format not in RUNTIMES.get(name, BackendInfo(name, "", "", ())).formats and name in RUNTIMES:
-        raise UnknownNameError(f"Runtime '{name}' cannot run format '{art.format}'.")
+    if name in RUNTIMES and art.format not in RUNTIMES[name].formats:
+        raise UnknownNameError(
+            f"Runtime '{name}' cannot run format '{art.format}'; use {DEFAULT_RUNTIME[art.format]}."
+        )
     return runtime_class(name)(art, RuntimeOptions(threads=threads))
 
 

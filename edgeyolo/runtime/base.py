@@ -77,6 +77,19 @@ def load_artifact(path: str | Path) -> Artifact:
     return Artifact(root=root, manifest=manifest)
 
 
+def artifact_sha256(artifact: Artifact) -> str:
+    """Checksum of an artifact's model files (every file in its folder but the manifest)."""
+    import hashlib
+
+    from edgeyolo._io import sha256_file
+
+    h = hashlib.sha256()
+    for f in sorted(p for p in artifact.root.iterdir() if p.is_file() and p.name != MANIFEST):
+        h.update(f.name.encode())
+        h.update(sha256_file(f).encode())
+    return h.hexdigest()
+
+
 @dataclass
 class StageTimes:
     """Wall time of each stage of one inference, in milliseconds."""
@@ -126,6 +139,10 @@ class Runtime(ABC):
     def versions(self) -> dict[str, str]:
         """Versions of the runtime libraries, for the benchmark record."""
         return {}
+
+    @abstractmethod
+    def io_spec(self) -> tuple[dict, dict]:
+        """(input, output) as ``{name, shape, dtype}``, read from the loaded model."""
 
     def predict(self, img_bgr: np.ndarray, conf: float = 0.25, classes: set[int] | None = None) -> Detections:
         """Detections for one BGR image in original pixels; stage times go to ``last_times``."""

@@ -43,3 +43,13 @@ class OnnxRuntime(Runtime):
 
     def versions(self) -> dict[str, str]:
         return {"onnxruntime": self._ort.__version__}
+
+    def io_spec(self) -> tuple[dict, dict]:
+        def spec(v) -> dict:
+            return {
+                "name": v.name,
+                "shape": list(v.shape),
+                "dtype": v.type.replace("tensor(", "").rstrip(")"),
+            }
+
+        return spec(self.session.get_inputs()[0]), spec(self.session.get_outputs()[0])

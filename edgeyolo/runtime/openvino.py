@@ -37,3 +37,15 @@ class OpenVinoRuntime(Runtime):
 
     def versions(self) -> dict[str, str]:
         return {"openvino": self._ov.get_version()}
+
+    def io_spec(self) -> tuple[dict, dict]:
+        def spec(port) -> dict:
+            shape = [d.get_length() if d.is_static else str(d) for d in port.get_partial_shape()]
+            names = sorted(port.get_names())  # the NMS-free output can come without a tensor name
+            return {
+                "name": names[0] if names else None,
+                "shape": shape,
+                "dtype": port.get_element_type().get_type_name(),
+            }
+
+        return spec(self.compiled.input(0)), spec(self.compiled.output(0))
