@@ -59,6 +59,9 @@ def import_ultralytics() -> Any:
     global _READY
     if not _READY:
         _prepare_environment()
+        from edgeyolo._offline import disable_vendor_telemetry
+
+        disable_vendor_telemetry()
     try:
         import ultralytics
         from ultralytics.utils import SETTINGS

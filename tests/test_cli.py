@@ -9,7 +9,7 @@ from edgeyolo.cli import main
 
 COMMANDS = [
     [], ["profiles"], ["profiles", "list"], ["profiles", "show"], ["profiles", "validate"], ["data"],
-    ["data", "synth"], ["data", "check"], ["train"], ["export"], ["bench"], ["select"], ["report"], ["run"],
+    ["data", "synth"], ["data", "check"], ["train"], ["predict"], ["export"], ["bench"], ["select"], ["report"], ["run"],
 ]  # fmt: skip
 
 

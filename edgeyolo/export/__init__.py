@@ -30,7 +30,9 @@ QUANTIZE = {"fp32": 32, "fp16": 16, "int8": 8}
 ULTRALYTICS_FORMAT = {"onnx": "onnx", "openvino": "openvino", "tensorrt": "engine"}
 MODEL_FILE = {"onnx": "model.onnx", "openvino": "model.xml", "tensorrt": "model.engine"}
 ADVISED_CALIBRATION_IMAGES = 300
-FP32_MIN_MATCH = 0.9  # FP32 artifacts must reproduce at least this share of PyTorch's detections
+FP32_MIN_MATCH = 0.9  # FP32 artifacts must reproduce at least this share of PyTorch's detections ...
+FP32_MAX_SCORE_DIFF = 0.01  # ... with scores this close (FP32 vs FP32 differ by ~1e-5) ...
+FP32_MIN_MEAN_IOU = 0.99  # ... and boxes this close
 COLLAPSE_RATIO = 0.2  # FP16/INT8 keeping less than this share of PyTorch's mAP50-95 is a collapse
 DEGRADED_DROP = 0.05  # ... and losing more than this mAP50-95 is flagged as degraded
 
@@ -197,9 +199,16 @@ def check_parity(cfg: ExportConfig, dest: Path, imgsz: int) -> dict:
     manifest = json.loads((dest / "manifest.json").read_text())
     precision = manifest["precision"]
     status, why = "ok", ""
-    if precision == "fp32" and report["match_rate"] < FP32_MIN_MATCH:
+    if precision == "fp32" and (
+        report["match_rate"] < FP32_MIN_MATCH
+        or (report["max_score_diff"] or 0.0) > FP32_MAX_SCORE_DIFF
+        or (report["mean_iou"] if report["mean_iou"] is not None else 1.0) < FP32_MIN_MEAN_IOU
+    ):
         status = "failed"
-        why = f"FP32 artifact reproduces {report['match_rate']:.0%} of PyTorch's detections (< {FP32_MIN_MATCH:.0%})"
+        why = (
+            f"FP32 artifact disagrees with PyTorch: {report['match_rate']:.0%} of detections matched (>= "
+            f"{FP32_MIN_MATCH:.0%} needed), max score difference {report['max_score_diff']}, mean IoU {report['mean_iou']}"
+        )
     elif ref_map and art_map is not None and ref_map >= 0.05 and art_map < COLLAPSE_RATIO * ref_map:
         status = "failed"
         why = f"{precision} accuracy collapsed: mAP50-95 {art_map:.3f} vs PyTorch {ref_map:.3f} on {len(items)} val images"

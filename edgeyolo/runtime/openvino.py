@@ -12,6 +12,9 @@ class OpenVinoRuntime(Runtime):
     name = "openvino"
 
     def load(self) -> None:
+        from edgeyolo._offline import disable_vendor_telemetry
+
+        disable_vendor_telemetry()
         try:
             import openvino as ov
         except ImportError:

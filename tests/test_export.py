@@ -1,0 +1,189 @@
+"""The export matrix on CPU: OpenVINO and INT8 targets, parity, manifest, bundle, predict, runtime errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+
+import cv2
+import pytest
+
+from edgeyolo.errors import ArtifactError, DatasetError
+from edgeyolo.export import ExportConfig, check_parity, export
+from edgeyolo.profiles import TargetSpec, load_profile
+from edgeyolo.runtime import load_artifact, load_runtime
+
+TINY = 128
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory, tiny_weights, tiny_data):
+    out = tmp_path_factory.mktemp("matrix")
+    targets = (TargetSpec("openvino", "fp32", "openvino"), TargetSpec("onnx", "int8", "onnxruntime"),
+               TargetSpec("openvino", "int8", "openvino"), TargetSpec("tensorrt", "fp16", "tensorrt"))  # fmt: skip
+    return export(ExportConfig(profile=load_profile("x86-cpu"), weights=tiny_weights, out=out, imgsz=(TINY,),
+                               targets=targets, data=tiny_data, bundle=True, allow_degraded=True))  # fmt: skip
+
+
+def _item(result, key):
+    return next(i for i in result.items if i.target.key == key)
+
+
+def test_cpu_targets_export_and_gpu_target_is_skipped_with_reason(matrix):
+    for key in ("openvino-fp32", "onnx-int8", "openvino-int8"):
+        item = _item(matrix, key)
+        assert item.status == "ok", (key, item.reason)
+    trt = _item(matrix, "tensorrt-fp16")
+    assert trt.status == "skipped" and (
+        "GPU" in trt.reason or "pip install 'edgeyolo[tensorrt]'" in trt.reason
+    )
+
+
+@pytest.mark.parametrize("key", ["openvino-fp32", "onnx-int8", "openvino-int8"])
+def test_manifests_of_the_matrix(matrix, key, tiny_weights):
+    from edgeyolo._io import sha256_file
+
+    m = load_artifact(_item(matrix, key).artifact).manifest
+    assert (
+        m["end2end"] is True
+        and m["output"]["shape"] == [1, 300, 6]
+        and m["input"]["shape"] == [1, 3, TINY, TINY]
+    )
+    assert m["source_weights"]["sha256"] == sha256_file(tiny_weights)
+    assert m["parity"]["images"] > 0 and m["parity"]["status"] in ("ok", "degraded", "failed")
+    if key.endswith("int8"):
+        assert m["calibration"]["images"] == 8 and m["calibration"]["split"] == "val"
+        assert any("300+" in w for w in _item(matrix, key).warnings)  # too few calibration images is said
+    else:
+        assert m["calibration"] is None and m["parity"]["status"] == "ok"
+
+
+def test_openvino_round_trip_matches_pytorch(matrix, tiny_weights, tiny_data):
+    from edgeyolo._ultralytics import predict_torch
+    from edgeyolo.data.yolo import load_dataset, load_split
+    from edgeyolo.export.parity import compare_detections
+
+    images = [cv2.imread(str(i.path)) for i in load_split(load_dataset(tiny_data), "val")]
+    ref = predict_torch(tiny_weights, images, imgsz=TINY, conf=0.001)
+    rt = load_runtime(_item(matrix, "openvino-fp32").artifact, threads=1)
+    p = compare_detections(ref, [rt.predict(im, conf=0.001) for im in images])
+    assert p.reference > 0 and p.match_rate >= 0.95 and p.min_iou > 0.98, p
+
+
+def test_bundle_holds_every_artifact(matrix):
+    with tarfile.open(matrix.bundle) as tar:
+        names = tar.getnames()
+    for a in matrix.artifacts:
+        assert f"{a.name}/manifest.json" in names
+
+
+def test_parity_catches_a_corrupted_artifact(tmp_path, onnx_artifact, tiny_weights, tiny_data):
+    import onnx
+    from onnx import numpy_helper
+
+    bad = tmp_path / "corrupt"
+    shutil.copytree(onnx_artifact, bad)
+    model = onnx.load(str(bad / "model.onnx"))
+    biases = {n.input[2] for n in model.graph.node if n.op_type == "Conv" and len(n.input) > 2}
+    for init in model.graph.initializer:
+        if init.name in biases:  # shift every convolution bias: a graph that loads and runs, but is wrong
+            w = numpy_helper.to_array(init)
+            init.CopyFrom(numpy_helper.from_array((w + 3.0).astype(w.dtype), init.name))
+    onnx.save(model, str(bad / "model.onnx"))
+    cfg = ExportConfig(profile=load_profile("x86-cpu"), weights=tiny_weights, out=tmp_path, data=tiny_data)
+    report = check_parity(cfg, bad, TINY)
+    assert report["status"] == "failed" and "FP32" in report["reason"], report
+    assert json.loads((bad / "manifest.json").read_text())["parity"]["status"] == "failed"
+    good = check_parity(cfg, onnx_artifact, TINY)
+    assert good["status"] == "ok" and good["match_rate"] >= 0.95
+
+
+def test_manifest_from_another_version_is_refused(tmp_path, onnx_artifact):
+    old = tmp_path / "old"
+    shutil.copytree(onnx_artifact, old)
+    m = json.loads((old / "manifest.json").read_text())
+    m["schema"] = "edgeyolo.artifact/0"
+    (old / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ArtifactError, match="re-export"):
+        load_artifact(old)
+
+
+def test_missing_runtime_package_gives_the_install_line(onnx_artifact, tmp_path):
+    art = tmp_path / "ov"
+    shutil.copytree(onnx_artifact, art)
+    m = json.loads((art / "manifest.json").read_text())
+    code = (
+        "import sys; sys.modules['onnxruntime'] = None\n"
+        "from edgeyolo.runtime import load_runtime\n"
+        "from edgeyolo.errors import BackendUnavailableError\n"
+        "try:\n    load_runtime(sys.argv[1])\nexcept BackendUnavailableError as e:\n    print(e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(art)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "pip install 'edgeyolo[onnx]'" in out and m["format"] == "onnx"
+
+
+def test_predict_images_and_video(tmp_path, onnx_artifact, tiny_data):
+    from edgeyolo.predict import PredictConfig, predict
+
+    val = tiny_data.parent / "images" / "val"
+    r = predict(PredictConfig(artifact=onnx_artifact, source=val, out=tmp_path / "imgs", conf=0.0))
+    assert r.frames == 8 and len(list((tmp_path / "imgs").glob("*.jpg"))) == 8
+    data = json.loads(r.files["json"].read_text())
+    assert len(data["frames"]) == 8 and sum(len(f["detections"]) for f in data["frames"]) == r.detections
+    assert r.files["csv"].read_text().startswith("source,frame,class_id,class_name,score")
+
+    video = tmp_path / "clip.mp4"
+    frames = [cv2.imread(str(p)) for p in sorted(val.glob("*.jpg"))[:5]]
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (w, h))
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    seen = []
+    rv = predict(PredictConfig(artifact=onnx_artifact, source=video, out=tmp_path / "vid", conf=0.0),
+                 progress=lambda done, total: seen.append(done))  # fmt: skip
+    assert rv.frames == 5 and seen == [1, 2, 3, 4, 5]
+    cap = cv2.VideoCapture(str(rv.files["video"]))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+    cap.release()
+
+
+@pytest.mark.parametrize("kind", ["missing", "not-an-image", "bad-video"])
+def test_predict_bad_sources(tmp_path, onnx_artifact, kind):
+    from edgeyolo.predict import PredictConfig, predict
+
+    src = tmp_path / {"missing": "nope.jpg", "not-an-image": "notes.jpg", "bad-video": "clip.mp4"}[kind]
+    if kind != "missing":
+        src.write_bytes(b"this is not media")
+    with pytest.raises(DatasetError, match=src.name):
+        predict(PredictConfig(artifact=onnx_artifact, source=src, out=tmp_path / "o"))
+
+
+def test_predict_missing_artifact(tmp_path, tiny_data):
+    from edgeyolo.predict import PredictConfig, predict
+
+    with pytest.raises(ArtifactError, match="not found"):
+        predict(
+            PredictConfig(
+                artifact=tmp_path / "none", source=tiny_data.parent / "images" / "val", out=tmp_path
+            )
+        )
+
+
+@pytest.mark.gpu
+def test_tensorrt_round_trip(tmp_path, tiny_weights, tiny_data):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU: TensorRT engines are built and run on an NVIDIA GPU")
+    pytest.importorskip("tensorrt", reason="TensorRT is not installed (pip install 'edgeyolo[tensorrt]')")
+    r = export(ExportConfig(profile=load_profile("jetson-orin-nano"), weights=tiny_weights, out=tmp_path,
+                            imgsz=(TINY,), targets=(TargetSpec("tensorrt", "fp16", "tensorrt"),), data=tiny_data))  # fmt: skip
+    item = r.items[0]
+    assert item.status == "ok", item.reason
+    m = load_artifact(item.artifact).manifest
+    assert m["output"]["shape"] == [1, 300, 6] and m["parity"]["status"] in ("ok", "degraded")
