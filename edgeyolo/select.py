@@ -165,7 +165,7 @@ def select(
         sel.reason = (
             f"{best.name} has the highest mAP50-95 ({best.map50_95:.3f}) of the {others + 1} candidate"
             f"{'s' if others else ''} within {budget_txt} ({best.latency_ms:.1f} ms end to end"
-            + (f", {best.map_drop:+.3f} mAP vs FP32" if best.map_drop is not None else "")
+            + (f", {-best.map_drop:+.3f} mAP50-95 vs its FP32 twin" if best.map_drop is not None else "")
             + ")."
         )
     elif not scored:
