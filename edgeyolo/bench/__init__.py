@@ -89,7 +89,7 @@ def benchmark(cfg: BenchConfig, on_record: Callable[[dict], None] | None = None)
             artifact=str(Path(artifact).resolve()), profile=p.name, threads=threads,
             warmup=cfg.warmup if cfg.warmup is not None else p.bench.warmup,
             iterations=cfg.iterations or p.bench.iterations, min_duration_s=p.bench.min_duration_s,
-            latency_budget_ms=p.latency_budget_ms, max_map_drop=p.max_map_drop,
+            latency_budget_ms=p.latency_budget_ms, max_map_drop=p.max_map_drop, power_source=p.power.source,
             data=str(Path(cfg.data).resolve()) if cfg.data else None, accuracy_images=cfg.accuracy_images,
         )  # fmt: skip
         try:

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from edgeyolo.bench.environment import capture_environment
+from edgeyolo.bench.power import PowerMeter
 from edgeyolo.bench.stats import summarize
 from edgeyolo.bench.store import SCHEMA
 from edgeyolo.runtime import load_artifact, runtime_class
@@ -38,6 +39,7 @@ class CandidateSpec:
     max_map_drop: float | None = None
     data: str | None = None
     accuracy_images: int | None = None  # None = the whole val split
+    power_source: str = "none"  # the profile's power.source
 
 
 def _peak_rss_mb() -> float:
@@ -100,14 +102,16 @@ def measure(spec: CandidateSpec) -> dict:
     stages: dict[str, list[float]] = {"preprocess": [], "inference": [], "postprocess": [], "end_to_end": []}
     start = time.perf_counter()
     i = 0
-    while i < spec.iterations or time.perf_counter() - start < spec.min_duration_s:
-        rt.predict(frames[i % len(frames)])
-        t = rt.last_times
-        stages["preprocess"].append(t.preprocess)
-        stages["inference"].append(t.inference)
-        stages["postprocess"].append(t.postprocess)
-        stages["end_to_end"].append(t.end_to_end)
-        i += 1
+    with PowerMeter(spec.power_source) as meter:  # same window as the timed latency run
+        while i < spec.iterations or time.perf_counter() - start < spec.min_duration_s:
+            rt.predict(frames[i % len(frames)])
+            t = rt.last_times
+            stages["preprocess"].append(t.preprocess)
+            stages["inference"].append(t.inference)
+            stages["postprocess"].append(t.postprocess)
+            stages["end_to_end"].append(t.end_to_end)
+            i += 1
+    power = meter.result(i)
     latency = {k: summarize(v) for k, v in stages.items()}
     e2e = latency["end_to_end"]
     cv = e2e["std"] / e2e["mean"] if e2e["mean"] else 0.0
@@ -154,7 +158,8 @@ def measure(spec: CandidateSpec) -> dict:
         "throughput_fps": round(1000.0 / e2e["mean"], 2) if e2e["mean"] else None,
         "stability": {"cv": round(cv, 4), "noisy": cv > NOISY_CV},
         "memory_mb": {"peak_rss": _peak_rss_mb()},
-        "power": None,
+        "power": power,
+        "power_note": None if power is not None else meter.reason,
         "accuracy": accuracy,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
