@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edgeyolo.errors import DatasetError, EdgeYoloError
+from edgeyolo.errors import ConfigError, DatasetError, EdgeYoloError
 from edgeyolo.profiles import load_profile
 from edgeyolo.train import TrainConfig, prepare, train
 from edgeyolo.train.hooks import read_log
@@ -148,3 +148,20 @@ def test_trainer_class_carries_the_recipe_through_cloudpickle():
     cls = cloudpickle.loads(cloudpickle.dumps(make_trainer_class(recipe)))
     assert cls.edgeyolo_recipe == recipe
     assert cls.__name__ == "EdgeYoloTrainer" and hasattr(cls, "_on_epoch_start")
+
+
+def test_config_file_with_stal_and_progloss(tmp_path, tiny_data):
+    from edgeyolo.train import config_from_file
+
+    f = tmp_path / "best.yaml"
+    f.write_text(
+        f"profile: rpi5\ndata: {tiny_data}\nepochs: 3\npreset: high-iou\nmosaic: 0.7\n"
+        "stal_config: {p: 0.3, scale: [1.0, 1.2]}\nprogloss: {mode: off}\n"
+    )
+    kw = config_from_file(f)
+    assert kw["profile"].name == "rpi5" and kw["epochs"] == 3 and kw["overrides"] == {"mosaic": 0.7}
+    assert kw["stal_config"].p == 0.3 and kw["stal_config"].scale == (1.0, 1.2)
+    assert kw["progloss"].mode == "off"
+    f.write_text("stal_config: {probability: 0.3}\n")
+    with pytest.raises(ConfigError, match="unknown key 'probability'"):
+        config_from_file(f)

@@ -281,11 +281,10 @@ def resume(run_dir: str | Path, log: Log = lambda m: None) -> TrainResult:
             f"'{run_dir}' finished all its epochs; nothing to resume. Start a new run to train more."
         )
     settings = yaml.safe_load(cfg_file.read_text())
-    from edgeyolo.train.stal import StalConfig
 
     stal = settings.get("stal")
     if stal is not None:
-        stal = StalConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in stal.items()})
+        stal = stal_config_from_dict(stal, str(cfg_file))
     recipe = Recipe(
         base_box=LOSS_PRESETS[settings["loss_preset"]].box, base_cls=LOSS_PRESETS[settings["loss_preset"]].cls,
         progloss=ProgLossConfig.from_dict(settings["progloss"]), stal=stal, assign_min_px=settings.get("assign_min_px"),
@@ -313,6 +312,18 @@ def _truncate_results(results_csv: Path, last_saved_epoch: int) -> None:
     keep = [lines[0]] + [ln for ln in lines[1:] if ln.strip() and float(ln.split(",")[0]) <= last_saved_epoch]
     if len(keep) != len(lines):
         write_text_atomic(results_csv, "".join(keep))
+
+
+def stal_config_from_dict(d: dict[str, Any], where: str) -> Any:
+    """A StalConfig from YAML (as saved in edgeyolo_train.yaml or written in a --config file)."""
+    from dataclasses import fields
+
+    from edgeyolo.train.stal import StalConfig
+
+    unknown = sorted(set(d) - {f.name for f in fields(StalConfig)})
+    if unknown:
+        raise ConfigError(f"{where}: stal_config: unknown key '{unknown[0]}'")
+    return StalConfig(**d)
 
 
 # Keys of a --config YAML that are TrainConfig fields; every other key is an ultralytics train argument.
@@ -343,14 +354,7 @@ def config_from_file(path: str | Path) -> dict[str, Any]:
         elif k == "progloss":
             kwargs["progloss"] = ProgLossConfig.from_dict(v or {})
         elif k == "stal_config":
-            from edgeyolo.train.stal import StalConfig
-
-            try:
-                kwargs["stal_config"] = StalConfig(
-                    **{kk: tuple(vv) if isinstance(vv, list) else vv for kk, vv in (v or {}).items()}
-                )
-            except TypeError as e:
-                raise ConfigError(f"{p}: stal_config: {e}") from None
+            kwargs["stal_config"] = stal_config_from_dict(v or {}, str(p))
         elif k in CONFIG_KEYS:
             kwargs[k] = Path(v) if k in ("data", "out") else v
         else:

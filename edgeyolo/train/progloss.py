@@ -76,6 +76,8 @@ class ProgLossConfig:
         if unknown:
             raise ConfigError(f"progloss: unknown key '{unknown[0]}'; allowed: {', '.join(sorted(allowed))}")
         d = dict(d)
+        if d.get("mode") is False:  # YAML 1.1 reads a bare `off` as false
+            d["mode"] = "off"
         phases = []
         for i, p in enumerate(d.pop("phases", None) or []):
             if not isinstance(p, dict) or set(p) != {"until", "box", "cls"}:
