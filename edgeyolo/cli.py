@@ -475,7 +475,11 @@ def predict(artifact, source, conf, classes, threads, out, no_save) -> None:
 @click.option(
     "--accuracy-images", type=click.IntRange(min=1), default=None, help="Score mAP on the first N val images."
 )
-def bench(profile, artifacts, data_yaml, out, threads, iterations, warmup, accuracy_images) -> None:
+@click.option("--resume", is_flag=True, help="Skip candidates that already have a result in --out.")
+@click.option("--force", is_flag=True, help="Measure candidates again even when --out has their results.")
+def bench(
+    profile, artifacts, data_yaml, out, threads, iterations, warmup, accuracy_images, resume, force
+) -> None:
     """Measure latency (per stage, percentiles), memory and mAP of artifacts; append to a JSONL file.
 
     \b
@@ -497,9 +501,12 @@ def bench(profile, artifacts, data_yaml, out, threads, iterations, warmup, accur
 
     r = benchmark(BenchConfig(profile=_profile(profile), artifacts=tuple(Path(a) for a in artifacts), out=Path(out),
                               data=Path(data_yaml) if data_yaml else None, threads=threads, warmup=warmup,
-                              iterations=iterations, accuracy_images=accuracy_images), on_record=show)  # fmt: skip
+                              iterations=iterations, accuracy_images=accuracy_images, resume=resume, force=force),
+                              on_record=show)  # fmt: skip
+    for skipped in r.skipped:
+        click.echo(f"➖ {skipped.name}: already in {r.out} (--resume)")
     click.echo(f"records appended to {r.out}")
-    if all(rec["status"] != "ok" for rec in r.records):
+    if r.records and all(rec["status"] != "ok" for rec in r.records):
         sys.exit(1)
 
 

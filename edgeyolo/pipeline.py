@@ -15,7 +15,6 @@ from typing import Any
 
 from edgeyolo._io import write_json_atomic
 from edgeyolo.profiles import DeviceProfile
-from edgeyolo.runtime.base import artifact_sha256, load_artifact
 
 Log = Callable[[str], None]
 
@@ -48,14 +47,6 @@ class PipelineResult:
     reason: str
     export_summary: list[tuple[str, str, str]]  # (target, status, reason)
     train_map50_95: float | None
-
-
-def _benchmarked(results: Path) -> set[str]:
-    if not results.is_file():
-        return set()
-    from edgeyolo.bench.store import read_records
-
-    return {r["candidate"]["sha256"] for r in read_records(results) if r.get("status") == "ok"}
 
 
 def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineResult:
@@ -113,23 +104,19 @@ def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineRe
 
     # 4. benchmark (candidates already measured are not measured again)
     results = out / "results.jsonl"
-    done_shas = _benchmarked(results)
-    todo = [a for a in ex.artifacts if artifact_sha256(load_artifact(a)) not in done_shas]
-    if todo:
-        log(
-            f"[bench] {len(todo)} candidate(s), {p.bench.iterations if cfg.bench_iterations is None else cfg.bench_iterations} timed runs each"
-        )
-        benchmark(
-            BenchConfig(profile=p, artifacts=tuple(todo), out=results, data=data,
-                        iterations=cfg.bench_iterations, warmup=cfg.bench_warmup),
-            on_record=lambda r: log(
-                f"[bench] {r['candidate'].get('artifact')}: "
-                + (f"p50 {r['latency_ms']['end_to_end']['p50']:.2f} ms, mAP50-95 {(r['accuracy'] or {}).get('map50_95')}"
-                   if r["status"] == "ok" else f"error: {r['message']}")
-            ),
-        )  # fmt: skip
-    else:
-        log("[bench] every artifact already benchmarked")
+    iterations = p.bench.iterations if cfg.bench_iterations is None else cfg.bench_iterations
+    log(f"[bench] {len(ex.artifacts)} candidate(s), {iterations} timed runs each, each in a fresh process")
+    bench = benchmark(
+        BenchConfig(profile=p, artifacts=tuple(ex.artifacts), out=results, data=data, iterations=cfg.bench_iterations,
+                    warmup=cfg.bench_warmup, resume=True),
+        on_record=lambda r: log(
+            f"[bench] {r['candidate'].get('artifact')}: "
+            + (f"p50 {r['latency_ms']['end_to_end']['p50']:.2f} ms, mAP50-95 {(r['accuracy'] or {}).get('map50_95')}"
+               if r["status"] == "ok" else f"error: {r['message']}")
+        ),
+    )  # fmt: skip
+    if bench.skipped:
+        log(f"[bench] {len(bench.skipped)} candidate(s) already benchmarked: kept their records")
 
     # 5. select + report
     rep = report(read_records(results), out / "report")

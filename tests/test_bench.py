@@ -93,3 +93,28 @@ def test_crashing_candidate_becomes_an_error_record(tmp_path, onnx_artifact):
     assert [r["status"] for r in res.records] == ["error", "ok"]
     assert "cannot load" in res.records[0]["message"]
     assert len(out.read_text().splitlines()) == 2
+
+
+def test_rerun_needs_resume_or_force(tmp_path, onnx_artifact, tiny_data):
+    from edgeyolo.bench import BenchConfig, benchmark
+    from edgeyolo.errors import ConfigError
+    from edgeyolo.profiles import load_profile
+
+    out = tmp_path / "r.jsonl"
+
+    def cfg(**kw):
+        return BenchConfig(profile=load_profile("x86-cpu"), artifacts=(onnx_artifact,), out=out, data=tiny_data,
+                           iterations=3, warmup=0, threads=1, **kw)  # fmt: skip
+
+    benchmark(cfg())
+    with pytest.raises(ConfigError, match="--resume .* --force"):
+        benchmark(cfg())
+    r = benchmark(cfg(resume=True))
+    assert r.records == [] and r.skipped == [onnx_artifact]
+    assert len(out.read_text().splitlines()) == 1
+    r = benchmark(cfg(force=True))
+    assert len(r.records) == 1 and len(out.read_text().splitlines()) == 2
+    # Another thread count is another measurement: not skipped.
+    r = benchmark(BenchConfig(profile=load_profile("x86-cpu"), artifacts=(onnx_artifact,), out=out, data=tiny_data,
+                              iterations=3, warmup=0, threads=2, resume=True))  # fmt: skip
+    assert len(r.records) == 1

@@ -75,5 +75,5 @@ def test_run_end_to_end_offline(tmp_path):
     # A rerun reuses the dataset, the training, the artifacts and the measurements.
     p2 = _run(args, env)
     assert p2.returncode == 0, p2.stderr[-3000:]
-    assert "reusing" in p2.stdout and "already benchmarked" in p2.stdout
+    assert "reusing" in p2.stdout and "already benchmarked" in p2.stdout, p2.stdout[-2000:]
     assert len((out / "results.jsonl").read_text().splitlines()) == len(records)

@@ -19,7 +19,7 @@ from edgeyolo.bench.measure import CandidateSpec
 from edgeyolo.bench.store import SCHEMA, append_record, read_records
 from edgeyolo.errors import ArtifactError, ConfigError
 from edgeyolo.profiles import DeviceProfile
-from edgeyolo.runtime.base import load_artifact
+from edgeyolo.runtime.base import artifact_sha256, load_artifact
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,34 @@ class BenchConfig:
     iterations: int | None = None  # default: the profile's bench.iterations
     accuracy_images: int | None = None  # None = the whole val split
     timeout_s: float = 3600.0  # per candidate
+    resume: bool = False  # skip candidates that already have an ok record in ``out``
+    force: bool = False  # measure them again (a new record is appended; select uses the newest)
 
 
 @dataclass
 class BenchResult:
     out: Path
-    records: list[dict] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)  # measured now
+    skipped: list[Path] = field(default_factory=list)  # already measured (resume)
+
+
+def _done(out: Path, profile: str, threads: int, data: Path | None) -> set[str]:
+    """Checksums of artifacts with an ok record for the same profile, thread count and dataset."""
+    if not out.is_file():
+        return set()
+    done = set()
+    for r in read_records(out):
+        if (
+            r.get("status") != "ok"
+            or r["device"].get("profile") != profile
+            or r["candidate"].get("threads") != threads
+        ):
+            continue
+        acc_data = (r.get("accuracy") or {}).get("dataset")
+        if acc_data != (str(Path(data).resolve()) if data else None):
+            continue
+        done.add(r["candidate"]["sha256"])
+    return done
 
 
 def _error_record(cfg: BenchConfig, artifact: Path, message: str) -> dict:
@@ -84,7 +106,18 @@ def benchmark(cfg: BenchConfig, on_record: Callable[[dict], None] | None = None)
     p = cfg.profile
     threads = cfg.threads or p.resolved_threads()
     result = BenchResult(out=Path(cfg.out))
+    done = _done(Path(cfg.out), p.name, threads, cfg.data) if not cfg.force else set()
+    shas = {a: artifact_sha256(load_artifact(a)) for a in cfg.artifacts}
+    already = [a for a in cfg.artifacts if shas[a] in done]
+    if already and not cfg.resume:
+        raise ConfigError(
+            f"{cfg.out} already has results for {len(already)} of these candidates ({Path(already[0]).name}, ...); "
+            "pass --resume to skip them or --force to measure them again"
+        )
     for artifact in cfg.artifacts:
+        if shas[artifact] in done:
+            result.skipped.append(Path(artifact))
+            continue
         spec = CandidateSpec(
             artifact=str(Path(artifact).resolve()), profile=p.name, threads=threads,
             warmup=cfg.warmup if cfg.warmup is not None else p.bench.warmup,
