@@ -87,3 +87,38 @@ def test_meter_with_rapl_reports_watts_and_energy_per_image(tmp_path):
     r = m.result(50)
     assert r["source"] == "rapl" and r["mj_per_image"] == pytest.approx(10.0, rel=1e-3)
     assert r["mean_w"] == pytest.approx(0.5 / r["window_s"], rel=1e-2)
+
+
+def test_device_tool_outputs():
+    from edgeyolo.bench.environment import parse_nvpmodel, parse_throttled
+
+    assert parse_nvpmodel("NV Power Mode: 15W\n0\n") == "15W"
+    assert parse_nvpmodel("NV Power Mode: MAXN_SUPER\n2\n") == "MAXN_SUPER"
+    assert parse_nvpmodel("nvpmodel: command failed") is None
+    t = parse_throttled("throttled=0x50005\n")  # under-voltage + throttled now; both also since boot
+    assert t["now"] == {
+        "under_voltage": True,
+        "freq_capped": False,
+        "throttled": True,
+        "soft_temp_limit": False,
+    }
+    assert (
+        t["since_boot"]["under_voltage"]
+        and t["since_boot"]["throttled"]
+        and not t["since_boot"]["freq_capped"]
+    )
+    assert parse_throttled("throttled=0x0")["now"] == dict.fromkeys(t["now"], False)
+    assert parse_throttled("error=1") is None
+
+
+def test_stability_flags():
+    from edgeyolo.bench.measure import _stability
+
+    calm = {"temperature_c": 50.0, "cpu_mhz": 2400.0, "throttled": None}
+    assert _stability(0.03, calm, calm)["noisy"] is False
+    hot = {"temperature_c": 85.0, "cpu_mhz": 1500.0, "throttled": {"now": {"throttled": True}, "raw": "0x4"}}
+    s = _stability(0.03, calm, hot)
+    assert (
+        s["noisy"] and any("throttling" in r for r in s["reasons"]) and any("MHz" in r for r in s["reasons"])
+    )
+    assert _stability(0.2, calm, calm)["reasons"] == ["end-to-end CV 0.20 > 0.1"]

@@ -34,6 +34,62 @@ def cpu_temperature_c() -> float | None:
     return max(temps) if temps else None
 
 
+def _run(cmd: list[str]) -> str | None:
+    """Output of a device tool (nvpmodel, vcgencmd), or None when it is absent or fails."""
+    import shutil
+    import subprocess
+
+    if shutil.which(cmd[0]) is None:
+        return None
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def parse_nvpmodel(text: str) -> str | None:
+    """``nvpmodel -q`` -> the power mode name, e.g. '15W' or 'MAXN'."""
+    for line in text.splitlines():
+        if line.startswith("NV Power Mode:"):
+            return line.split(":", 1)[1].strip() or None
+    return None
+
+
+# vcgencmd get_throttled bits: now (0-3) and since boot (16-19).
+_THROTTLE_BITS = {"under_voltage": 0, "freq_capped": 1, "throttled": 2, "soft_temp_limit": 3}
+
+
+def parse_throttled(text: str) -> dict | None:
+    """``vcgencmd get_throttled`` ('throttled=0x50005') -> flags now and since boot."""
+    if "throttled=" not in text:
+        return None
+    try:
+        value = int(text.strip().split("=", 1)[1], 16)
+    except ValueError:
+        return None
+    return {
+        "now": {k: bool(value >> b & 1) for k, b in _THROTTLE_BITS.items()},
+        "since_boot": {k: bool(value >> (b + 16) & 1) for k, b in _THROTTLE_BITS.items()},
+        "raw": hex(value),
+    }
+
+
+def _mhz(raw: str | None) -> float | None:
+    return int(raw) / 1000.0 if raw and raw.isdigit() else None
+
+
+def cpu_mhz() -> float | None:
+    return _mhz(_read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq"))
+
+
+def thermal_state() -> dict:
+    """What can throttle a run, read now: temperature, CPU clock, and the Pi's throttle flags."""
+    out = {"temperature_c": cpu_temperature_c(), "cpu_mhz": cpu_mhz()}
+    text = _run(["vcgencmd", "get_throttled"])
+    out["throttled"] = parse_throttled(text) if text else None
+    return out
+
+
 def capture_environment(profile: str) -> dict:
     """Device facts for a benchmark record (no network, no subprocesses)."""
     try:
@@ -49,5 +105,7 @@ def capture_environment(profile: str) -> dict:
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+        "cpu_max_mhz": _mhz(_read("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")),
         "temperature_c": cpu_temperature_c(),
+        "power_mode": parse_nvpmodel(_run(["nvpmodel", "-q"]) or ""),  # Jetson
     }

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeyolo.bench.environment import capture_environment
+from edgeyolo.bench.environment import capture_environment, thermal_state
 from edgeyolo.bench.power import PowerMeter
 from edgeyolo.bench.stats import summarize
 from edgeyolo.bench.store import SCHEMA
@@ -56,6 +56,20 @@ def _peak_rss_mb() -> float:
         pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
+
+
+def _stability(cv: float, before: dict, after: dict) -> dict:
+    """Flags that make a latency figure untrustworthy: spread, throttling, heating during the run."""
+    throttled = bool(after.get("throttled") and any(after["throttled"]["now"].values()))
+    reasons = []
+    if cv > NOISY_CV:
+        reasons.append(f"end-to-end CV {cv:.2f} > {NOISY_CV}")
+    if throttled:
+        reasons.append(f"device reports throttling ({after['throttled']['raw']})")
+    b, a = before.get("cpu_mhz"), after.get("cpu_mhz")
+    if b and a and a < 0.9 * b:
+        reasons.append(f"CPU clock fell from {b:.0f} to {a:.0f} MHz")
+    return {"cv": round(cv, 4), "noisy": bool(reasons), "reasons": reasons, "before": before, "after": after}
 
 
 def _size_bytes(path: Path) -> int:
@@ -102,6 +116,7 @@ def measure(spec: CandidateSpec) -> dict:
     stages: dict[str, list[float]] = {"preprocess": [], "inference": [], "postprocess": [], "end_to_end": []}
     start = time.perf_counter()
     i = 0
+    before = thermal_state()
     with PowerMeter(spec.power_source) as meter:  # same window as the timed latency run
         while i < spec.iterations or time.perf_counter() - start < spec.min_duration_s:
             rt.predict(frames[i % len(frames)])
@@ -112,6 +127,7 @@ def measure(spec: CandidateSpec) -> dict:
             stages["end_to_end"].append(t.end_to_end)
             i += 1
     power = meter.result(i)
+    after = thermal_state()
     latency = {k: summarize(v) for k, v in stages.items()}
     e2e = latency["end_to_end"]
     cv = e2e["std"] / e2e["mean"] if e2e["mean"] else 0.0
@@ -156,7 +172,7 @@ def measure(spec: CandidateSpec) -> dict:
         "latency_ms": latency,
         "cold_start_ms": {"load": round(load_ms, 3), "first_inference": round(first_ms, 3)},
         "throughput_fps": round(1000.0 / e2e["mean"], 2) if e2e["mean"] else None,
-        "stability": {"cv": round(cv, 4), "noisy": cv > NOISY_CV},
+        "stability": _stability(cv, before, after),
         "memory_mb": {"peak_rss": _peak_rss_mb()},
         "power": power,
         "power_note": None if power is not None else meter.reason,

@@ -23,6 +23,12 @@ def _fmt(v: float | None, digits: int = 3) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
 
 
+def _notes(note: str, record: dict) -> str:
+    """The selection note plus why the latency figure may be untrustworthy (noisy run, throttling)."""
+    reasons = (record.get("stability") or {}).get("reasons") or []
+    return "; ".join([n for n in [note, *(f"noisy: {r}" for r in reasons)] if n])
+
+
 def _markdown(records: Sequence[dict], sel: Selection) -> str:
     by_name = {candidate_name(r): r for r in records if r.get("status") == "ok"}
     device = next((r["device"] for r in records if r.get("status") == "ok"), {})
@@ -49,7 +55,7 @@ def _markdown(records: Sequence[dict], sel: Selection) -> str:
             f"| {c.name}{mark} | {_fmt(c.map50_95)} | {_fmt(c.map50)} | {e2e['p50']:.2f} | {e2e['p90']:.2f} | "
             f"{e2e['p99']:.2f} | {inf['p50']:.2f} | {r.get('throughput_fps') or 0:.1f} | "
             f"{r.get('memory_mb', {}).get('peak_rss', 'n/a')} | {'yes' if c.on_front else ''} | "
-            f"{'yes' if c.within_budget else 'no'} | {c.note} |"
+            f"{'yes' if c.within_budget else 'no'} | {_notes(c.note, r)} |"
         )
     if sel.errors:
         lines += ["", "## Failed candidates", ""]
