@@ -598,7 +598,7 @@ def run(
         PipelineConfig(profile=_profile(profile), out=Path(out), data=Path(data_yaml) if data_yaml else None,
                        model=model, epochs=epochs, imgsz=imgsz, batch=batch, device=device,
                        synth_train=synth_train, synth_val=synth_val, bench_iterations=bench_iterations,
-                       train_overrides=_demo_overrides(batch)),
+                       train_overrides=_demo_overrides(batch) if data_yaml is None else {}),
         log=click.echo,
     )  # fmt: skip
     click.echo(f"\nselected: {r.selected or 'none'}. {r.reason}")
@@ -608,8 +608,8 @@ def run(
 
 
 def _demo_overrides(batch: int) -> dict:
-    # Short runs: one optimizer step per batch (nbs = batch) instead of accumulating to 64 images, a one-epoch
-    # warm-up and two mosaic-free epochs at the end.
+    # The built-in demo is a short CPU run: one optimizer step per batch (nbs = batch) instead of accumulating
+    # to 64 images, a one-epoch warm-up and two mosaic-free epochs at the end. A user's --data gets the recipe.
     return {"nbs": batch, "warmup_epochs": 1, "close_mosaic": 2}
 
 
