@@ -206,13 +206,14 @@ def make_trainer_class(recipe: Any) -> type:
         @staticmethod
         def _on_epoch_start(trainer: Any) -> None:
             row = apply_epoch(trainer, trainer.edgeyolo_recipe, trainer.stal_transform)
-            if RANK_ZERO():
+            if _is_rank_zero():
                 log_epoch(trainer.save_dir, row)
 
     return EdgeYoloTrainer
 
 
-def RANK_ZERO() -> bool:  # noqa: N802 - reads like the library's RANK in {-1, 0}
+def _is_rank_zero() -> bool:
+    """The main process (no DDP) or DDP rank 0: the one that writes run files."""
     from ultralytics.utils import RANK
 
     return RANK in {-1, 0}

@@ -72,10 +72,8 @@ def _stability(cv: float, before: dict, after: dict) -> dict:
     return {"cv": round(cv, 4), "noisy": bool(reasons), "reasons": reasons, "before": before, "after": after}
 
 
-def _size_bytes(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+def _size_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
 def _synthetic_frames(imgsz: int, n: int = 8) -> list[np.ndarray]:

@@ -161,7 +161,7 @@ def _export_one(
     # Load it back with its runtime: the graph must be the NMS-free one, [1, max_det, 6].
     rt = load_runtime(dest)
     inp, out = rt.io_spec()
-    raw = np.asarray(rt.infer(np.zeros((1, 3, imgsz, imgsz), rt.preprocessor._tensor.dtype)))
+    raw = np.asarray(rt.infer(np.zeros((1, 3, imgsz, imgsz), rt.input_dtype())))
     if raw.shape != (1, cfg.max_det, 6):
         shutil.rmtree(dest, ignore_errors=True)
         raise ExportError(
