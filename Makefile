@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # PyTorch is pinned: pip takes these builds from the local wheel cache on the project's machines.
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
-EXTRAS ?= train,onnx,openvino,dev
+EXTRAS ?= train,onnx,openvino,remote,tune,ray,dev
 
 .PHONY: install demo test lint clean
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from edgeyolo._version import __version__
+from edgeyolo.commands._common import PROFILE_OPT, _parse_sizes, _profile
 from edgeyolo.errors import EdgeYoloError
 
 
@@ -22,30 +23,6 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except EdgeYoloError as e:
             raise click.ClickException(str(e)) from None
-
-
-def _profile(name: str):
-    from edgeyolo.profiles import load_profile
-
-    return load_profile(name)
-
-
-def _parse_sizes(value: str | None) -> tuple[int, ...] | None:
-    if value is None:
-        return None
-    try:
-        sizes = tuple(int(v) for v in value.split(",") if v.strip())
-    except ValueError:
-        raise click.BadParameter(
-            f"'{value}' is not a comma-separated list of integers like 320,480"
-        ) from None
-    if not sizes or any(s <= 0 or s % 32 for s in sizes):
-        raise click.BadParameter(f"'{value}': sizes must be positive multiples of 32, e.g. 320,480")
-    return sizes
-
-
-PROFILE_OPT = click.option("--profile", "-p", "profile", required=True,
-                           help="Built-in device profile name (see 'edgeyolo profiles list') or a profile YAML path.")  # fmt: skip
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -456,113 +433,6 @@ def predict(artifact, source, conf, classes, threads, out, no_save) -> None:
         click.echo(f"wrote {f}")
 
 
-# ---------------------------------------------------------------- bench
-@main.command()
-@PROFILE_OPT
-@click.argument("artifacts", nargs=-1, required=True, type=click.Path())
-@click.option("--data", "data_yaml", default=None, type=click.Path(dir_okay=False),
-              help="data.yaml: val images for latency and the artifact's mAP. Without it: latency only.")  # fmt: skip
-@click.option("--out", default="results.jsonl", show_default=True, type=click.Path(dir_okay=False))
-@click.option(
-    "--threads", type=click.IntRange(min=1), default=None, help="Inference threads; default: profile's."
-)
-@click.option(
-    "--iterations", type=click.IntRange(min=1), default=None, help="Timed runs; default: profile's."
-)
-@click.option(
-    "--warmup", type=click.IntRange(min=0), default=None, help="Untimed runs first; default: profile's."
-)
-@click.option(
-    "--accuracy-images", type=click.IntRange(min=1), default=None, help="Score mAP on the first N val images."
-)
-@click.option("--resume", is_flag=True, help="Skip candidates that already have a result in --out.")
-@click.option("--force", is_flag=True, help="Measure candidates again even when --out has their results.")
-def bench(
-    profile, artifacts, data_yaml, out, threads, iterations, warmup, accuracy_images, resume, force
-) -> None:
-    """Measure latency (per stage, percentiles), memory and mAP of artifacts; append to a JSONL file.
-
-    \b
-    Example:
-      edgeyolo bench --profile x86-cpu artifacts/yolo26n-320-onnx-fp32 --data datasets/demo/data.yaml
-    """
-    from edgeyolo.bench import BenchConfig, benchmark
-
-    def show(r: dict) -> None:
-        art = Path(r["candidate"]["artifact"]).name
-        if r["status"] != "ok":
-            click.echo(f"❌ {art}: {r['message']}")
-            return
-        e2e = r["latency_ms"]["end_to_end"]
-        acc = r.get("accuracy") or {}
-        m = acc.get("map50_95")
-        click.echo(f"✅ {art}: e2e p50 {e2e['p50']:.2f} ms, p90 {e2e['p90']:.2f} ms, p99 {e2e['p99']:.2f} ms; "
-                   f"mAP50-95 {'n/a' if m is None else f'{m:.4f}'}; peak RSS {r['memory_mb']['peak_rss']} MB")  # fmt: skip
-
-    r = benchmark(BenchConfig(profile=_profile(profile), artifacts=tuple(Path(a) for a in artifacts), out=Path(out),
-                              data=Path(data_yaml) if data_yaml else None, threads=threads, warmup=warmup,
-                              iterations=iterations, accuracy_images=accuracy_images, resume=resume, force=force),
-                              on_record=show)  # fmt: skip
-    for skipped in r.skipped:
-        click.echo(f"➖ {skipped.name}: already in {r.out} (--resume)")
-    click.echo(f"records appended to {r.out}")
-    if r.records and all(rec["status"] != "ok" for rec in r.records):
-        sys.exit(1)
-
-
-# ---------------------------------------------------------------- select / report
-METRIC_OPT = click.option("--metric", type=click.Choice(["p50", "p90", "p95", "p99"]), default="p90", show_default=True,
-                          help="End-to-end latency percentile the budget applies to.")  # fmt: skip
-
-
-@main.command()
-@click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--budget-ms", type=float, default=None, help="Latency budget; default: the profile's.")
-@METRIC_OPT
-def select(results, budget_ms, metric) -> None:
-    """Pick the best accuracy/latency trade-off within the budget from benchmark results.
-
-    \b
-    Example:
-      edgeyolo select results.jsonl --budget-ms 30
-    """
-    from edgeyolo.bench.store import read_records
-    from edgeyolo.select import select as run_select
-
-    sel = run_select(read_records(*results), budget_ms=budget_ms, metric=metric)
-    for c in sorted(sel.candidates, key=lambda c: c.latency_ms):
-        flags = ("*" if sel.selected is c else " ") + ("P" if c.on_front else " ")
-        m = "n/a" if c.map50_95 is None else f"{c.map50_95:.4f}"
-        click.echo(f"{flags} {c.name:<32} {metric} {c.latency_ms:8.2f} ms  mAP50-95 {m}  {c.note}")
-    click.echo("(* selected, P on the Pareto front)")
-    click.echo(sel.reason)
-    if sel.selected is None:
-        sys.exit(1)
-
-
-@main.command()
-@click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option(
-    "--out", required=True, type=click.Path(file_okay=False), help="Folder for report.json and report.md."
-)
-@click.option("--budget-ms", type=float, default=None, help="Latency budget; default: the profile's.")
-@METRIC_OPT
-def report(results, out, budget_ms, metric) -> None:
-    """Write report.json and report.md (all candidates, the Pareto front, the choice and why).
-
-    \b
-    Example:
-      edgeyolo report results.jsonl --out report/
-    """
-    from edgeyolo.bench.store import read_records
-    from edgeyolo.report import report as run_report
-
-    r = run_report(read_records(*results), Path(out), budget_ms=budget_ms, metric=metric)
-    click.echo(r.selection.reason)
-    for f in r.files.values():
-        click.echo(f"wrote {f}")
-
-
 # ---------------------------------------------------------------- run
 @main.command()
 @PROFILE_OPT
@@ -612,6 +482,16 @@ def _demo_overrides(batch: int) -> dict:
     # to 64 images, a one-epoch warm-up and two mosaic-free epochs at the end. A user's --data gets the recipe.
     return {"nbs": batch, "warmup_epochs": 1, "close_mosaic": 2}
 
+
+# ---------------------------------------------------------------- commands in edgeyolo/commands/
+def _add_module_commands() -> None:
+    from edgeyolo.commands import commands
+
+    for command in commands():
+        main.add_command(command)
+
+
+_add_module_commands()
 
 if __name__ == "__main__":
     main()
