@@ -8,6 +8,7 @@ import pytest
 
 from edgeyolo.bench.accuracy import coco_map
 from edgeyolo.bench.stats import summarize
+from edgeyolo.bench.store import read_records
 from edgeyolo.data.yolo import LabeledImage
 from edgeyolo.runtime.types import Detections
 
@@ -118,3 +119,16 @@ def test_rerun_needs_resume_or_force(tmp_path, onnx_artifact, tiny_data):
     r = benchmark(BenchConfig(profile=load_profile("x86-cpu"), artifacts=(onnx_artifact,), out=out, data=tiny_data,
                               iterations=3, warmup=0, threads=2, resume=True))  # fmt: skip
     assert len(r.records) == 1
+
+
+def test_min_duration_keeps_timing_past_the_iterations(tmp_path, onnx_artifact, runner):
+    from edgeyolo.cli import main
+
+    out = tmp_path / "r.jsonl"
+    res = runner.invoke(main, ["bench", "--profile", "x86-cpu", str(onnx_artifact), "--out", str(out), "--threads", "1",
+                               "--iterations", "2", "--warmup", "0", "--min-duration", "0.5"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    [rec] = read_records(out)
+    e2e = rec["latency_ms"]["end_to_end"]
+    assert rec["settings"]["min_duration_s"] == 0.5
+    assert e2e["n"] > 2 and e2e["n"] * e2e["mean"] >= 0.4 * 1000  # ran ~0.5 s, not 2 iterations

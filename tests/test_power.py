@@ -122,3 +122,35 @@ def test_stability_flags():
         s["noisy"] and any("throttling" in r for r in s["reasons"]) and any("MHz" in r for r in s["reasons"])
     )
     assert _stability(0.2, calm, calm)["reasons"] == ["end-to-end CV 0.20 > 0.1"]
+
+
+# `sudo jetson_clocks --show` on a Jetson AGX Orin (JetPack 6) before and after `sudo jetson_clocks`.
+JETSON_CLOCKS_DVFS = """SOC family:tegra234  Machine:NVIDIA Jetson AGX Orin Developer Kit
+Online CPUs: 0-11
+cpu0: Online=1 Governor=schedutil MinFreq=729600 MaxFreq=2201600 CurrentFreq=1497600 IdleStates: WFI=1 c7=1
+cpu1: Online=1 Governor=schedutil MinFreq=729600 MaxFreq=2201600 CurrentFreq=2188800 IdleStates: WFI=1 c7=1
+GPU MinFreq=306000000 MaxFreq=1300500000 CurrentFreq=306000000
+EMC MinFreq=204000000 MaxFreq=3199000000 CurrentFreq=2133000000 FreqOverride=0
+FAN Dynamic Speed control=active hwmon4_pwm=63
+NV Power Mode: MAXN
+"""
+JETSON_CLOCKS_LOCKED = """SOC family:tegra234  Machine:NVIDIA Jetson Orin Nano Developer Kit
+Online CPUs: 0-5
+cpu0:  Online=1 Governor=schedutil MinFreq=1728000 MaxFreq=1728000 CurrentFreq=1728000 IdleStates: WFI=0 c7=0
+cpu1:  Online=1 Governor=schedutil MinFreq=1728000 MaxFreq=1728000 CurrentFreq=1728000 IdleStates: WFI=0 c7=0
+cpu5:  Online=0 Governor=schedutil MinFreq=729600 MaxFreq=1728000 CurrentFreq=729600 IdleStates: WFI=0 c7=0
+GPU MinFreq=1020000000 MaxFreq=1020000000 CurrentFreq=1020000000
+EMC MinFreq=204000000 MaxFreq=3199000000 CurrentFreq=3199000000 FreqOverride=1
+FAN Dynamic Speed Control=disabled hwmon0_pwm1=255
+NV Power Mode: MAXN_SUPER
+"""
+
+
+def test_jetson_clocks_state():
+    from edgeyolo.bench.environment import parse_jetson_clocks
+
+    dvfs = parse_jetson_clocks(JETSON_CLOCKS_DVFS)
+    assert dvfs == {"locked": False, "cpu_mhz": 2188.8, "gpu_mhz": 306.0, "emc_mhz": 2133.0}
+    locked = parse_jetson_clocks(JETSON_CLOCKS_LOCKED)  # the offline core does not count
+    assert locked["locked"] is True and locked["gpu_mhz"] == 1020.0 and locked["cpu_mhz"] == 1728.0
+    assert parse_jetson_clocks("jetson_clocks: must be run as root\n") is None

@@ -31,6 +31,7 @@ class BenchConfig:
     threads: int | None = None  # default: the profile's
     warmup: int | None = None  # default: the profile's bench.warmup
     iterations: int | None = None  # default: the profile's bench.iterations
+    min_duration_s: float | None = None  # keep timing until this long too; default: the profile's
     accuracy_images: int | None = None  # None = the whole val split
     timeout_s: float = 3600.0  # per candidate
     resume: bool = False  # skip candidates that already have an ok record in ``out``
@@ -44,8 +45,11 @@ class BenchResult:
     skipped: list[Path] = field(default_factory=list)  # already measured (resume)
 
 
-def _done(out: Path, profile: str, threads: int, data: Path | None) -> set[str]:
-    """Checksums of artifacts with an ok record for the same profile, thread count and dataset."""
+def done_checksums(
+    out: Path, profile: str, threads: int | None, data: Path | None, host: str | None = None
+) -> set[str]:
+    """Checksums of artifacts with an ok record for the same profile, threads (None: any), dataset and host
+    (None: this machine)."""
     if not out.is_file():
         return set()
     done = set()
@@ -53,7 +57,8 @@ def _done(out: Path, profile: str, threads: int, data: Path | None) -> set[str]:
         if (
             r.get("status") != "ok"
             or r["device"].get("profile") != profile
-            or r["candidate"].get("threads") != threads
+            or r["device"].get("host") != host
+            or (threads is not None and r["candidate"].get("threads") != threads)
         ):
             continue
         acc_data = (r.get("accuracy") or {}).get("dataset")
@@ -63,11 +68,12 @@ def _done(out: Path, profile: str, threads: int, data: Path | None) -> set[str]:
     return done
 
 
-def _error_record(cfg: BenchConfig, artifact: Path, message: str) -> dict:
+def error_record(profile: str, artifact: Path, message: str) -> dict:
+    """The record of a candidate that could not be measured (select and report list it, never rank it)."""
     return {
         "schema": SCHEMA, "status": "error", "message": message,
         "candidate": {"artifact": str(Path(artifact).resolve())},
-        "device": {"profile": cfg.profile.name},
+        "device": {"profile": profile},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }  # fmt: skip
 
@@ -106,7 +112,7 @@ def benchmark(cfg: BenchConfig, on_record: Callable[[dict], None] | None = None)
     p = cfg.profile
     threads = cfg.threads or p.resolved_threads()
     result = BenchResult(out=Path(cfg.out))
-    done = _done(Path(cfg.out), p.name, threads, cfg.data) if not cfg.force else set()
+    done = done_checksums(Path(cfg.out), p.name, threads, cfg.data) if not cfg.force else set()
     shas = {a: artifact_sha256(load_artifact(a)) for a in cfg.artifacts}
     already = [a for a in cfg.artifacts if shas[a] in done]
     if already and not cfg.resume:
@@ -121,14 +127,14 @@ def benchmark(cfg: BenchConfig, on_record: Callable[[dict], None] | None = None)
         spec = CandidateSpec(
             artifact=str(Path(artifact).resolve()), profile=p.name, threads=threads,
             warmup=cfg.warmup if cfg.warmup is not None else p.bench.warmup,
-            iterations=cfg.iterations or p.bench.iterations, min_duration_s=p.bench.min_duration_s,
+            iterations=cfg.iterations or p.bench.iterations, min_duration_s=p.bench.min_duration_s if cfg.min_duration_s is None else cfg.min_duration_s,
             latency_budget_ms=p.latency_budget_ms, max_map_drop=p.max_map_drop, power_source=p.power.source,
             data=str(Path(cfg.data).resolve()) if cfg.data else None, accuracy_images=cfg.accuracy_images,
         )  # fmt: skip
         try:
             record = _run_worker(spec, cfg.timeout_s)
         except (RuntimeError, ArtifactError, OSError, json.JSONDecodeError) as e:
-            record = _error_record(cfg, artifact, str(e))
+            record = error_record(p.name, artifact, str(e))
         append_record(cfg.out, record)
         result.records.append(record)
         if on_record:
@@ -136,4 +142,4 @@ def benchmark(cfg: BenchConfig, on_record: Callable[[dict], None] | None = None)
     return result
 
 
-__all__ = ["BenchConfig", "BenchResult", "benchmark", "read_records"]
+__all__ = ["BenchConfig", "BenchResult", "benchmark", "done_checksums", "error_record", "read_records"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import socket
 from pathlib import Path
 
@@ -55,6 +56,37 @@ def parse_nvpmodel(text: str) -> str | None:
     return None
 
 
+_FREQ_RE = re.compile(r"^(cpu\d+|GPU|EMC):?\s.*?MinFreq=(\d+) MaxFreq=(\d+) CurrentFreq=(\d+)")
+
+
+def parse_jetson_clocks(text: str) -> dict | None:
+    """``jetson_clocks --show`` -> whether clocks are locked at maximum (what ``sudo jetson_clocks`` does).
+
+    Locked = every online CPU and the GPU have MinFreq == MaxFreq; without the lock DVFS moves the clocks
+    during a run and latency figures are not comparable with locked ones.
+    """
+    cpus, gpu, emc = [], None, None
+    for line in text.splitlines():
+        m = _FREQ_RE.match(line.strip())
+        if not m or (m[1].startswith("cpu") and "Online=0" in line):
+            continue
+        lo, hi, cur = (int(v) for v in m.group(2, 3, 4))
+        if m[1].startswith("cpu"):
+            cpus.append((lo, hi, cur))
+        elif m[1] == "GPU":
+            gpu = (lo, hi, cur)
+        else:
+            emc = (lo, hi, cur)
+    if not cpus and gpu is None:
+        return None
+    return {
+        "locked": all(lo == hi for lo, hi, _ in cpus) and (gpu is None or gpu[0] == gpu[1]),
+        "cpu_mhz": max(cur for *_, cur in cpus) / 1000.0 if cpus else None,  # kHz
+        "gpu_mhz": gpu[2] / 1e6 if gpu else None,  # Hz
+        "emc_mhz": emc[2] / 1e6 if emc else None,
+    }
+
+
 # vcgencmd get_throttled bits: now (0-3) and since boot (16-19).
 _THROTTLE_BITS = {"under_voltage": 0, "freq_capped": 1, "throttled": 2, "soft_temp_limit": 3}
 
@@ -91,7 +123,7 @@ def thermal_state() -> dict:
 
 
 def capture_environment(profile: str) -> dict:
-    """Device facts for a benchmark record (no network, no subprocesses)."""
+    """Device facts for a benchmark record (no network; only the device tools that exist run)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
@@ -108,4 +140,7 @@ def capture_environment(profile: str) -> dict:
         "cpu_max_mhz": _mhz(_read("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")),
         "temperature_c": cpu_temperature_c(),
         "power_mode": parse_nvpmodel(_run(["nvpmodel", "-q"]) or ""),  # Jetson
+        "jetson_clocks": parse_jetson_clocks(
+            _run(["jetson_clocks", "--show"]) or ""
+        ),  # needs root; else null
     }

@@ -1,0 +1,329 @@
+"""Remote benchmarking against a real OpenSSH server that each test module starts on 127.0.0.1."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from edgeyolo.bench import BenchConfig
+from edgeyolo.bench.remote import (
+    Device,
+    Host,
+    RemoteOptions,
+    benchmark_remote,
+    load_inventory,
+    parse_host,
+    remote_devices,
+)
+from edgeyolo.bench.store import read_records
+from edgeyolo.cli import main
+from edgeyolo.errors import ConfigError
+from edgeyolo.profiles import load_profile
+
+SSHD = "/usr/sbin/sshd"
+FAST = dict(warmup=1, iterations=5)
+
+
+# ---------------------------------------------------------------- host strings and inventories (no server)
+@pytest.mark.parametrize(
+    "text, host",
+    [
+        ("pi@192.168.1.20", Host("pi", "192.168.1.20", 22)),
+        ("pi@rpi5.local:2222", Host("pi", "rpi5.local", 2222)),
+        ("jetson", Host(None, "jetson", 22)),
+        ("me@[::1]:2200", Host("me", "::1", 2200)),
+    ],
+)
+def test_parse_host(text, host):
+    assert parse_host(text) == host
+
+
+@pytest.mark.parametrize(
+    "text", ["pi@", "pi@host:0", "pi@host:99999", "pi@host;rm -rf /", "a b@host", "@host"]
+)
+def test_parse_host_rejects(text):
+    with pytest.raises(ConfigError, match="--host"):
+        parse_host(text)
+
+
+def test_inventory(tmp_path):
+    (tmp_path / "lab.yaml").write_text(_profile_yaml("lab-pi"))
+    inv = tmp_path / "devices.yaml"
+    inv.write_text(
+        "devices:\n"
+        "  pi5: {host: pi@10.0.0.5, profile: rpi5, python: ~/ey/bin/python}\n"
+        "  bench-pi: {host: 'pi@10.0.0.6:2222', profile: lab.yaml, key: ~/.ssh/lab, workdir: /srv/ey}\n"
+    )
+    fleet = load_inventory(inv)
+    assert fleet["pi5"].host == Host("pi", "10.0.0.5", 22) and fleet["pi5"].profile.name == "rpi5"
+    assert fleet["bench-pi"].profile.name == "lab-pi" and fleet["bench-pi"].workdir == "/srv/ey"
+    assert fleet["bench-pi"].key_file == Path("~/.ssh/lab").expanduser()
+    assert [d.name for d in remote_devices(["me@127.0.0.1:2022"], inv, ["bench-pi"])] == [
+        "me@127.0.0.1:2022",
+        "bench-pi",
+    ]
+
+
+def _profile_yaml(name: str) -> str:
+    import yaml
+
+    d = load_profile("rpi5").to_dict()
+    d["name"] = name
+    return yaml.safe_dump(d)
+
+
+@pytest.mark.parametrize(
+    "body, match",
+    [
+        ("devices: []\n", "expected a 'devices:' mapping"),
+        ("devices:\n  a: {profile: rpi5}\n", "devices.a: missing 'host'"),
+        ("devices:\n  a: {host: pi@x, password: hunter2}\n", "unknown key 'password'"),
+        ("devices:\n  a: {host: pi@x, workdir: ../up}\n", "must be absolute"),
+        ("devices:\n  a: {host: pi@x, workdir: /srv/../etc}\n", "must not contain '..'"),
+        ("devices:\n  a: {host: 'pi@x:70000'}\n", "between 1 and 65535"),
+        ("devices: {a: [\n", "not valid YAML"),
+    ],
+)
+def test_inventory_rejects(tmp_path, body, match):
+    inv = tmp_path / "devices.yaml"
+    inv.write_text(body)
+    with pytest.raises(ConfigError, match=match):
+        load_inventory(inv)
+
+
+def test_unknown_inventory_device(tmp_path):
+    inv = tmp_path / "devices.yaml"
+    inv.write_text("devices:\n  pi5: {host: pi@10.0.0.5}\n")
+    with pytest.raises(ConfigError, match="--device nano: not in"):
+        remote_devices([], inv, ["nano"])
+
+
+# ---------------------------------------------------------------- a real sshd on 127.0.0.1
+@dataclass
+class Server:
+    port: int
+    root: Path
+    key: Path  # authorized user key
+    known_hosts: Path  # holds the server's host key
+    proc: subprocess.Popen
+
+    def device(self, name: str = "dut", python: str = sys.executable, key: Path | None = None) -> Device:
+        return Device(name=name, host=Host(getpass.getuser(), "127.0.0.1", self.port), key_file=key or self.key,
+                      python=python, workdir=str(self.root / f"work-{name}"))  # fmt: skip
+
+    def opts(self, **kw) -> RemoteOptions:
+        return RemoteOptions(**{"known_hosts": self.known_hosts, "connect_timeout_s": 10, **kw})
+
+    def kill_sessions(self) -> None:
+        """Drop every connection: kill the daemon and each session process under it."""
+        for pid in [*_descendants(self.proc.pid), self.proc.pid]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait(10)
+
+
+def _descendants(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            child = int(stat.parent.name)
+            children += [child, *_descendants(child)]
+    return children
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _keygen(path: Path) -> Path:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+    return path
+
+
+def start_sshd(root: Path) -> Server:
+    if not Path(SSHD).is_file() or shutil.which("ssh-keygen") is None:
+        pytest.skip("OpenSSH server not installed (.ci/run installs openssh-server)")
+    root.mkdir(parents=True, exist_ok=True)
+    host_key, user_key = _keygen(root / "host_ed25519"), _keygen(root / "user_ed25519")
+    (root / "authorized_keys").write_text((root / "user_ed25519.pub").read_text())
+    port = _free_port()
+    (root / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nPidFile {root}/sshd.pid\n"
+        f"AuthorizedKeysFile {root}/authorized_keys\nPubkeyAuthentication yes\nPasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n"
+        "Subsystem sftp internal-sftp\nLogLevel ERROR\n"
+    )
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
+    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(root / "sshd_config")], stderr=subprocess.PIPE)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.skip(f"sshd did not start: {proc.stderr.read().decode().strip()[-300:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    pub = (root / "host_ed25519.pub").read_text().split()
+    known = root / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{port} {pub[0]} {pub[1]}\n")
+    return Server(port, root, user_key, known, proc)
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    if server.proc.poll() is None:
+        server.proc.terminate()
+        server.proc.wait(10)
+
+
+def _cfg(tmp_path, artifacts, data=None, **kw) -> BenchConfig:
+    return BenchConfig(profile=load_profile("x86-cpu"), artifacts=tuple(artifacts), out=tmp_path / "results.jsonl",
+                       data=data, threads=1, **{**FAST, **kw})  # fmt: skip
+
+
+def test_remote_benchmark_end_to_end(tmp_path, sshd, onnx_artifact, tiny_data):
+    logs: list[str] = []
+    dev = sshd.device()
+    r = benchmark_remote(_cfg(tmp_path, [onnx_artifact], tiny_data), [dev], sshd.opts(), log=logs.append)
+    [rec] = r.records
+    assert rec["status"] == "ok", rec.get("message")
+    assert (
+        rec["device"]["host"] == f"{getpass.getuser()}@127.0.0.1:{sshd.port}"
+        and rec["device"]["name"] == "dut"
+    )
+    assert rec["candidate"]["artifact"] == str(onnx_artifact.resolve())
+    remote_art = Path(rec["candidate"]["remote_artifact"])
+    assert remote_art.is_relative_to(dev.workdir) and remote_art.is_dir()  # copied under the work folder only
+    assert rec["accuracy"]["dataset"] == str(tiny_data.resolve()) and rec["accuracy"]["map50_95"] is not None
+    assert Path(rec["accuracy"]["remote_dataset"]).is_relative_to(dev.workdir)
+    assert rec["latency_ms"]["end_to_end"]["n"] == FAST["iterations"]
+    assert read_records(tmp_path / "results.jsonl") == [rec]
+    assert any("copying" in m for m in logs) and any("e2e p50" in m or "✅" in m for m in logs)
+
+    # Same output again: refused without --resume, skipped with it; --force measures again without re-copying.
+    with pytest.raises(ConfigError, match="--resume"):
+        benchmark_remote(_cfg(tmp_path, [onnx_artifact], tiny_data), [dev], sshd.opts())
+    again = benchmark_remote(_cfg(tmp_path, [onnx_artifact], tiny_data, resume=True), [dev], sshd.opts())
+    assert again.records == [] and again.skipped == [onnx_artifact]
+    logs.clear()
+    forced = benchmark_remote(
+        _cfg(tmp_path, [onnx_artifact], tiny_data, force=True), [dev], sshd.opts(), log=logs.append
+    )
+    assert forced.records[0]["status"] == "ok"
+    assert any("already on the device" in m for m in logs) and not any("copying" in m for m in logs)
+
+
+def test_unknown_host_key_refused_then_accepted(tmp_path, sshd, onnx_artifact):
+    known = tmp_path / "known_hosts"
+    r = benchmark_remote(_cfg(tmp_path, [onnx_artifact]), [sshd.device()], sshd.opts(known_hosts=known))
+    [rec] = r.records
+    assert (
+        rec["status"] == "error" and "not in" in rec["message"] and "--accept-new-host-key" in rec["message"]
+    )
+    assert not known.exists()
+    r = benchmark_remote(_cfg(tmp_path, [onnx_artifact], force=True), [sshd.device()],
+                         sshd.opts(known_hosts=known, accept_new_host_key=True))  # fmt: skip
+    assert r.records[0]["status"] == "ok", r.records[0].get("message")
+    assert f"[127.0.0.1]:{sshd.port}" in known.read_text()
+
+
+def test_changed_host_key_refused_even_with_accept(tmp_path, sshd, onnx_artifact):
+    other = _keygen(tmp_path / "other_host").with_suffix(".pub").read_text().split()
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{sshd.port} {other[0]} {other[1]}\n")
+    r = benchmark_remote(_cfg(tmp_path, [onnx_artifact]), [sshd.device()],
+                         sshd.opts(known_hosts=known, accept_new_host_key=True))  # fmt: skip
+    assert r.records[0]["status"] == "error" and "host key differs" in r.records[0]["message"]
+
+
+def test_wrong_key_and_unreachable_host_are_error_records(tmp_path, sshd, onnx_artifact):
+    wrong = _keygen(tmp_path / "wrong")
+    bad_auth = sshd.device("bad-auth", key=wrong)
+    gone = Device("gone", Host(getpass.getuser(), "127.0.0.1", _free_port()), key_file=sshd.key,
+                  workdir=str(tmp_path / "w"))  # fmt: skip
+    good = sshd.device("good")
+    r = benchmark_remote(_cfg(tmp_path, [onnx_artifact]), [bad_auth, gone, good], sshd.opts())
+    by_device = {rec["device"]["name"]: rec for rec in r.records}
+    assert "authentication failed" in by_device["bad-auth"]["message"]
+    assert "cannot reach" in by_device["gone"]["message"]
+    assert by_device["good"]["status"] == "ok"  # the other devices continue
+    assert len(read_records(tmp_path / "results.jsonl")) == 3
+
+
+def test_missing_edgeyolo_and_missing_runtime(tmp_path, sshd, onnx_artifact):
+    bare = shutil.which("python3", path="/usr/bin:/bin") or "/usr/bin/python3"
+    no_edgeyolo = sshd.device("bare", python=bare)
+    hide = tmp_path / "hide" / "onnxruntime"
+    hide.mkdir(parents=True)
+    (hide / "__init__.py").write_text("raise ImportError('onnxruntime is not installed here')\n")
+    wrapper = tmp_path / "python-without-ort"
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH={hide.parent} exec {sys.executable} "$@"\n')
+    wrapper.chmod(0o755)
+    no_ort = sshd.device("no-ort", python=str(wrapper))
+    r = benchmark_remote(_cfg(tmp_path, [onnx_artifact]), [no_edgeyolo, no_ort], sshd.opts())
+    by_device = {rec["device"]["name"]: rec for rec in r.records}
+    assert "edgeyolo is not installed" in by_device["bare"]["message"]
+    assert "pip install 'edgeyolo[onnx]" in by_device["bare"]["message"]
+    assert "'onnxruntime' is not installed" in by_device["no-ort"]["message"]
+    assert "pip install 'edgeyolo[onnx]'" in by_device["no-ort"]["message"]
+
+
+def test_dropped_connection_keeps_what_was_measured(tmp_path, tmp_path_factory, onnx_artifact):
+    server = start_sshd(tmp_path_factory.mktemp("sshd-drop"))
+    second = tmp_path / "second"
+    shutil.copytree(onnx_artifact, second)
+    seen = []
+
+    def drop_after_first(rec):
+        seen.append(rec)
+        if len(seen) == 1:
+            server.kill_sessions()
+
+    try:
+        r = benchmark_remote(_cfg(tmp_path, [onnx_artifact, second]), [server.device()], server.opts(),
+                             on_record=drop_after_first)  # fmt: skip
+    finally:
+        if server.proc.poll() is None:
+            server.kill_sessions()
+    first, lost = r.records
+    assert first["status"] == "ok"
+    assert lost["status"] == "error" and "connection" in lost["message"]
+    assert [x["status"] for x in read_records(tmp_path / "results.jsonl")] == ["ok", "error"]
+
+
+def test_cli_remote_bench(tmp_path, sshd, onnx_artifact, runner):
+    inv = tmp_path / "devices.yaml"
+    dev = sshd.device("cli-dut")
+    inv.write_text(json.dumps({"devices": {"cli-dut": {"host": str(dev.host), "profile": "x86-cpu", "key": str(sshd.key),
+                                                        "python": sys.executable, "workdir": dev.workdir}}}))  # fmt: skip
+    out = tmp_path / "r.jsonl"
+    res = runner.invoke(main, ["bench", "--profile", "x86-cpu", str(onnx_artifact), "--devices", str(inv),
+                               "--known-hosts", str(sshd.known_hosts), "--out", str(out), "--threads", "1",
+                               "--iterations", "5", "--warmup", "1"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert f"✅ {onnx_artifact.name} on cli-dut" in res.output
+    res = runner.invoke(main, ["bench", "--profile", "x86-cpu", str(onnx_artifact), "--device", "x"])
+    assert res.exit_code != 0 and "--devices" in res.output
