@@ -3,9 +3,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from _records import record, sweep, write_jsonl
 
 from edgeyolo.bench.store import SCHEMA, read_records
-from edgeyolo.errors import ResultsError
+from edgeyolo.cli import main
+from edgeyolo.errors import ConfigError, ResultsError
 from edgeyolo.select import pareto_front, select
 
 
@@ -103,3 +105,130 @@ def test_near_equal_map_is_a_tie_and_the_faster_wins():
     assert select(records).selected.name == "n-320-openvino-fp32"  # 0.0013 better: not a tie
     records[2]["accuracy"]["map50_95"] = 0.2640  # within 0.001 of the best: the fastest of the three wins
     assert select(records).selected.name == "n-320-onnx-fp16"
+
+
+# ---------------------------------------------------------------- budget forms, --min-map, closest, --json
+# Hand-built sweeps from tests/_records.py: schema-valid records as 'edgeyolo bench' writes them.
+
+
+def test_nothing_fits_names_the_fastest_and_the_closest():
+    # The INT8 is fastest but loses 0.10 mAP vs FP32 (limit 0.02); the FP32 misses the 30 ms budget by 10 ms.
+    records = [record("n", 320, "onnx", "int8", 10, 0.20), record("n", 320, "onnx", "fp32", 40, 0.30),
+               record("s", 320, "onnx", "fp32", 80, 0.40)]  # fmt: skip
+    sel = select(records, budget_ms=30)
+    assert sel.selected is None
+    assert sel.fastest.name == "n-320-onnx-int8" and sel.closest.name == "n-320-onnx-fp32"
+    assert "No candidate meets" in sel.reason
+    assert (
+        "fastest is n-320-onnx-int8" in sel.reason and "closest to fitting is n-320-onnx-fp32" in sel.reason
+    )
+    assert "10.0 ms over the budget" in sel.reason and sel.reason.count(".") >= 1
+    by = {c.name: c for c in sel.candidates}
+    assert by["n-320-onnx-int8"].misses == ["loses 0.100 mAP50-95 vs FP32 (limit 0.02)"]
+    assert sel.to_dict()["closest"] == "n-320-onnx-fp32"
+
+
+def test_when_the_fastest_is_also_the_closest_it_is_named_once():
+    sel = select([record("n", 320, "onnx", "fp32", 80, 0.3), record("n", 480, "onnx", "fp32", 120, 0.35)])
+    assert sel.closest is sel.fastest
+    assert "the fastest, and the closest to fitting, is n-320-onnx-fp32" in sel.reason
+
+
+def test_fps_is_a_budget_of_1000_over_fps():
+    records = [record("n", 320, "onnx", "fp32", 20, 0.30), record("n", 480, "onnx", "fp32", 45, 0.36)]
+    sel = select(records, fps=25)  # 40 ms
+    assert sel.budget_ms == pytest.approx(40.0) and sel.budget_source == "fps"
+    assert sel.selected.name == "n-320-onnx-fp32" and "25 FPS" in sel.reason
+    assert select(records, fps=20).selected.name == "n-480-onnx-fp32"  # 50 ms
+    assert select(records).budget_source == "profile"
+
+
+def test_min_map_excludes_candidates_below_it():
+    records = [record("n", 320, "onnx", "fp32", 20, 0.30), record("s", 320, "onnx", "fp32", 45, 0.36)]
+    assert select(records, budget_ms=50).selected.name == "s-320-onnx-fp32"
+    sel = select(records, budget_ms=30, min_map=0.33)
+    assert sel.selected is None and "mAP50-95 >= 0.33" in sel.reason
+    by = {c.name: c for c in sel.candidates}
+    assert not by["n-320-onnx-fp32"].eligible and "below the minimum" in by["n-320-onnx-fp32"].note
+    # the closest: 0.03 short of 0.33 (9%) beats 15 ms over 30 (50%)
+    assert sel.closest.name == "n-320-onnx-fp32"
+    assert select(records, budget_ms=50, min_map=0.36).selected.name == "s-320-onnx-fp32"
+
+
+def test_int8_beyond_the_drop_limit_even_when_most_accurate_in_budget():
+    records = [record("s", 480, "onnx", "fp32", 90, 0.45), record("s", 480, "onnx", "int8", 40, 0.42),
+               record("n", 480, "onnx", "fp32", 45, 0.36)]  # fmt: skip
+    sel = select(records, budget_ms=50)
+    assert sel.selected.name == "n-480-onnx-fp32"
+    assert select(records, budget_ms=50, max_map_drop=0.05).selected.name == "s-480-onnx-int8"
+
+
+def test_error_records_are_ignored_but_listed():
+    records = sweep()
+    bad = record("yolo26n", 320, "onnx", "fp16", status="error", message="TensorRT: out of memory")
+    sel = select([*records, bad], budget_ms=31)
+    assert all(c.artifact != bad["candidate"]["artifact"] for c in sel.candidates)
+    assert [e["message"] for e in sel.to_dict()["errors"]] == [
+        "calibration failed",
+        "TensorRT: out of memory",
+    ]
+    assert sel.selected.name == select(records, budget_ms=31).selected.name
+    only_errors = select([bad])
+    assert only_errors.selected is None and "No successful benchmark records" in only_errors.reason
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"budget_ms": 30, "fps": 30}, "give one"),
+        ({"fps": 0}, "must be > 0"),
+        ({"budget_ms": -5}, "must be > 0"),
+        ({"min_map": 30}, "did you mean 0.3"),
+        ({"max_map_drop": -0.1}, "between 0 and 1"),
+        ({"metric": "p75"}, "unknown metric"),
+    ],
+)
+def test_bad_options_are_config_errors(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        select(sweep(), **kwargs)
+
+
+def test_selection_dict_has_the_rule_and_budget_form():
+    d = select(sweep(), fps=40, min_map=0.2).to_dict()
+    assert d["budget_ms"] == pytest.approx(25.0) and d["fps"] == 40 and d["min_map"] == 0.2
+    assert "Pareto front" in d["rule"] and "25 ms (40 FPS)" in d["rule"] and "mAP50-95 >= 0.2" in d["rule"]
+    json.dumps(d)  # serializable as is
+
+
+def test_select_cli_json_and_text(runner, tmp_path):
+    f = write_jsonl(tmp_path / "r.jsonl", sweep())
+    r = runner.invoke(main, ["select", str(f), "--budget-ms", "31", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output) == select(read_records(f), budget_ms=31).to_dict()
+    r = runner.invoke(main, ["select", str(f), "--fps", "40", "--min-map", "0.3"])
+    assert r.exit_code == 0, r.output
+    assert "* " in r.output and "ignored 1 error record(s)" in r.output and "calibration failed" in r.output
+    none = runner.invoke(main, ["select", str(f), "--budget-ms", "1", "--json"])
+    assert none.exit_code == 1 and json.loads(none.output)["closest"] == "yolo26n-320-onnx-int8"
+
+
+@pytest.mark.parametrize(
+    "content, args, code, match",
+    [
+        (None, ["--budget-ms", "30", "--fps", "30"], 2, "not both"),
+        ("{not json\n", [], 1, "r.jsonl:1: not valid JSON"),
+        ("errors", [], 1, "No successful benchmark records to choose from (1 error record)"),
+        (None, ["--metric", "p75"], 2, "p75"),
+    ],
+)
+def test_select_cli_errors(runner, tmp_path, content, args, code, match):
+    f = tmp_path / "r.jsonl"
+    if content == "errors":
+        write_jsonl(f, [record(status="error")])
+    elif content is None:
+        write_jsonl(f, sweep())
+    else:
+        f.write_text(content)
+    r = runner.invoke(main, ["select", str(f), *args])
+    assert r.exit_code == code and match in r.output, r.output
+    assert "Traceback" not in r.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -11,24 +12,51 @@ from edgeyolo.commands._common import METRIC_OPT
 
 @click.command("select")
 @click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--budget-ms", type=float, default=None, help="Latency budget; default: the profile's.")
+@click.option(
+    "--budget-ms", type=float, default=None, help="End-to-end latency budget in ms; default: the profile's."
+)
+@click.option(
+    "--fps",
+    type=float,
+    default=None,
+    help="Frame-rate target: a budget of 1000/FPS ms (not with --budget-ms).",
+)
+@click.option(
+    "--min-map", type=float, default=None, help="Never select a candidate below this mAP50-95 (0-1)."
+)
 @METRIC_OPT
-def command(results, budget_ms, metric) -> None:
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the selection as JSON (candidates, front, choice, reason)."
+)
+def command(results, budget_ms, fps, min_map, metric, as_json) -> None:
     """Pick the best accuracy/latency trade-off within the budget from benchmark results.
 
+    Exits with status 1 when no candidate fits (the fastest and the closest candidates are named).
+
     \b
-    Example:
+    Examples:
       edgeyolo select results.jsonl --budget-ms 30
-    """
+      edgeyolo select results.jsonl --fps 30 --min-map 0.25 --json
+    """  # fmt: skip
     from edgeyolo.bench.store import read_records
     from edgeyolo.select import select as run_select
 
-    sel = run_select(read_records(*results), budget_ms=budget_ms, metric=metric)
-    for c in sorted(sel.candidates, key=lambda c: c.latency_ms):
-        flags = ("*" if sel.selected is c else " ") + ("P" if c.on_front else " ")
-        m = "n/a" if c.map50_95 is None else f"{c.map50_95:.4f}"
-        click.echo(f"{flags} {c.name:<32} {metric} {c.latency_ms:8.2f} ms  mAP50-95 {m}  {c.note}")
-    click.echo("(* selected, P on the Pareto front)")
-    click.echo(sel.reason)
+    if budget_ms is not None and fps is not None:
+        raise click.UsageError("give the latency budget either as --budget-ms or as --fps, not both")
+    sel = run_select(read_records(*results), budget_ms=budget_ms, fps=fps, min_map=min_map, metric=metric)
+    if as_json:
+        click.echo(json.dumps(sel.to_dict(), indent=2))
+    else:
+        for c in sorted(sel.candidates, key=lambda c: c.latency_ms):
+            flags = ("*" if sel.selected is c else " ") + ("P" if c.on_front else " ")
+            m = "n/a" if c.map50_95 is None else f"{c.map50_95:.4f}"
+            note = "; ".join(x for x in [c.note, *(s for s in c.misses if s not in c.note)] if x)
+            click.echo(f"{flags} {c.name:<32} {metric} {c.latency_ms:8.2f} ms  mAP50-95 {m}  {note}")
+        click.echo("(* selected, P on the Pareto front)")
+        if sel.errors:
+            click.echo(f"ignored {len(sel.errors)} error record(s):")
+            for e in sel.errors:
+                click.echo(f"  {e.get('candidate', {}).get('artifact')}: {e.get('message')}")
+        click.echo(sel.reason)
     if sel.selected is None:
         sys.exit(1)
