@@ -265,7 +265,9 @@ def select(
         else:
             c.misses = _shortfall(c, sel)[1]
             # the notes say why an in-budget candidate is still not eligible (the misses say all of it)
-            c.note = "; ".join([n for n in [c.note, *(m for m in c.misses if "over the budget" not in m)] if n])
+            c.note = "; ".join(
+                [n for n in [c.note, *(m for m in c.misses if "over the budget" not in m)] if n]
+            )
 
     sel.fastest = min(sel.candidates, key=lambda c: (c.latency_ms, c.size_bytes))
     eligible = [c for c in sel.candidates if c.eligible]

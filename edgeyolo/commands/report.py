@@ -12,21 +12,40 @@ from edgeyolo.commands._common import METRIC_OPT
 @click.command("report")
 @click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
-    "--out", required=True, type=click.Path(file_okay=False), help="Folder for report.json and report.md."
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder for report.json, results.csv, report.md and report.html.",
 )
-@click.option("--budget-ms", type=float, default=None, help="Latency budget; default: the profile's.")
+@click.option(
+    "--budget-ms", type=float, default=None, help="End-to-end latency budget in ms; default: the profile's."
+)
+@click.option(
+    "--fps",
+    type=float,
+    default=None,
+    help="Frame-rate target: a budget of 1000/FPS ms (not with --budget-ms).",
+)
+@click.option(
+    "--min-map", type=float, default=None, help="Never select a candidate below this mAP50-95 (0-1)."
+)
 @METRIC_OPT
-def command(results, out, budget_ms, metric) -> None:
-    """Write report.json and report.md (all candidates, the Pareto front, the choice and why).
+def command(results, out, budget_ms, fps, min_map, metric) -> None:
+    """Write report.json, results.csv, report.md and a self-contained report.html (plots, sortable table,
+    per-class AP, devices) for benchmark results.
 
     \b
     Example:
       edgeyolo report results.jsonl --out report/
-    """
+    """  # fmt: skip
     from edgeyolo.bench.store import read_records
     from edgeyolo.report import report as run_report
 
-    r = run_report(read_records(*results), Path(out), budget_ms=budget_ms, metric=metric)
+    if budget_ms is not None and fps is not None:
+        raise click.UsageError("give the latency budget either as --budget-ms or as --fps, not both")
+    r = run_report(
+        read_records(*results), Path(out), budget_ms=budget_ms, metric=metric, fps=fps, min_map=min_map
+    )
     click.echo(r.selection.reason)
     for f in r.files.values():
         click.echo(f"wrote {f}")

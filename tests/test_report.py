@@ -1,0 +1,195 @@
+"""report(): files consistent with the records, HTML self-contained and escaped, and checked in a real browser."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from _records import device, record, sweep, write_jsonl
+
+from edgeyolo.cli import main
+from edgeyolo.report import report, tables
+from edgeyolo.select import select
+
+XSS_CLASS = "<script>alert(1)</script>"
+XSS_HOST = 'edge&<>"host'
+XSS_MESSAGE = "<img src=x onerror=alert(2)> failed"
+
+
+def hostile_sweep() -> list[dict]:
+    """A sweep whose user-supplied text tries to inject markup: class name, hostname, error message."""
+    records = sweep(dev=device(hostname=XSS_HOST))
+    for r in records:
+        if r["status"] == "ok":
+            r["accuracy"]["per_class"][XSS_CLASS] = 0.1 if r["candidate"]["precision"] == "int8" else 0.2
+            r["accuracy"]["per_class"]["price $5 $x$"] = 0.3  # mathtext must not eat or choke on '$'
+    records[-1]["message"] = XSS_MESSAGE
+    return records
+
+
+@pytest.fixture(scope="module")
+def hostile_report(tmp_path_factory):
+    records = hostile_sweep()
+    out = tmp_path_factory.mktemp("report")
+    # 31 ms: the selected candidate is an INT8 (yolo26s-480-onnx-int8), so per-class AP has an FP32 twin.
+    extra = [("Diagnosis <b>", '<p id="diag-hook">diagnose output</p>')]
+    return records, report(records, out, budget_ms=31, extra_sections=extra)
+
+
+def test_report_writes_all_files_consistent_with_the_records(hostile_report):
+    records, r = hostile_report
+    assert set(r.files) == {"json", "csv", "markdown", "html"} and all(f.is_file() for f in r.files.values())
+    assert r.selection.selected.name == "yolo26s-480-onnx-int8"
+
+    payload = json.loads(r.files["json"].read_text())
+    assert payload["selection"] == select(records, budget_ms=31).to_dict()
+    assert payload["records"] == records
+    assert [c["name"] for c in payload["front"]] == payload["selection"]["front"]
+    assert "Pareto front" in payload["rule"] and payload["rule"] == payload["selection"]["rule"]
+
+    with open(r.files["csv"], newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(records)
+    assert [row["status"] for row in rows] == [rec["status"] for rec in records]
+    assert [row["artifact"] for row in rows] == [rec["candidate"]["artifact"] for rec in records]
+    assert [row["name"] for row in rows if row["selected"] == "True"] == ["yolo26s-480-onnx-int8"]
+    by_name = {row["name"]: row for row in rows if row["status"] == "ok"}
+    for rec in records[:-1]:
+        row = by_name[f"{rec['candidate']['model']}-{rec['candidate']['imgsz']}-{rec['candidate']['format']}-"
+                      f"{rec['candidate']['precision']}"]  # fmt: skip
+        assert float(row["e2e_p90_ms"]) == rec["latency_ms"]["end_to_end"]["p90"]
+        assert float(row["map50_95"]) == rec["accuracy"]["map50_95"]
+    assert rows[-1]["message"] == XSS_MESSAGE and rows[-1]["e2e_p90_ms"] == ""
+
+    md = r.files["markdown"].read_text()
+    assert md.startswith("# edgeyolo report") and "**Selected:** yolo26s-480-onnx-int8" in md
+    assert "## Failed candidates" in md and "(FP32 twin)" in md
+
+
+def test_html_is_self_contained(hostile_report):
+    _, r = hostile_report
+    page = r.files["html"].read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:|//)""", page, re.I)
+    assert (
+        "<link" not in page and "@import" not in page and not re.search(r"url\((?!#)", page)
+    )  # only #clip ids
+    assert "Content-Security-Policy" in page and "default-src 'none'" in page
+    # scatter, latency distribution, stage breakdown, per-class AP: all inline SVG with text, not glyph paths
+    assert page.count("<svg") == 4 and "<text" in page and "<?xml" not in page
+    assert '<table class="sortable">' in page
+    assert page.index("Devices") < page.index("<!-- extra sections -->") < page.index('id="diag-hook"')
+
+
+def test_user_text_is_escaped_in_html_and_svg(hostile_report):
+    _, r = hostile_report
+    page = r.files["html"].read_text()
+    assert XSS_CLASS not in page and "<img src=x" not in page and XSS_HOST not in page
+    assert page.count("<script") == 1  # the page's own sorting script, nothing injected
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # table cell and SVG <text>
+    svg_texts = re.findall(r"<text[^>]*>([^<]*)</text>", page)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in svg_texts and "price $5 $x$" in svg_texts
+    assert "edge&amp;&lt;&gt;&quot;host" in page
+    assert "&lt;img src=x onerror=alert(2)&gt; failed" in page
+    assert "Diagnosis &lt;b&gt;" in page  # extra section titles are escaped, bodies are trusted HTML
+
+
+def test_report_without_accuracy_or_successful_records(tmp_path):
+    no_acc = [record("n", 320, "onnx", "fp32", 20, None), record("n", 320, "onnx", "int8", 12, None)]
+    r = report(no_acc, tmp_path / "a")
+    assert r.selection.selected is None and "--data" in r.selection.reason
+    page = r.files["html"].read_text()
+    assert "without accuracy are not plotted" in page and page.count("<svg") == 2  # latency plots only
+    only_errors = [record(status="error", message="no such runtime")]
+    r = report(only_errors, tmp_path / "b")
+    assert "No successful benchmark records" in r.selection.reason
+    assert (
+        "no such runtime" in r.files["html"].read_text()
+        and "no such runtime" in r.files["markdown"].read_text()
+    )
+    assert len(r.files["csv"].read_text().splitlines()) == 2
+
+
+def test_report_uses_raw_samples_when_the_record_has_them(tmp_path):
+    recs = [record("n", 320, "onnx", "fp32", 20, 0.3)]
+    recs[0]["latency_samples_ms"] = {"end_to_end": [15.0 + 0.01 * i for i in range(100)] + [90.0]}
+    r = report(recs, tmp_path)
+    assert len(tables.spreads(r.selection, recs)[0].samples) == 101
+    page = r.files["html"].read_text()
+    assert page.count("<svg") == 4 and "The selected candidate is FP32 itself." in page
+
+
+def test_report_cli(runner, tmp_path):
+    f = write_jsonl(tmp_path / "r.jsonl", sweep())
+    r = runner.invoke(
+        main, ["report", str(f), "--out", str(tmp_path / "rep"), "--fps", "40", "--min-map", "0.3"]
+    )
+    assert r.exit_code == 0, r.output
+    assert all(
+        (tmp_path / "rep" / n).is_file() for n in ("report.json", "results.csv", "report.md", "report.html")
+    )
+    sel = json.loads((tmp_path / "rep" / "report.json").read_text())["selection"]
+    assert sel["fps"] == 40 and sel["budget_ms"] == 25 and sel["min_map"] == 0.3
+    both = runner.invoke(
+        main, ["report", str(f), "--out", str(tmp_path / "x"), "--fps", "4", "--budget-ms", "9"]
+    )
+    assert both.exit_code == 2 and "not both" in both.output
+    (tmp_path / "bad.jsonl").write_text("this is not json\n")
+    bad = runner.invoke(main, ["report", str(tmp_path / "bad.jsonl"), "--out", str(tmp_path / "y")])
+    assert (
+        bad.exit_code == 1 and "bad.jsonl:1: not valid JSON" in bad.output and "Traceback" not in bad.output
+    )
+
+
+# ---------------------------------------------------------------- a real browser
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def run_chromium(url: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
+    """Headless Chromium with console messages on stderr (every page console line is an 'INFO:CONSOLE')."""
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+           f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", "--virtual-time-budget=3000",
+           *args, url]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+
+
+def console_errors(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not on PATH (apt install chromium; CI's .ci/run does)"
+)
+def test_report_in_a_headless_browser(hostile_report, tmp_path):
+    _, r = hostile_report
+    # The check can fail: a page with a script error is caught.
+    broken = tmp_path / "broken.html"
+    broken.write_text("<!DOCTYPE html><html><body><script>notDefined();</script></body></html>")
+    assert any(
+        "Uncaught ReferenceError" in e
+        for e in console_errors(run_chromium(broken.as_uri(), tmp_path / "p0").stderr)
+    )
+
+    # '#sort=9-desc' makes the page's own script sort the candidates table by mAP50-95, descending.
+    p = run_chromium(r.files["html"].resolve().as_uri() + "#sort=9-desc", tmp_path / "p1", "--dump-dom")
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert console_errors(p.stderr) == [], console_errors(p.stderr)
+    dom = p.stdout
+    assert dom.count("<svg") == 4 and '<table class="sortable">' in dom
+    assert "alert(1)" in dom and "<script>alert(1)" not in dom  # still text after parsing
+    body = dom[dom.index("<tbody>") : dom.index("</tbody>")]
+    maps = [float(m) for m in re.findall(r'<td class="num" data-sort="([0-9.]+)">[0-9.]+</td><td class="num" '
+                                         r'data-sort="[^"]*">[^<]*</td><td data-sort="\d"', body)]  # fmt: skip
+    assert len(maps) == 12 and maps == sorted(maps, reverse=True), maps
+    assert body.rstrip().endswith("</tr>") and "onerror=alert(2)" in body[body.rindex("<tr") :]  # blanks last
+    assert 'data-dir="desc"' in dom
+
+    shot = tmp_path / "report.png"
+    s = run_chromium(r.files["html"].resolve().as_uri(), tmp_path / "p2", f"--screenshot={shot}",
+                     "--window-size=1400,3000")  # fmt: skip
+    assert console_errors(s.stderr) == [] and shot.stat().st_size > 50_000
