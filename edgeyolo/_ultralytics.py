@@ -391,7 +391,7 @@ def validation_curves(weights: Path, data: Path, *, imgsz: int | None = None, sp
     from ultralytics.utils import LOGGER
     from ultralytics.utils.metrics import ConfusionMatrix
 
-    from edgeyolo.diagnose import MATRIX_IOU, ValidationCurves, matrix_conf_for
+    from edgeyolo.diagnose import MATRIX_IOU, VAL_CONF, ValidationCurves, matrix_conf_for
 
     validators: list[Any] = []
     pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
@@ -418,7 +418,7 @@ def validation_curves(weights: Path, data: Path, *, imgsz: int | None = None, sp
     try:
         with tempfile.TemporaryDirectory(prefix="edgeyolo-val-") as tmp:
             yolo.val(validator=CurvesValidator, data=str(Path(data).resolve()), split=split, imgsz=imgsz,
-                     batch=batch, device=device, conf=0.001, nms=False, max_det=max_det, rect=False, plots=False,
+                     batch=batch, device=device, conf=VAL_CONF, nms=False, max_det=max_det, rect=False, plots=False,
                      save_json=False, verbose=False, project=tmp, name="val", exist_ok=True)  # fmt: skip
     finally:
         LOGGER.setLevel(level)
@@ -444,5 +444,5 @@ def validation_curves(weights: Path, data: Path, *, imgsz: int | None = None, sp
         conf=grid, class_ids=class_ids, precision=precision, recall=recall,
         pr_precision=rows(box.prec_values, grid.size), ap50=all_ap[:, 0], ap50_95=all_ap.mean(1),
         instances=instances, names=names, matrix=np.asarray(cm.matrix, dtype=np.int64), matrix_conf=matrix_conf,
-        images=int(v.seen), meta={"val_imgsz": imgsz, "max_det": max_det, "nms": False, "conf": 0.001},
+        images=int(v.seen), meta={"val_imgsz": imgsz, "max_det": max_det, "nms": False, "conf": VAL_CONF},
     )  # fmt: skip

@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import html
 import json
-import math
 import os
 import re
 import tempfile
@@ -75,7 +74,13 @@ CLS_STALL_MIN_GAIN = 0.01  # ... lower than 1% below the best value before them
 # Box filter over 5% of the confidence grid before taking the F1 peak, as Ultralytics does for its F1_curve.png:
 # a single-grid-point spike on a small validation set is not a threshold to deploy.
 F1_SMOOTH = 0.05
-MATRIX_FALLBACK_CONF = 0.25  # matrix confidence when F1 is 0 everywhere (Ultralytics' predict default)
+# Below this best F1 no threshold is recommended: the model is mostly wrong at every confidence, and a
+# threshold tuned on that is noise (the notes say so instead).
+MIN_THRESHOLD_F1 = 0.1
+VAL_CONF = 0.001  # confidence the curves are validated at (Ultralytics' val default): the lowest threshold
+MATRIX_FALLBACK_CONF = (
+    0.25  # matrix confidence when no threshold is recommended (Ultralytics' predict default)
+)
 MATRIX_IOU = 0.45  # IoU matching the confusion matrix uses (Ultralytics' detection validator default)
 TOP_CONFUSIONS = 5
 
@@ -411,7 +416,7 @@ def _gain_scales(run: Path, args: dict[str, Any], epochs: np.ndarray) -> tuple[d
                     continue
                 for t in ("box", "cls"):
                     gain = float(row[t])
-                    scales[t][i] = base[t] / gain if gain > 0 else math.nan
+                    scales[t][i] = base[t] / gain if gain > 0 else 1.0  # a zero gain: nothing to undo
     except (KeyError, ValueError, TypeError):
         return {t: np.ones(len(epochs)) for t in DEFAULT_GAINS}, False
     return scales, True
@@ -648,42 +653,65 @@ def _smooth_grid(y: np.ndarray, f: float = F1_SMOOTH) -> np.ndarray:
 
 
 def f1_optimal_index(f1: np.ndarray) -> int | None:
-    """Grid index of the (smoothed) F1 peak of one F1-vs-confidence curve; None when F1 is 0 everywhere."""
+    """Grid index of the (smoothed) F1 peak of one F1-vs-confidence curve; None when F1 is 0 everywhere.
+
+    A flat top (common on small validation sets: no detection changes state over a range of confidences)
+    resolves to its middle, away from both edges, rather than to its lowest confidence.
+    """
     f1 = np.nan_to_num(np.asarray(f1, dtype=np.float64))
     if f1.size == 0 or not (f1 > 0).any():
         return None
-    return int(np.argmax(_smooth_grid(f1)))
+    s = _smooth_grid(f1)
+    top = np.isclose(s, s.max(), rtol=1e-9, atol=1e-12)
+    first = int(np.argmax(top))
+    last = first + (int(np.argmin(top[first:])) if not top[first:].all() else len(top) - first) - 1
+    return (first + last) // 2
+
+
+def f1_peak(conf: np.ndarray, precision: np.ndarray, recall: np.ndarray) -> Threshold | None:
+    """The operating point at the F1 peak of one P/R-vs-confidence pair of curves.
+
+    None when F1 never reaches MIN_THRESHOLD_F1: a threshold tuned on a model that is mostly wrong is noise.
+    """
+    f1 = 2 * precision * recall / (precision + recall + 1e-16)
+    i = f1_optimal_index(f1)
+    if i is None or f1.max() < MIN_THRESHOLD_F1:
+        return None
+    # below the validation confidence the curves are flat copies of their value there, not measurements
+    c = max(float(conf[i]), VAL_CONF)
+    return Threshold(
+        conf=round(c, 4), precision=float(precision[i]), recall=float(recall[i]), f1=float(f1[i])
+    )
 
 
 def best_thresholds(curves: ValidationCurves) -> tuple[Threshold | None, list[ClassThreshold]]:
-    """The confidence maximizing F1: over all classes (the mean F1 curve, as Ultralytics' F1_curve.png draws
-    it) and per class, with P and R there."""
-
-    def point(i: int | None, p: np.ndarray, r: np.ndarray, f1: np.ndarray) -> Threshold | None:
-        if i is None:
-            return None
-        return Threshold(conf=round(float(curves.conf[i]), 4), precision=float(p[i]), recall=float(r[i]),
-                         f1=float(f1[i]))  # fmt: skip
-
-    f1 = curves.f1
+    """The confidence maximizing F1: over all classes (the mean of the per-class F1 curves, as Ultralytics'
+    F1_curve.png draws it) and per class, with P and R there (for all classes: their means)."""
     per_class = []
     for row, cid in enumerate(int(c) for c in curves.class_ids):
-        best = point(f1_optimal_index(f1[row]), curves.precision[row], curves.recall[row], f1[row])
+        best = f1_peak(curves.conf, curves.precision[row], curves.recall[row])
         per_class.append(ClassThreshold(cid, curves.names[cid], int(curves.instances[cid]), best))
     if not len(curves.class_ids):
         return None, per_class
-    mean_f1 = f1.mean(0)
-    overall = point(f1_optimal_index(mean_f1), curves.precision.mean(0), curves.recall.mean(0), mean_f1)
-    return overall, per_class
+    f1 = curves.f1.mean(0)
+    i = f1_optimal_index(f1)
+    if i is None or f1.max() < MIN_THRESHOLD_F1:
+        return None, per_class
+    c = max(float(curves.conf[i]), VAL_CONF)
+    p, r = curves.precision.mean(0), curves.recall.mean(0)
+    return Threshold(conf=round(c, 4), precision=float(p[i]), recall=float(r[i]), f1=float(f1[i])), per_class
 
 
 def matrix_conf_for(conf: np.ndarray, precision: np.ndarray, recall: np.ndarray) -> float:
-    """The confidence to count the confusion matrix at: the overall F1 peak (the deployed threshold)."""
-    if not len(precision):
-        return MATRIX_FALLBACK_CONF
-    f1 = 2 * precision * recall / (precision + recall + 1e-16)
-    i = f1_optimal_index(f1.mean(0))
-    return MATRIX_FALLBACK_CONF if i is None else round(float(conf[i]), 4)
+    """The confidence to count the confusion matrix at: the overall F1 peak (the threshold to deploy)."""
+    k = len(precision)
+    curves = ValidationCurves(
+        conf=conf, class_ids=np.arange(k), precision=precision, recall=recall, pr_precision=precision,
+        ap50=np.zeros(k), ap50_95=np.zeros(k), instances=np.zeros(k, dtype=np.int64), names=[""] * k,
+        matrix=np.zeros((k + 1, k + 1)), matrix_conf=0.0,
+    )  # fmt: skip
+    overall, _ = best_thresholds(curves)
+    return MATRIX_FALLBACK_CONF if overall is None else overall.conf
 
 
 def top_confusions(matrix: np.ndarray, names: list[str], n: int = TOP_CONFUSIONS) -> list[Confusion]:
@@ -843,8 +871,9 @@ def diagnose(run_dir: str | os.PathLike, data: str | os.PathLike | None = None, 
         d.weights, d.curves_file = str(weights), str(run / CURVES_FILE)
         d.threshold, d.class_thresholds = best_thresholds(curves)
         if d.threshold is None:
-            notes.append("F1 is 0 at every confidence on the validation set: no detection is right, so there is no "
-                         "threshold to recommend.")  # fmt: skip
+            best = float(curves.f1.mean(0).max()) if len(curves.class_ids) else 0.0
+            notes.append(f"F1 stays below {MIN_THRESHOLD_F1} at every confidence on the validation set (best "
+                         f"{best:.3f}): the model is not ready to deploy, so no threshold is recommended.")  # fmt: skip
         d.findings += class_rules(curves)
         d.confusions = top_confusions(curves.matrix, curves.names)
         d.confusion_conf = curves.matrix_conf
@@ -916,7 +945,7 @@ def format_diagnosis(d: Diagnosis) -> str:
         width = max([len(c.name) for c in d.class_thresholds] + [5])
         for c in d.class_thresholds:
             if c.best is None:
-                lines.append(f"  {c.name:<{width}}  no threshold (F1 = 0)  n={c.instances}")
+                lines.append(f"  {c.name:<{width}}  no threshold (F1 < {MIN_THRESHOLD_F1})  n={c.instances}")
             else:
                 b = c.best
                 lines.append(f"  {c.name:<{width}}  {b.conf:.3f}  P {b.precision:.3f}  R {b.recall:.3f}  "

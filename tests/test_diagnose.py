@@ -229,6 +229,13 @@ def test_f1_optimal_threshold_on_known_curves():
     # F1 = 0 everywhere: no threshold rather than a meaningless one
     zero = curves_for(["a"], [np.zeros(1000)], [np.zeros(1000)])
     assert best_thresholds(zero) == (None, [ClassThreshold(0, "a", 50, None)])
+    # a model that is mostly wrong (best F1 0.05 < MIN_THRESHOLD_F1): no threshold either
+    weak = curves_for(["a"], [np.full(1000, 0.03)], [np.full(1000, 0.2)])
+    assert best_thresholds(weak) == (None, [ClassThreshold(0, "a", 50, None)])
+    # a flat top (no detection changes state between 0 and 0.6): its middle, not its lowest confidence
+    flat_p, flat_r = np.where(x <= 0.6, 0.8, 1.0), np.where(x <= 0.6, 0.8, 0.0)
+    overall, (a,) = best_thresholds(curves_for(["a"], [flat_p], [flat_r]))
+    assert 0.25 <= a.best.conf <= 0.31 and a.best.f1 == pytest.approx(0.8) and overall.conf == a.best.conf
 
 
 def test_top_confusions():
