@@ -129,12 +129,50 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[bool]:
     return flags
 
 
+def device_label(device: dict | None) -> str:
+    """'profile @ hostname' of a record's ``device`` (what tells runs on different machines apart)."""
+    device = device or {}
+    host, profile = device.get("hostname"), device.get("profile")
+    return f"{profile or '?'} @ {host}" if host else str(profile or "unknown device")
+
+
+def devices_of(records: Sequence[dict]) -> list[str]:
+    """The devices that produced successful records, in order of appearance."""
+    return list(dict.fromkeys(device_label(r.get("device")) for r in records if r.get("status") == "ok"))
+
+
+def records_of_device(records: Sequence[dict], device: str) -> list[dict]:
+    """The records of one device, named by its label ('rpi5 @ pi'), hostname or profile.
+
+    Error records that name no host (a candidate that failed before reaching a device) are kept.
+
+    Raises:
+        ConfigError: no device, or more than one, matches.
+    """
+    known = devices_of(records)
+
+    def matches(rec: dict) -> bool:
+        d = rec.get("device") or {}
+        return device in (device_label(d), d.get("hostname"), d.get("profile"))
+
+    hits = list(
+        dict.fromkeys(
+            device_label(r.get("device")) for r in records if r.get("status") == "ok" and matches(r)
+        )
+    )
+    if len(hits) != 1:
+        what = "matches no device" if not hits else f"matches {len(hits)} devices ({'; '.join(hits)})"
+        raise ConfigError(f"--device '{device}' {what}; the records come from: {'; '.join(known) or 'none'}")
+    return [r for r in records if device_label(r.get("device")) == hits[0]
+            or (r.get("status") != "ok" and not (r.get("device") or {}).get("hostname") and matches(r))]  # fmt: skip
+
+
 def latest_per_candidate(records: Sequence[dict]) -> list[dict]:
-    """When a candidate was measured more than once, the newest ok record counts."""
-    latest: dict[str, dict] = {}
+    """When a candidate was measured more than once on a device, the newest ok record counts."""
+    latest: dict[tuple[str, str], dict] = {}
     for rec in records:
         if rec.get("status") == "ok":
-            latest[rec["candidate"]["artifact"]] = rec
+            latest[(device_label(rec.get("device")), rec["candidate"]["artifact"])] = rec
     return list(latest.values())
 
 
@@ -196,8 +234,9 @@ def select(
     *,
     fps: float | None = None,
     min_map: float | None = None,
+    device: str | None = None,
 ) -> Selection:
-    """Apply the selection rule to benchmark records.
+    """Apply the selection rule to the benchmark records of one device.
 
     Args:
         records: benchmark records (``edgeyolo.bench/1``); error records are listed, never selected.
@@ -206,11 +245,21 @@ def select(
         metric: the end-to-end latency percentile the budget applies to.
         fps: a frame-rate target, i.e. a budget of ``1000 / fps`` ms; exclusive with ``budget_ms``.
         min_map: candidates below this mAP50-95 are not selected.
+        device: when the records come from several devices, the one to select for (label, hostname or
+            profile); a budget rule across devices would compare latencies of different machines.
 
     Raises:
-        ConfigError: an option is out of range, or both ``budget_ms`` and ``fps`` are given.
+        ConfigError: an option is out of range, both ``budget_ms`` and ``fps`` are given, or the records come
+            from several devices and ``device`` does not name one of them.
     """
     _check_options(budget_ms, fps, min_map, max_map_drop, metric)
+    if device is not None:
+        records = records_of_device(records, device)
+    elif len(found := devices_of(records)) > 1:
+        raise ConfigError(
+            f"The records come from {len(found)} devices ({'; '.join(found)}); select for one with --device "
+            "(e.g. --device " + repr(found[0]) + ") or compare them with 'edgeyolo compare'."
+        )
     ok = latest_per_candidate(records)
     errors = [r for r in records if r.get("status") != "ok"]
     settings = next((r.get("settings") or {} for r in ok), {})
@@ -281,7 +330,7 @@ def select(
         sel.reason = (
             f"{best.name} has the highest mAP50-95 ({best.map50_95:.3f}) of the {n} candidate{'s' if n > 1 else ''}"
             f" within {reqs or 'no latency budget'} ({best.latency_ms:.1f} ms end to end"
-            + (f", {-best.map_drop:+.3f} mAP50-95 vs its FP32 twin" if best.map_drop is not None else "")
+            + (f", {0.0 - best.map_drop:+.3f} mAP50-95 vs its FP32 twin" if best.map_drop is not None else "")
             + ")."
         )
     elif not scored:

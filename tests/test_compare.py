@@ -85,7 +85,7 @@ def test_compare_errors(tmp_path):
     errors_only = write_jsonl(tmp_path / "failed.jsonl", [record(status="error")])
     with pytest.raises(ResultsError, match=r"failed.jsonl: no successful benchmark records"):
         load_runs([ok, errors_only])
-    with pytest.raises(ConfigError, match="at least two results files"):
+    with pytest.raises(ConfigError, match="at least two runs"):
         compare(load_runs([ok]), tmp_path / "c")
     with pytest.raises(ConfigError, match="unique"):
         compare([Run("a", sweep()), Run("a", sweep())], tmp_path / "c")
@@ -99,7 +99,7 @@ def test_compare_cli(runner, two_devices, tmp_path):
     assert "is selected on every run" in r.output and "wrote" in r.output
     assert (tmp_path / "c" / "compare.html").is_file()
     one = runner.invoke(main, ["compare", str(two_devices[0]), "--out", str(tmp_path / "d")])
-    assert one.exit_code == 2 and "at least two results files" in one.output
+    assert one.exit_code == 1 and "at least two runs" in one.output
     (tmp_path / "bad.jsonl").write_text("[1, 2]\n")
     bad = runner.invoke(
         main, ["compare", str(two_devices[0]), str(tmp_path / "bad.jsonl"), "--out", str(tmp_path / "e")]
@@ -120,3 +120,14 @@ def test_compare_page_in_a_headless_browser(two_devices, tmp_path):
     assert p.returncode == 0 and console_errors(p.stderr) == [], console_errors(p.stderr)
     assert p.stdout.count("<svg") == 1 and len(re.findall(r"<table class=\"sortable\">", p.stdout)) == 2
     assert "pi&lt;5&gt;&amp;co" in p.stdout
+
+
+def test_one_file_from_a_multi_device_bench_is_one_run_per_device(two_devices, tmp_path):
+    both = write_jsonl(
+        tmp_path / "both.jsonl", [*load_runs(two_devices)[0].records, *load_runs(two_devices)[1].records]
+    )
+    runs = load_runs([both])
+    assert [r.label for r in runs] == ["rpi5 @ pi<5>&co", "jetson-orin-nano @ orin"]
+    assert [len(r.records) for r in runs] == [13, 10]  # each device keeps its own error records
+    res = compare(runs, tmp_path / "c", budget_ms=20)
+    assert res.summary == "yolo26s-320-openvino-fp32 is selected on every run."

@@ -139,6 +139,12 @@ def test_report_cli(runner, tmp_path):
         main, ["report", str(f), "--out", str(tmp_path / "x"), "--fps", "4", "--budget-ms", "9"]
     )
     assert both.exit_code == 2 and "not both" in both.output
+    two = write_jsonl(tmp_path / "two.jsonl", [*sweep(), *sweep(dev=device("rpi5", "pi"))])
+    multi = runner.invoke(main, ["report", str(two), "--out", str(tmp_path / "m")])
+    assert multi.exit_code == 1 and "2 devices" in multi.output and "edgeyolo compare" in multi.output
+    pi = runner.invoke(main, ["report", str(two), "--out", str(tmp_path / "m"), "--device", "rpi5"])
+    assert pi.exit_code == 0, pi.output
+    assert len((tmp_path / "m" / "results.csv").read_text().splitlines()) == 1 + len(sweep())
     (tmp_path / "bad.jsonl").write_text("this is not json\n")
     bad = runner.invoke(main, ["report", str(tmp_path / "bad.jsonl"), "--out", str(tmp_path / "y")])
     assert (

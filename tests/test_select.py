@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from _records import record, sweep, write_jsonl
+from _records import device, record, sweep, write_jsonl
 
 from edgeyolo.bench.store import SCHEMA, read_records
 from edgeyolo.cli import main
@@ -232,3 +232,27 @@ def test_select_cli_errors(runner, tmp_path, content, args, code, match):
     r = runner.invoke(main, ["select", str(f), *args])
     assert r.exit_code == code and match in r.output, r.output
     assert "Traceback" not in r.output
+
+
+def test_records_from_several_devices_need_a_device():
+    # One results file from 'bench --host pi --host orin': the same artifacts measured on two machines.
+    pi, orin = sweep(dev=device("rpi5", "pi")), sweep(dev=device("jetson-orin-nano", "orin"), scale=0.4)
+    with pytest.raises(ConfigError, match=r"2 devices \(rpi5 @ pi; jetson-orin-nano @ orin\).*--device"):
+        select([*pi, *orin])
+    assert select([*pi, *orin], device="orin", budget_ms=20).to_dict() == select(orin, budget_ms=20).to_dict()
+    assert select([*pi, *orin], device="rpi5 @ pi").to_dict() == select(pi).to_dict()
+    with pytest.raises(ConfigError, match="'x86' matches no device"):
+        select([*pi, *orin], device="x86")
+    twin = sweep(dev=device("rpi5", "pi2"))
+    with pytest.raises(ConfigError, match="matches 2 devices"):
+        select([*pi, *twin], device="rpi5")
+
+
+def test_select_cli_device(runner, tmp_path):
+    f = write_jsonl(
+        tmp_path / "r.jsonl", [*sweep(dev=device("rpi5", "pi")), *sweep(dev=device("x86-cpu", "box"))]
+    )
+    r = runner.invoke(main, ["select", str(f)])
+    assert r.exit_code == 1 and "--device" in r.output and "Traceback" not in r.output
+    r = runner.invoke(main, ["select", str(f), "--device", "pi", "--json"])
+    assert r.exit_code == 0 and json.loads(r.output)["selected"]

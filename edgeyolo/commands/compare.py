@@ -35,20 +35,18 @@ from edgeyolo.commands._common import METRIC_OPT
 @METRIC_OPT
 def command(results, out, budget_ms, fps, min_map, metric) -> None:
     """Compare benchmark results across devices or versions: the same candidates side by side (latency ratios
-    and mAP deltas vs the first file), each run's selection, and a combined accuracy/latency plot.
+    and mAP deltas vs the first run), each run's selection, and a combined accuracy/latency plot. A file that
+    holds several devices (bench --host a --host b) gives one run per device.
 
     \b
-    Example:
+    Examples:
       edgeyolo compare rpi5.jsonl jetson.jsonl --out compare/
+      edgeyolo compare v1/results.jsonl v2/results.jsonl --out compare/ --fps 30
     """  # fmt: skip
     from edgeyolo.report import compare, load_runs
 
     if budget_ms is not None and fps is not None:
         raise click.UsageError("give the latency budget either as --budget-ms or as --fps, not both")
-    if len(results) < 2:
-        raise click.UsageError(
-            "compare needs at least two results files: edgeyolo compare A.jsonl B.jsonl --out DIR"
-        )
     r = compare(load_runs(results), Path(out), budget_ms=budget_ms, metric=metric, fps=fps, min_map=min_map)
     click.echo(r.summary)
     for run in r.runs:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from edgeyolo.commands._common import METRIC_OPT
+from edgeyolo.commands.select import DEVICE_OPT
 
 
 @click.command("report")
@@ -30,7 +31,8 @@ from edgeyolo.commands._common import METRIC_OPT
     "--min-map", type=float, default=None, help="Never select a candidate below this mAP50-95 (0-1)."
 )
 @METRIC_OPT
-def command(results, out, budget_ms, fps, min_map, metric) -> None:
+@DEVICE_OPT
+def command(results, out, budget_ms, fps, min_map, metric, device) -> None:
     """Write report.json, results.csv, report.md and a self-contained report.html (plots, sortable table,
     per-class AP, devices) for benchmark results.
 
@@ -43,9 +45,8 @@ def command(results, out, budget_ms, fps, min_map, metric) -> None:
 
     if budget_ms is not None and fps is not None:
         raise click.UsageError("give the latency budget either as --budget-ms or as --fps, not both")
-    r = run_report(
-        read_records(*results), Path(out), budget_ms=budget_ms, metric=metric, fps=fps, min_map=min_map
-    )
+    r = run_report(read_records(*results), Path(out), budget_ms=budget_ms, metric=metric, fps=fps, min_map=min_map,
+                   device=device)  # fmt: skip
     click.echo(r.selection.reason)
     for f in r.files.values():
         click.echo(f"wrote {f}")

@@ -9,6 +9,9 @@ import click
 
 from edgeyolo.commands._common import METRIC_OPT
 
+DEVICE_OPT = click.option("--device", default=None,
+                          help="Results from several devices: the one to use (label 'profile @ host', hostname or profile).")  # fmt: skip
+
 
 @click.command("select")
 @click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
@@ -25,10 +28,11 @@ from edgeyolo.commands._common import METRIC_OPT
     "--min-map", type=float, default=None, help="Never select a candidate below this mAP50-95 (0-1)."
 )
 @METRIC_OPT
+@DEVICE_OPT
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the selection as JSON (candidates, front, choice, reason)."
 )
-def command(results, budget_ms, fps, min_map, metric, as_json) -> None:
+def command(results, budget_ms, fps, min_map, metric, device, as_json) -> None:
     """Pick the best accuracy/latency trade-off within the budget from benchmark results.
 
     Exits with status 1 when no candidate fits (the fastest and the closest candidates are named).
@@ -43,7 +47,8 @@ def command(results, budget_ms, fps, min_map, metric, as_json) -> None:
 
     if budget_ms is not None and fps is not None:
         raise click.UsageError("give the latency budget either as --budget-ms or as --fps, not both")
-    sel = run_select(read_records(*results), budget_ms=budget_ms, fps=fps, min_map=min_map, metric=metric)
+    sel = run_select(read_records(*results), budget_ms=budget_ms, fps=fps, min_map=min_map, metric=metric,
+                     device=device)  # fmt: skip
     if as_json:
         click.echo(json.dumps(sel.to_dict(), indent=2))
     else:

@@ -17,7 +17,7 @@ from edgeyolo._version import __version__
 from edgeyolo.errors import ConfigError, ResultsError
 from edgeyolo.report import html as H
 from edgeyolo.report import plots, tables
-from edgeyolo.select import Candidate, Metric, Selection, select
+from edgeyolo.select import Candidate, Metric, Selection, devices_of, records_of_device, select
 
 
 @dataclass
@@ -40,19 +40,27 @@ class CompareResult:
 
 
 def load_runs(paths: Sequence[str | os.PathLike]) -> list[Run]:
-    """Read results files into labelled runs ('profile @ hostname', made unique with the file name)."""
+    """Read results files into labelled runs, one per (file, device): a file from a multi-device bench
+    (``--host a --host b``) gives one run per device. Labels are 'profile @ hostname', made unique with the
+    file name (the same device measured by two versions).
+
+    Raises:
+        ResultsError: a file is unreadable or has no successful records.
+    """
     from edgeyolo.bench.store import read_records
 
     runs: list[Run] = []
     for path in paths:
         records = read_records(path)
-        ok = [r for r in records if r.get("status") == "ok"]
-        if not ok:
+        devices = devices_of(records)
+        if not devices:
             raise ResultsError(
                 f"{path}: no successful benchmark records ({len(records)} record(s), all errors or none); "
                 "nothing to compare, leave the file out or rerun 'edgeyolo bench'."
             )
-        runs.append(Run(label=tables.device_label(ok[0].get("device")), records=records, source=str(path)))
+        for dev in devices:
+            recs = records if len(devices) == 1 else records_of_device(records, dev)
+            runs.append(Run(label=dev, records=recs, source=str(path)))
     labels = [r.label for r in runs]
     for run in runs:
         if labels.count(run.label) > 1:
@@ -257,7 +265,8 @@ def compare(
     """
     if len(runs) < 2:
         raise ConfigError(
-            f"compare needs at least two results files, got {len(runs)}; pass A.jsonl B.jsonl ..."
+            f"compare needs at least two runs (results files, or devices in one file), got {len(runs)}; "
+            "pass A.jsonl B.jsonl ..."
         )
     labels = [r.label for r in runs]
     if len(set(labels)) != len(labels):

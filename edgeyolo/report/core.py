@@ -11,7 +11,7 @@ from edgeyolo._io import write_json_atomic, write_text_atomic
 from edgeyolo._version import __version__
 from edgeyolo.report import html as H
 from edgeyolo.report import plots, tables
-from edgeyolo.select import Metric, Selection, select
+from edgeyolo.select import Metric, Selection, records_of_device, select
 
 
 @dataclass
@@ -31,7 +31,7 @@ def _md(s: object) -> str:
 
 
 def _markdown(records: Sequence[dict], sel: Selection) -> str:
-    devs = tables.devices([r for r in records if r.get("status") == "ok"] or records)
+    devs = tables.devices(records)
     lines = ["# edgeyolo report", ""]
     for _label, env in devs:
         lines.append(f"Device profile **{env.get('profile', '?')}** on `{env.get('hostname', '?')}` "
@@ -188,6 +188,7 @@ def report(
     min_map: float | None = None,
     max_map_drop: float | None = None,
     extra_sections: Sequence[tuple[str, str]] = (),
+    device: str | None = None,
 ) -> ReportResult:
     """Select and write ``report.json``, ``results.csv``, ``report.md`` and ``report.html`` into ``out``.
 
@@ -197,7 +198,14 @@ def report(
         budget_ms, metric, fps, min_map, max_map_drop: as for :func:`edgeyolo.select.select`.
         extra_sections: (title, already-safe HTML) pairs appended to report.html after its own sections;
             the caller escapes any user data in them.
+        device: when the records come from several devices, the one to report on (label, hostname or profile);
+            :func:`edgeyolo.report.compare` puts several side by side.
+
+    Raises:
+        ConfigError: a bad option, or records from several devices without ``device``.
     """
+    if device is not None:
+        records = records_of_device(records, device)
     sel = select(
         records, budget_ms=budget_ms, max_map_drop=max_map_drop, metric=metric, fps=fps, min_map=min_map
     )

@@ -124,9 +124,13 @@ def scatter_svg(
         labelled = sorted(
             (p for p in points if annotate and (p.on_front or p.selected)), key=lambda p: p.latency_ms
         )
+        lo, hi = min(p.latency_ms for p in points), max(p.latency_ms for p in points)
         for i, p in enumerate(labelled):  # alternate above/below so neighbours on the front do not collide
-            ax.annotate(text(p.label), (p.latency_ms, p.map50_95), xytext=(6, 6 if i % 2 == 0 else -12),
-                        textcoords="offset points", fontsize=7, color="#444444")  # fmt: skip
+            right = p.latency_ms > lo + 0.7 * (
+                hi - lo
+            )  # near the right edge: label to the left, off the legend
+            ax.annotate(text(p.label), (p.latency_ms, p.map50_95), xytext=(-6 if right else 6, 6 if i % 2 == 0 else -12),
+                        textcoords="offset points", fontsize=7, color="#444444", ha="right" if right else "left")  # fmt: skip
         for i, (_label, front) in enumerate(fronts):
             pts = sorted(front)
             if pts:

@@ -7,7 +7,7 @@ import io
 from collections.abc import Sequence
 
 from edgeyolo.report.plots import Point, Spread
-from edgeyolo.select import Candidate, Selection, candidate_name, latest_per_candidate
+from edgeyolo.select import Candidate, Selection, candidate_name, device_label, latest_per_candidate
 
 CSV_COLUMNS = (
     "status", "message", "counted", "name", "model", "imgsz", "format", "precision", "runtime", "threads",
@@ -16,12 +16,6 @@ CSV_COLUMNS = (
     "mj_per_image", "map50", "map50_95", "map_drop", "size_bytes", "pareto", "within_budget", "eligible",
     "selected", "note", "artifact", "created",
 )  # fmt: skip
-
-
-def device_label(device: dict | None) -> str:
-    device = device or {}
-    host, profile = device.get("hostname"), device.get("profile")
-    return f"{profile or '?'} @ {host}" if host else str(profile or "unknown device")
 
 
 def status_text(rec: dict, counted: bool) -> str:
@@ -92,7 +86,9 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 def devices(records: Sequence[dict]) -> list[tuple[str, dict]]:
     """Each device's environment (flattened ``device`` dicts of its records; differing values joined)."""
     found: dict[str, dict[str, list]] = {}
-    for rec in records:
+    for rec in [
+        r for r in records if r.get("status") == "ok"
+    ] or records:  # error records carry only the profile
         dev = rec.get("device") or {}
         merged = found.setdefault(device_label(dev), {})
         for k, v in _flatten(dev).items():
