@@ -3,7 +3,9 @@
 Selected: the highest-mAP candidate within the latency budget (and at or above ``min_map`` when given) whose
 mAP drop vs its FP32 twin (same model and image size) is within ``max_map_drop``; ties (within ``MAP_TIE``)
 go to lower latency, then smaller artifact. When nothing fits, the selection names the fastest candidate and
-the one closest to fitting (smallest relative shortfall over all the requirements).
+the one closest to fitting (smallest relative shortfall over all the requirements). Selection is per device:
+records from several machines are never pooled (``device=`` picks one; ``edgeyolo compare`` sets them side
+by side).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class Selection:
     fps: float | None = None  # set when the budget was given as a frame rate
     budget_source: str | None = None  # "budget_ms", "fps", "profile" or None (no budget)
     closest: Candidate | None = None  # when nothing fits: the candidate nearest to fitting
+    device: str | None = None  # 'profile @ hostname' of the records
 
     @property
     def front(self) -> list[Candidate]:
@@ -91,6 +94,7 @@ class Selection:
     def to_dict(self) -> dict:
         return {
             "metric": f"end_to_end {self.metric}",
+            "device": self.device,
             "budget_ms": self.budget_ms,
             "budget_source": self.budget_source,
             "fps": self.fps,
@@ -176,12 +180,8 @@ def latest_per_candidate(records: Sequence[dict]) -> list[dict]:
     return list(latest.values())
 
 
-_latest_per_candidate = latest_per_candidate  # the name used before it became public
-
-
 def _budget_text(sel: Selection) -> str:
-    txt = f"{sel.budget_ms:g} ms" if sel.fps is None else f"{sel.budget_ms:.4g} ms ({sel.fps:g} FPS)"
-    return txt
+    return f"{sel.budget_ms:g} ms" if sel.fps is None else f"{sel.budget_ms:.4g} ms ({sel.fps:g} FPS)"
 
 
 def _requirements(sel: Selection) -> str:
@@ -274,6 +274,7 @@ def select(
     drop_limit = DEFAULT_MAX_MAP_DROP if drop_limit is None else float(drop_limit)
     sel = Selection(metric=metric, budget_ms=budget, max_map_drop=drop_limit, errors=errors, min_map=min_map,
                     fps=fps, budget_source=source)  # fmt: skip
+    sel.device = next(iter(devices_of(records)), None)
     if not ok:
         sel.reason = "No successful benchmark records to choose from" + (
             f" ({len(errors)} error record{'s' if len(errors) != 1 else ''})." if errors else "."
@@ -327,9 +328,13 @@ def select(
         best = min(tied, key=lambda c: (c.latency_ms, c.size_bytes))
         sel.selected = best
         n = len(eligible)
+        if sel.budget_ms is not None:
+            scope = f"within {reqs}"
+        else:
+            scope = f"with {reqs} and no latency budget" if reqs else "with no latency budget"
         sel.reason = (
             f"{best.name} has the highest mAP50-95 ({best.map50_95:.3f}) of the {n} candidate{'s' if n > 1 else ''}"
-            f" within {reqs or 'no latency budget'} ({best.latency_ms:.1f} ms end to end"
+            f" {scope} ({best.latency_ms:.1f} ms end to end"
             + (f", {0.0 - best.map_drop:+.3f} mAP50-95 vs its FP32 twin" if best.map_drop is not None else "")
             + ")."
         )

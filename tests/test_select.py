@@ -241,6 +241,7 @@ def test_records_from_several_devices_need_a_device():
         select([*pi, *orin])
     assert select([*pi, *orin], device="orin", budget_ms=20).to_dict() == select(orin, budget_ms=20).to_dict()
     assert select([*pi, *orin], device="rpi5 @ pi").to_dict() == select(pi).to_dict()
+    assert select([*pi, *orin], device="orin").device == "jetson-orin-nano @ orin"
     with pytest.raises(ConfigError, match="'x86' matches no device"):
         select([*pi, *orin], device="x86")
     twin = sweep(dev=device("rpi5", "pi2"))
