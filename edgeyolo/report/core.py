@@ -147,11 +147,13 @@ def _html(records: Sequence[dict], sel: Selection, rows: Sequence[dict], extra_s
     )
     classes, series, note = tables.per_class(sel, records)
     if classes:
-        pc_rows = [[k, *(H.num(v, 4) for _, v2 in series for v in [v2[i]])] for i, k in enumerate(classes)]
-        if len(series) == 2:
-            for row, i in zip(pc_rows, range(len(classes))):
-                a, b = series[0][1][i], series[1][1][i]
-                row.append(H.num(None if a is None or b is None else a - b, 4))
+        pc_rows = []
+        for i, k in enumerate(classes):
+            vals = [values[i] for _, values in series]
+            row = [k, *(H.num(v, 4) for v in vals)]
+            if len(vals) == 2:  # selected minus its FP32 twin
+                row.append(H.num(None if None in vals else vals[0] - vals[1], 4))
+            pc_rows.append(row)
         headers = ["class", *(label for label, _ in series)] + (["delta"] if len(series) == 2 else [])
         per_class = (f"<p>{H.esc(note)}</p>" + H.figure(plots.per_class_svg(classes, series), "AP50-95 per class.")
                      + H.table(headers, pc_rows, numeric=[False] + [True] * (len(headers) - 1)))  # fmt: skip
