@@ -281,6 +281,29 @@ def train_detector(
     )
 
 
+def epoch_end_callback(on_epoch: Any) -> Any:
+    """An ``on_fit_epoch_end`` callback that calls ``on_epoch(epoch, metrics)`` once per trained epoch.
+
+    ``epoch`` is 0-based; ``metrics`` holds that epoch's validation (NMS-free head, e.g.
+    ``metrics/mAP50-95(B)``) and ``fitness``. A true return stops training after this epoch through the
+    library's own early-stop flag, so best.pt is still validated and the data loaders close. The library
+    fires the event once more from ``final_eval`` (for best.pt); that call is not passed on.
+    """
+    state = {"ended": False}
+
+    def callback(trainer: Any) -> None:
+        if state["ended"]:
+            return
+        metrics = {k: float(v) for k, v in (trainer.metrics or {}).items() if isinstance(v, (int, float))}
+        if getattr(trainer, "fitness", None) is not None:
+            metrics.setdefault("fitness", float(trainer.fitness))
+        if on_epoch(int(trainer.epoch), metrics):
+            trainer.stop = True
+        state["ended"] = bool(trainer.stop)
+
+    return callback
+
+
 def train_argument_names() -> set[str]:
     """Every argument name the library's trainer accepts."""
     import_ultralytics()

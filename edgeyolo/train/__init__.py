@@ -28,6 +28,8 @@ from edgeyolo.train.recipe import AUG_PRESETS, LOSS_PRESETS, batch_for, parse_de
 
 CONFIG_FILE = "edgeyolo_train.yaml"
 Log = Callable[[str], None]
+# Called after each trained epoch with (0-based epoch, validation metrics of the NMS-free head); True stops.
+OnEpoch = Callable[[int, dict[str, float]], bool]
 
 # Library arguments that edgeyolo owns: set them through TrainConfig fields, not overrides.
 _OWNED = {"data", "epochs", "imgsz", "batch", "device", "project", "name", "optimizer", "patience", "seed",
@@ -242,12 +244,20 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def train(cfg: TrainConfig, log: Log = lambda m: None) -> TrainResult:
-    """Check, resolve the recipe, train, and return where best.pt is with its validation metrics."""
-    from edgeyolo._ultralytics import train_detector
+def train(cfg: TrainConfig, log: Log = lambda m: None, on_epoch: OnEpoch | None = None) -> TrainResult:
+    """Check, resolve the recipe, train, and return where best.pt is with its validation metrics.
+
+    ``on_epoch(epoch, metrics)`` runs after each epoch's validation (a tuner reports to its pruner there);
+    returning True stops training after that epoch, best.pt still validated. Single-device runs only: under
+    DDP the epochs run in other processes.
+    """
+    from edgeyolo._ultralytics import epoch_end_callback, train_detector
 
     recipe, args, settings, warnings = prepare(cfg, log)
     imgsz, batch, device = settings["imgsz"], settings["batch"], settings["device"]
+    if on_epoch is not None and len(parse_devices(device)) > 1:
+        raise ConfigError(f"train: per-epoch callbacks need a single device, got --device {device}")
+    callbacks = {"on_fit_epoch_end": [epoch_end_callback(on_epoch)]} if on_epoch is not None else None
     name = cfg.name or f"{model_stem(cfg.model)}-{imgsz}"
     run_dir = Path(cfg.out) / name
     write_text_atomic(run_dir / CONFIG_FILE, yaml.safe_dump(settings, sort_keys=False))
@@ -256,7 +266,7 @@ def train(cfg: TrainConfig, log: Log = lambda m: None) -> TrainResult:
         f"ProgLoss {cfg.progloss.mode}")  # fmt: skip
     t0 = time.perf_counter()
     out = train_detector(cfg.model, Path(cfg.data), epochs=cfg.epochs, imgsz=imgsz, batch=batch, device=device,
-                         out_dir=Path(cfg.out), name=name, recipe=recipe, **args)  # fmt: skip
+                         out_dir=Path(cfg.out), name=name, recipe=recipe, callbacks=callbacks, **args)  # fmt: skip
     return TrainResult(
         run_dir=out.run_dir, best=out.best, last=out.last, imgsz=imgsz, epochs_run=out.epochs_run,
         seconds=time.perf_counter() - t0, metrics=out.metrics, settings=settings, warnings=warnings,
