@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from edgeyolo._version import __version__
-from edgeyolo.commands._common import PROFILE_OPT, _parse_sizes, _profile
+from edgeyolo.commands._common import PROFILE_OPT, _parse_sizes, _profile, remote_from_options, remote_options
 from edgeyolo.errors import EdgeYoloError
 
 
@@ -441,40 +441,94 @@ def predict(artifact, source, conf, classes, threads, out, no_save) -> None:
 @click.option(
     "--out", required=True, type=click.Path(file_okay=False), help="Folder for everything the run writes."
 )
-@click.option("--model", default="yolo26n.yaml", show_default=True, help="Model YAML or local .pt.")
+@click.option(
+    "--models",
+    default=None,
+    help="Comma-separated scales or configs (yolo26n,yolo26s; a local .pt fine-tunes). "
+    "Default: the profile's with --data, yolo26n for the demo.",
+)
+@click.option(
+    "--weights", default=None, help="Comma-separated trained .pt files to reuse instead of training."
+)
 @click.option("--epochs", type=click.IntRange(min=1), default=15, show_default=True)
-@click.option("--imgsz", type=int, default=None, help="Default: the profile's first image size.")
+@click.option(
+    "--imgsz",
+    default=None,
+    help="Comma-separated sizes. Default: the profile's with --data, its first for the demo.",
+)
 @click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--device", default=None, help="Training device: cpu, 0, 0,1.")
-@click.option("--synth-train", type=click.IntRange(min=1), default=128, show_default=True,
-              help="Demo dataset training images (without --data).")  # fmt: skip
+@click.option(
+    "--synth-train",
+    type=click.IntRange(min=1),
+    default=128,
+    show_default=True,
+    help="Demo dataset training images (without --data).",
+)
 @click.option("--synth-val", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--bench-iterations", type=click.IntRange(min=1), default=None, help="Default: the profile's.")
+@remote_options
 def run(
-    profile, data_yaml, out, model, epochs, imgsz, batch, device, synth_train, synth_val, bench_iterations
+    profile,
+    data_yaml,
+    out,
+    models,
+    weights,
+    epochs,
+    imgsz,
+    batch,
+    device,
+    synth_train,
+    synth_val,
+    bench_iterations,
+    **remote,
 ) -> None:
-    """Dataset -> train -> export -> bench -> select -> report, resumable.
+    """The full sweep: train each model x size, export every target, bench, select, report. Resumable.
+
+    Rerunning the same command after a crash continues where it stopped: finished trainings, artifacts and
+    measurements are reused, an interrupted training resumes from its last epoch.
 
     \b
-    Example (demo dataset):
+    Examples:
       edgeyolo run --profile x86-cpu --out demo
+      edgeyolo run --profile rpi5 --data data.yaml --out sweep --models yolo26n,yolo26s --imgsz 320,480 \\
+          --host pi@rpi5.local --remote-python '~/ey/bin/python'
     """
     import time
 
     from edgeyolo.pipeline import PipelineConfig, run_pipeline
 
+    devices, opts = remote_from_options(**remote)
     t0 = time.perf_counter()
     r = run_pipeline(
-        PipelineConfig(profile=_profile(profile), out=Path(out), data=Path(data_yaml) if data_yaml else None,
-                       model=model, epochs=epochs, imgsz=imgsz, batch=batch, device=device,
-                       synth_train=synth_train, synth_val=synth_val, bench_iterations=bench_iterations,
-                       train_overrides=_demo_overrides(batch) if data_yaml is None else {}),
+        PipelineConfig(
+            profile=_profile(profile),
+            out=Path(out),
+            data=Path(data_yaml) if data_yaml else None,
+            models=_parse_list(models),
+            weights=tuple(Path(w) for w in _parse_list(weights) or ()),
+            epochs=epochs,
+            imgsz=_parse_sizes(imgsz),
+            batch=batch,
+            device=device,
+            synth_train=synth_train,
+            synth_val=synth_val,
+            bench_iterations=bench_iterations,
+            train_overrides=_demo_overrides(batch) if data_yaml is None else {},
+            devices=tuple(devices),
+            remote=opts,
+        ),
         log=click.echo,
-    )  # fmt: skip
+    )
     click.echo(f"\nselected: {r.selected or 'none'}. {r.reason}")
     click.echo(
-        f"report: {r.report_dir / 'report.md'} (and report.json); took {time.perf_counter() - t0:.0f} s"
+        f"report: {r.report_dir / 'report.html'} (and report.md, report.json); took {time.perf_counter() - t0:.0f} s"
     )
+
+
+def _parse_list(value: str | None) -> tuple[str, ...] | None:
+    items = tuple(v.strip() for v in (value or "").split(",") if v.strip())
+    return items or None
 
 
 def _demo_overrides(batch: int) -> dict:

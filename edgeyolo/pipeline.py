@@ -1,19 +1,23 @@
-"""``edgeyolo run``: dataset -> train -> export -> bench -> select -> report in one call.
+"""``edgeyolo run``: the full sweep, dataset -> train -> export -> bench -> select -> report, resumable.
 
-Each stage leaves its outputs under ``out/`` and is skipped on a rerun when they are complete: the
-demo dataset, a finished training (``train/<name>/done.json``), exported artifacts (manifest written last),
-and candidates already benchmarked (an ok record for the same artifact checksum in ``results.jsonl``).
+One training per (model, image size) (or given weights), every target of the profile exported at every
+size, every artifact benchmarked here or on devices over SSH, then select and report. Each stage leaves its
+outputs under ``out/`` and a rerun continues where it stopped: the demo dataset, finished trainings
+(``train/<model>-<size>/done.json``), an interrupted training (resumed from its ``last.pt``), exported
+artifacts (manifest written last) and benchmarked candidates (an ok record for the same artifact checksum
+in ``results.jsonl``) are never redone.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgeyolo._io import write_json_atomic
+from edgeyolo.errors import ConfigError, ExportError
 from edgeyolo.profiles import DeviceProfile
 
 Log = Callable[[str], None]
@@ -24,9 +28,12 @@ class PipelineConfig:
     profile: DeviceProfile
     out: Path
     data: Path | None = None  # None: generate the built-in demo dataset into out/data
-    model: str = "yolo26n.yaml"
+    # Model scales or configs (yolo26n = yolo26n.yaml from scratch; a local .pt fine-tunes). None: the
+    # profile's models with --data; yolo26n alone for the demo.
+    models: tuple[str, ...] | None = None
+    imgsz: tuple[int, ...] | None = None  # None: the profile's sizes with --data; its first for the demo
+    weights: tuple[Path, ...] = ()  # trained weights to reuse instead of training (exported at every size)
     epochs: int = 15
-    imgsz: int | None = None  # training and export size; default: the profile's first
     batch: int = 8
     device: str | None = None
     synth_train: int = 128  # demo dataset size when data is None
@@ -34,32 +41,126 @@ class PipelineConfig:
     bench_iterations: int | None = None  # default: the profile's
     bench_warmup: int | None = None
     train_overrides: dict[str, Any] = field(default_factory=dict)
+    devices: tuple[Any, ...] = ()  # edgeyolo.bench.remote.Device: benchmark there instead of here
+    remote: Any = None  # edgeyolo.bench.remote.RemoteOptions
+
+
+@dataclass
+class Training:
+    model: str
+    imgsz: int
+    run_dir: Path | None  # None for given weights
+    weights: Path | None = None
+    map50_95: float | None = None
+    state: str = "new"  # new | resume | done | given
 
 
 @dataclass
 class PipelineResult:
     data: Path
-    weights: Path
+    trainings: list[Training]
     artifacts: list[Path]
     results: Path
     report_dir: Path
     selected: str | None
     reason: str
-    export_summary: list[tuple[str, str, str]]  # (target, status, reason)
-    train_map50_95: float | None
+    export_summary: list[tuple[str, str, str]]  # (artifact or target, status, reason)
+
+    @property
+    def weights(self) -> Path | None:
+        return self.trainings[0].weights if self.trainings else None
+
+
+def _model_spec(name: str) -> str:
+    """``yolo26n`` -> ``yolo26n.yaml`` (from scratch, offline); YAML and .pt paths pass through."""
+    return name if Path(name).suffix in (".yaml", ".yml", ".pt") else f"{name}.yaml"
+
+
+def plan_trainings(cfg: PipelineConfig) -> list[Training]:
+    """Every (model, size) to train, or every given weights file, with what is already on disk."""
+    from edgeyolo.train import model_stem
+
+    p = cfg.profile
+    demo = cfg.data is None
+    sizes = cfg.imgsz or ((p.imgsz[0],) if demo else p.imgsz)
+    if cfg.weights:
+        if cfg.models:
+            raise ConfigError(
+                "run: pass either --weights (reuse trained models) or --models (train them), not both"
+            )
+        for w in cfg.weights:
+            if Path(w).suffix != ".pt" or not Path(w).is_file():
+                raise ConfigError(f"run --weights: '{w}' is not a .pt file on disk")
+        return [Training(model=Path(w).stem, imgsz=s, run_dir=None, weights=Path(w), state="given")
+                for w in cfg.weights for s in sizes]  # fmt: skip
+    models = cfg.models or (("yolo26n",) if demo else p.models)
+    plan = []
+    for m in models:
+        spec = _model_spec(m)
+        for s in sizes:
+            run_dir = Path(cfg.out) / "train" / f"{model_stem(spec)}-{s}"
+            t = Training(model=spec, imgsz=s, run_dir=run_dir)
+            done = run_dir / "done.json"
+            if done.is_file():
+                info = json.loads(done.read_text())
+                t.weights, t.map50_95, t.state = Path(info["best"]), info.get("map50_95"), "done"
+            elif (run_dir / "weights" / "last.pt").is_file():
+                t.state = "resume"
+            plan.append(t)
+    return plan
+
+
+def _train_one(t: Training, cfg: PipelineConfig, data: Path, log: Log) -> None:
+    from edgeyolo.train import TrainConfig, resume, train
+
+    if t.state == "resume":
+        from edgeyolo._ultralytics import checkpoint_progress
+
+        epoch, _ = checkpoint_progress(t.run_dir / "weights" / "last.pt")
+        if epoch is None:  # every epoch ran; the process stopped before done.json was written
+            best = t.run_dir / "weights" / "best.pt"
+            log(f"[train] {t.run_dir.name}: all epochs had finished; using {best}")
+            t.weights = best
+            write_json_atomic(t.run_dir / "done.json", {"best": str(best), "map50_95": None})
+            return
+        tr = resume(t.run_dir, log=log)
+    else:
+        tr = train(TrainConfig(profile=cfg.profile, data=data, out=t.run_dir.parent, model=t.model, epochs=cfg.epochs,
+                               imgsz=t.imgsz, batch=cfg.batch, device=cfg.device, name=t.run_dir.name,
+                               overrides=cfg.train_overrides), log=log)  # fmt: skip
+    t.weights, t.map50_95 = tr.best, tr.map50_95
+    write_json_atomic(t.run_dir / "done.json", {"best": str(tr.best), "map50_95": t.map50_95, "epochs": tr.epochs_run,
+                                                "seconds": round(tr.seconds, 1), "metrics": tr.metrics})  # fmt: skip
+    m = "n/a" if t.map50_95 is None else f"{t.map50_95:.4f}"
+    log(f"[train] {t.run_dir.name} done in {tr.seconds:.0f} s: mAP50-95 {m}")
+
+
+def _plan_text(plan: Sequence[Training], cfg: PipelineConfig) -> str:
+    todo = [t for t in plan if t.state in ("new", "resume")]
+    n_targets = len(cfg.profile.targets)
+    where = ", ".join(d.name for d in cfg.devices) if cfg.devices else "this machine"
+    parts = [f"{len(plan)} model(s) x size(s)"]
+    if not cfg.weights:
+        resumed = sum(t.state == "resume" for t in plan)
+        parts.append(f"{len(todo)} training(s) to run" + (f" ({resumed} resumed)" if resumed else "")
+                     + f", {len(plan) - len(todo)} done")  # fmt: skip
+    parts.append(f"up to {len(plan) * n_targets} export(s) ({n_targets} targets each)")
+    parts.append(f"up to {len(plan) * n_targets} benchmark(s) on {where}")
+    return "[plan] " + "; ".join(parts)
 
 
 def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineResult:
     from edgeyolo.bench import BenchConfig, benchmark, read_records
     from edgeyolo.data.synth import SynthConfig, synthesize
-    from edgeyolo.export import ExportConfig, export
+    from edgeyolo.export import ExportConfig, artifact_name, export
     from edgeyolo.report import report
-    from edgeyolo.train import TrainConfig, model_stem, train
+    from edgeyolo.train import model_stem
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     p = cfg.profile
-    imgsz = cfg.imgsz or p.imgsz[0]
+    plan = plan_trainings(cfg)
+    log(_plan_text(plan, cfg))
 
     # 1. dataset
     data = cfg.data
@@ -69,52 +170,79 @@ def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineRe
             log(f"[data] reusing demo dataset {data}")
         else:
             log(f"[data] generating the demo dataset ({cfg.synth_train} train / {cfg.synth_val} val images)")
-            synthesize(SynthConfig(out=data.parent, train=cfg.synth_train, val=cfg.synth_val, imgsz=imgsz))
+            synthesize(
+                SynthConfig(out=data.parent, train=cfg.synth_train, val=cfg.synth_val, imgsz=plan[0].imgsz)
+            )
 
-    # 2. train
-    name = f"{model_stem(cfg.model)}-{imgsz}"
-    done = out / "train" / name / "done.json"
-    if done.is_file():
-        info = json.loads(done.read_text())
-        weights, train_map = Path(info["best"]), info.get("map50_95")
-        log(f"[train] reusing {weights} (finished earlier)")
-    else:
-        log(f"[train] {cfg.model} at {imgsz} px for {cfg.epochs} epochs on {p.name}'s first image size")
-        tr = train(TrainConfig(profile=p, data=data, out=out / "train", model=cfg.model, epochs=cfg.epochs,
-                               imgsz=imgsz, batch=cfg.batch, device=cfg.device, name=name,
-                               overrides=cfg.train_overrides), log=log)  # fmt: skip
-        weights, train_map = tr.best, tr.map50_95
-        write_json_atomic(done, {"best": str(tr.best), "map50_95": train_map, "epochs": tr.epochs_run,
-                                 "seconds": round(tr.seconds, 1), "metrics": tr.metrics})  # fmt: skip
+    # 2. train, one (model, size) at a time
+    for i, t in enumerate(plan, 1):
+        tag = f"[train {i}/{len(plan)}]"
+        if t.state in ("done", "given"):
+            log(f"{tag} reusing {t.weights}" + (" (finished earlier)" if t.state == "done" else ""))
+            continue
         log(
-            f"[train] done in {tr.seconds:.0f} s: mAP50-95 {train_map if train_map is not None else 'n/a'} ({weights})"
+            f"{tag} {t.model} at {t.imgsz} px"
+            + (" (resuming)" if t.state == "resume" else f", {cfg.epochs} epochs")
         )
+        _train_one(t, cfg, data, log)
 
-    # 3. export every target this machine can build (the others are reported with the reason)
-    ex = export(ExportConfig(profile=p, weights=weights, out=out / "artifacts", imgsz=(imgsz,), data=data))
-    summary = []
-    for item in ex.items:
-        t = f"{item.target.format}-{item.target.precision}"
-        summary.append((t, item.status, item.reason or ("reused" if item.reused else "")))
-        log(
-            f"[export] {'✅' if item.status == 'ok' else '❌'} {t} {item.imgsz}: {item.artifact or item.reason}"
+    # 3. export every target this machine can build at each training's size (failures reported, not fatal)
+    artifacts, summary = [], []
+    for i, t in enumerate(plan, 1):
+        ex = export(
+            ExportConfig(profile=p, weights=t.weights, out=out / "artifacts", imgsz=(t.imgsz,), data=data)
         )
-        for w in item.warnings:
-            log(f"[export]    warning: {w}")
+        for item in ex.items:
+            target = artifact_name(model_stem(t.model), item.imgsz, item.target)
+            summary.append(
+                (str(item.artifact or target), item.status, item.reason or ("reused" if item.reused else ""))
+            )
+            state = "reused" if item.reused else (item.reason or "exported")
+            log(
+                f"[export {i}/{len(plan)}] {'✅' if item.status == 'ok' else '❌'} {Path(target).name}: {state}"
+            )
+            for w in item.warnings:
+                log(f"[export]    warning: {w}")
+        artifacts += ex.artifacts
+
+    if not artifacts:
+        raise ExportError(
+            f"run: no target of profile {p.name} exported (see the [export] lines above); the trained weights are "
+            f"kept under {out / 'train'}; fix the cause and rerun the same command"
+        )
 
     # 4. benchmark (candidates already measured are not measured again)
     results = out / "results.jsonl"
     iterations = p.bench.iterations if cfg.bench_iterations is None else cfg.bench_iterations
-    log(f"[bench] {len(ex.artifacts)} candidate(s), {iterations} timed runs each, each in a fresh process")
-    bench = benchmark(
-        BenchConfig(profile=p, artifacts=tuple(ex.artifacts), out=results, data=data, iterations=cfg.bench_iterations,
-                    warmup=cfg.bench_warmup, resume=True),
-        on_record=lambda r: log(
-            f"[bench] {r['candidate'].get('artifact')}: "
-            + (f"p50 {r['latency_ms']['end_to_end']['p50']:.2f} ms, mAP50-95 {(r['accuracy'] or {}).get('map50_95')}"
-               if r["status"] == "ok" else f"error: {r['message']}")
-        ),
-    )  # fmt: skip
+    where = ", ".join(d.name for d in cfg.devices) if cfg.devices else "this machine"
+    log(
+        f"[bench] {len(artifacts)} candidate(s) on {where}, {iterations} timed runs each, one at a time per device"
+    )
+    done_count = [0]
+
+    def on_record(r: dict) -> None:
+        done_count[0] += 1
+        name = Path(r["candidate"].get("artifact", "?")).name + (
+            f" on {r['device']['name']}" if r["device"].get("name") else ""
+        )
+        if r["status"] == "ok":
+            e2e, acc = r["latency_ms"]["end_to_end"], r.get("accuracy") or {}
+            m = acc.get("map50_95")
+            what = f"p50 {e2e['p50']:.2f} ms, p90 {e2e['p90']:.2f} ms, mAP50-95 {'n/a' if m is None else f'{m:.4f}'}"
+        else:
+            what = f"error: {r['message']}"
+        log(f"[bench {done_count[0]}] {name}: {what}")
+
+    bcfg = BenchConfig(profile=p, artifacts=tuple(artifacts), out=results, data=data, iterations=cfg.bench_iterations,
+                       warmup=cfg.bench_warmup, resume=True)  # fmt: skip
+    if cfg.devices:
+        from edgeyolo.bench.remote import RemoteOptions, benchmark_remote
+
+        bench = benchmark_remote(
+            bcfg, cfg.devices, cfg.remote or RemoteOptions(), on_record=on_record, log=log
+        )
+    else:
+        bench = benchmark(bcfg, on_record=on_record)
     if bench.skipped:
         log(f"[bench] {len(bench.skipped)} candidate(s) already benchmarked: kept their records")
 
@@ -122,7 +250,6 @@ def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineRe
     rep = report(read_records(results), out / "report")
     sel = rep.selection
     return PipelineResult(
-        data=data, weights=weights, artifacts=ex.artifacts, results=results, report_dir=rep.out,
+        data=data, trainings=plan, artifacts=artifacts, results=results, report_dir=rep.out,
         selected=sel.selected.name if sel.selected else None, reason=sel.reason, export_summary=summary,
-        train_map50_95=train_map,
     )  # fmt: skip

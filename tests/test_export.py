@@ -187,3 +187,10 @@ def test_tensorrt_round_trip(tmp_path, tiny_weights, tiny_data):
     assert item.status == "ok", item.reason
     m = load_artifact(item.artifact).manifest
     assert m["output"]["shape"] == [1, 300, 6] and m["parity"]["status"] in ("ok", "degraded")
+
+
+def test_output_rows_small_inputs_have_fewer_anchors_than_max_det():
+    from edgeyolo.export import output_rows
+
+    assert output_rows(64, 300) == 8 * 8 + 4 * 4 + 2 * 2 == 84
+    assert output_rows(128, 300) == 300 and output_rows(640, 100) == 100

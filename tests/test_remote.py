@@ -105,7 +105,7 @@ def test_inventory_rejects(tmp_path, body, match):
 def test_unknown_inventory_device(tmp_path):
     inv = tmp_path / "devices.yaml"
     inv.write_text("devices:\n  pi5: {host: pi@10.0.0.5}\n")
-    with pytest.raises(ConfigError, match="--device nano: not in"):
+    with pytest.raises(ConfigError, match="--only nano: not in"):
         remote_devices([], inv, ["nano"])
 
 
@@ -325,5 +325,5 @@ def test_cli_remote_bench(tmp_path, sshd, onnx_artifact, runner):
                                "--iterations", "5", "--warmup", "1"])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert f"✅ {onnx_artifact.name} on cli-dut" in res.output
-    res = runner.invoke(main, ["bench", "--profile", "x86-cpu", str(onnx_artifact), "--device", "x"])
-    assert res.exit_code != 0 and "--devices" in res.output
+    res = runner.invoke(main, ["bench", "--profile", "x86-cpu", str(onnx_artifact), "--only", "x"])
+    assert res.exit_code != 0 and "--only picks devices from --devices" in res.output

@@ -137,7 +137,7 @@ def remote_devices(
         fleet = load_inventory(inventory)
         for n in names:
             if n not in fleet:
-                raise ConfigError(f"--device {n}: not in {inventory}; known: {', '.join(fleet)}")
+                raise ConfigError(f"--only {n}: not in {inventory}; known: {', '.join(fleet)}")
         devices += [d for n, d in fleet.items() if not names or n in names]
     return devices
 

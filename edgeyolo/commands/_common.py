@@ -31,3 +31,45 @@ PROFILE_OPT = click.option("--profile", "-p", "profile", required=True,
 
 METRIC_OPT = click.option("--metric", type=click.Choice(["p50", "p90", "p95", "p99"]), default="p90", show_default=True,
                           help="End-to-end latency percentile the budget applies to.")  # fmt: skip
+
+
+_REMOTE_OPTIONS = [
+    click.option("--host", "hosts", multiple=True, metavar="USER@HOST[:PORT]",
+                 help="Benchmark on this device over SSH (repeatable; devices run in parallel)."),
+    click.option("--devices", "inventory", default=None, type=click.Path(dir_okay=False),
+                 help="Inventory YAML: devices: {NAME: {host: user@host[:port], profile: rpi5, key:, python:, workdir:}}."),
+    click.option("--only", "device_names", multiple=True, metavar="NAME", help="Only these devices of --devices (repeatable)."),
+    click.option("--identity", "-i", default=None, type=click.Path(dir_okay=False),
+                 help="SSH private key; default: ssh-agent and ~/.ssh/id_*."),
+    click.option("--known-hosts", default=None, type=click.Path(dir_okay=False), help="Default ~/.ssh/known_hosts."),
+    click.option("--accept-new-host-key", is_flag=True,
+                 help="Trust and save the key of a host not yet in known_hosts (a changed key is still refused)."),
+    click.option("--remote-python", default="python3", show_default=True,
+                 help="Python with edgeyolo installed on --host devices, e.g. '~/venv/bin/python' (quoted)."),
+    click.option("--remote-workdir", default=None,
+                 help="Folder on --host devices for every file; default ~/.cache/edgeyolo-remote."),
+]  # fmt: skip
+
+
+def remote_options(f):
+    """The SSH options of ``bench`` and ``run`` (devices to benchmark on instead of this machine)."""
+    for option in reversed(_REMOTE_OPTIONS):
+        f = option(f)
+    return f
+
+
+def remote_from_options(hosts, inventory, device_names, identity, known_hosts, accept_new_host_key, remote_python,
+                        remote_workdir):  # fmt: skip
+    """(devices, RemoteOptions) from the remote options; no devices when neither --host nor --devices."""
+    from pathlib import Path
+
+    if not hosts and not inventory:
+        if device_names:
+            raise click.UsageError("--only picks devices from --devices FILE; pass the inventory too")
+        return [], None
+    from edgeyolo.bench.remote import RemoteOptions, remote_devices
+
+    devices = remote_devices(hosts, inventory, device_names, python=remote_python, workdir=remote_workdir)
+    opts = RemoteOptions(known_hosts=Path(known_hosts) if known_hosts else None,
+                         accept_new_host_key=accept_new_host_key, key_file=Path(identity) if identity else None)  # fmt: skip
+    return devices, opts

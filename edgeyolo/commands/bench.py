@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgeyolo.commands._common import PROFILE_OPT, _profile
+from edgeyolo.commands._common import PROFILE_OPT, _profile, remote_from_options, remote_options
 
 
 @click.command("bench")
@@ -34,48 +34,13 @@ from edgeyolo.commands._common import PROFILE_OPT, _profile
     default=None,
     help="Keep timing until this many seconds have passed too; default: the profile's.",
 )
-@click.option("--host", "hosts", multiple=True, metavar="USER@HOST[:PORT]",
-              help="Benchmark on this device over SSH (repeatable; devices run in parallel).")  # fmt: skip
-@click.option("--devices", "inventory", default=None, type=click.Path(dir_okay=False),
-              help="Inventory YAML: devices: {NAME: {host: user@host[:port], profile: rpi5, key:, python:, workdir:}}.")  # fmt: skip
-@click.option("--device", "device_names", multiple=True, help="Only these inventory devices (repeatable).")
-@click.option("--identity", "-i", default=None, type=click.Path(dir_okay=False),
-              help="SSH private key; default: ssh-agent and ~/.ssh/id_*.")  # fmt: skip
-@click.option(
-    "--known-hosts", default=None, type=click.Path(dir_okay=False), help="Default ~/.ssh/known_hosts."
-)
-@click.option("--accept-new-host-key", is_flag=True,
-              help="Trust and save the key of a host not yet in known_hosts (a changed key is still refused).")  # fmt: skip
-@click.option("--remote-python", default="python3", show_default=True,
-              help="Python with edgeyolo installed on --host devices (e.g. ~/venv/bin/python).")  # fmt: skip
-@click.option(
-    "--remote-workdir",
-    default=None,
-    help="Folder on --host devices for every file; default ~/.cache/edgeyolo-remote.",
-)
+@remote_options
 @click.option("--resume", is_flag=True, help="Skip candidates that already have a result in --out.")
 @click.option("--force", is_flag=True, help="Measure candidates again even when --out has their results.")
 def command(
-    profile,
-    artifacts,
-    data_yaml,
-    out,
-    threads,
-    iterations,
-    warmup,
-    accuracy_images,
-    min_duration,
-    hosts,
-    inventory,
-    device_names,
-    identity,
-    known_hosts,
-    accept_new_host_key,
-    remote_python,
-    remote_workdir,
-    resume,
-    force,
-) -> None:
+    profile, artifacts, data_yaml, out, threads, iterations, warmup, accuracy_images, min_duration, resume, force,
+    **remote,
+) -> None:  # fmt: skip
     """Measure latency (per stage, percentiles), memory and mAP of artifacts; append to a JSONL file.
 
     Locally, or on devices over SSH (--host / --devices): artifacts and the val split are copied
@@ -105,16 +70,12 @@ def command(
                       data=Path(data_yaml) if data_yaml else None, threads=threads, warmup=warmup,
                       iterations=iterations, min_duration_s=min_duration, accuracy_images=accuracy_images,
                       resume=resume, force=force)  # fmt: skip
-    if hosts or inventory:
-        from edgeyolo.bench.remote import RemoteOptions, benchmark_remote, remote_devices
+    devices, opts = remote_from_options(**remote)
+    if devices:
+        from edgeyolo.bench.remote import benchmark_remote
 
-        devices = remote_devices(hosts, inventory, device_names, python=remote_python, workdir=remote_workdir)
-        opts = RemoteOptions(known_hosts=Path(known_hosts) if known_hosts else None,
-                             accept_new_host_key=accept_new_host_key, key_file=Path(identity) if identity else None)  # fmt: skip
         r = benchmark_remote(cfg, devices, opts, on_record=show, log=lambda m: click.echo(m, err=True))
     else:
-        if device_names:
-            raise click.UsageError("--device picks devices from --devices FILE; pass the inventory too")
         r = benchmark(cfg, on_record=show)
     for skipped in r.skipped:
         click.echo(f"➖ {skipped.name}: already in {r.out} (--resume)")

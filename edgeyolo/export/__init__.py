@@ -76,6 +76,12 @@ class ExportResult:
         return [i.artifact for i in self.items if i.status == "ok" and i.artifact is not None]
 
 
+def output_rows(imgsz: int, max_det: int, strides: tuple[int, ...] = (8, 16, 32)) -> int:
+    """Rows of the NMS-free output: the head's TopK keeps max_det of its anchors, or all when there are fewer
+    (a 64 px input has 8x8 + 4x4 + 2x2 = 84 anchors)."""
+    return min(max_det, sum((imgsz // s) ** 2 for s in strides))
+
+
 def artifact_name(model: str, imgsz: int, target: TargetSpec) -> str:
     return f"{model}-{imgsz}-{target.format}-{target.precision}"
 
@@ -162,13 +168,14 @@ def _export_one(
     rt = load_runtime(dest)
     inp, out = rt.io_spec()
     raw = np.asarray(rt.infer(np.zeros((1, 3, imgsz, imgsz), rt.input_dtype())))
-    if raw.shape != (1, cfg.max_det, 6):
+    rows = output_rows(imgsz, cfg.max_det)
+    if raw.shape != (1, rows, 6):
         shutil.rmtree(dest, ignore_errors=True)
         raise ExportError(
             f"{target.format} {target.precision} dropped the end-to-end head: output {list(raw.shape)}, expected "
-            f"[1, {cfg.max_det}, 6] (a library/runtime limitation for this format); refusing to ship a different output contract"
+            f"[1, {rows}, 6] (a library/runtime limitation for this format); refusing to ship a different output contract"
         )
-    fields.update(input=inp, output=out, input_dtype="float16" if "16" in str(inp["dtype"]) else "float32")
+    fields.update(input=inp, output=out, max_det=rows, input_dtype="float16" if "16" in str(inp["dtype"]) else "float32")
     write_manifest(dest, **fields)
 
 

@@ -1,0 +1,115 @@
+"""`edgeyolo run` as a sweep: the plan, several (model, size) trainings, and continuing after a crash."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edgeyolo.errors import ConfigError
+from edgeyolo.pipeline import PipelineConfig, plan_trainings
+from edgeyolo.profiles import load_profile
+
+
+def test_plan_defaults(tmp_path, tiny_data):
+    p = load_profile("x86-cpu")
+    demo = plan_trainings(PipelineConfig(profile=p, out=tmp_path))
+    assert [(t.model, t.imgsz, t.state) for t in demo] == [("yolo26n.yaml", p.imgsz[0], "new")]
+    full = plan_trainings(PipelineConfig(profile=p, out=tmp_path, data=tiny_data))
+    assert [(t.model, t.imgsz) for t in full] == [(f"{m}.yaml", s) for m in p.models for s in p.imgsz]
+    assert full[0].run_dir == tmp_path / "train" / f"{p.models[0]}-{p.imgsz[0]}"
+    chosen = plan_trainings(
+        PipelineConfig(profile=p, out=tmp_path, data=tiny_data, models=("yolo26s",), imgsz=(96,))
+    )
+    assert [(t.model, t.imgsz) for t in chosen] == [("yolo26s.yaml", 96)]
+
+
+def test_plan_reuses_weights_and_sees_finished_and_interrupted_runs(tmp_path, tiny_data):
+    p = load_profile("x86-cpu")
+    w = tmp_path / "best.pt"
+    w.write_bytes(b"x")
+    given = plan_trainings(
+        PipelineConfig(profile=p, out=tmp_path, data=tiny_data, weights=(w,), imgsz=(64, 96))
+    )
+    assert [(t.weights, t.imgsz, t.state) for t in given] == [(w, 64, "given"), (w, 96, "given")]
+    done = tmp_path / "train" / "yolo26n-64"
+    done.mkdir(parents=True)
+    (done / "done.json").write_text(json.dumps({"best": str(w), "map50_95": 0.3}))
+    partial = tmp_path / "train" / "yolo26n-96" / "weights"
+    partial.mkdir(parents=True)
+    (partial / "last.pt").write_bytes(b"x")
+    plan = plan_trainings(
+        PipelineConfig(profile=p, out=tmp_path, data=tiny_data, models=("yolo26n",), imgsz=(64, 96, 128))
+    )
+    assert [t.state for t in plan] == ["done", "resume", "new"] and plan[0].map50_95 == 0.3
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"weights": (Path("missing.pt"),)}, "not a .pt file on disk"),
+        ({"weights": (Path("w.pt"),), "models": ("yolo26n",)}, "either --weights"),
+    ],
+)
+def test_plan_rejects(tmp_path, monkeypatch, kw, match):
+    (tmp_path / "w.pt").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=match):
+        plan_trainings(PipelineConfig(profile=load_profile("x86-cpu"), out=tmp_path, **kw))
+
+
+def _onnx_profile(tmp_path: Path) -> Path:
+    d = load_profile("x86-cpu").to_dict()
+    d.update(
+        name="tiny-cpu",
+        targets=[{"format": "onnx", "precision": "fp32", "runtime": "onnxruntime"}],
+        threads=1,
+    )
+    path = tmp_path / "tiny-cpu.yaml"
+    path.write_text(yaml.safe_dump(d))
+    return path
+
+
+def test_sweep_continues_after_a_crash(tmp_path, tiny_data):
+    """Two sizes; the run is killed during the first training and the same command finishes the sweep."""
+    out = tmp_path / "sweep"
+    args = [sys.executable, "-m", "edgeyolo", "run", "--profile", str(_onnx_profile(tmp_path)), "--data", str(tiny_data),
+            "--out", str(out), "--models", "yolo26n", "--imgsz", "64,96", "--epochs", "2", "--batch", "8",
+            "--bench-iterations", "3"]  # fmt: skip
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    last = out / "train" / "yolo26n-64" / "weights" / "last.pt"
+    deadline = time.time() + 300
+    while not last.is_file() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)  # let the checkpoint write finish
+    os.killpg(proc.pid, signal.SIGKILL)
+    first = proc.communicate()[0]
+    assert "[plan] 2 model(s) x size(s); 2 training(s) to run" in first, first[-2000:]
+    assert not (out / "train" / "yolo26n-64" / "done.json").exists(), "killed too late to test resuming"
+
+    p = subprocess.run(args, capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "(1 resumed)" in p.stdout and "resuming" in p.stdout, p.stdout[-3000:]
+    records = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["candidate"]["imgsz"] for r in records) == [64, 96]
+    assert all(r["status"] == "ok" for r in records)
+    assert (out / "report" / "report.json").is_file()
+
+    # Once more: nothing is trained, exported or measured again.
+    again = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert (
+        "0 training(s) to run, 2 done" in again.stdout
+        and "2 candidate(s) already benchmarked" in again.stdout
+    )
+    assert "reused" in again.stdout
+    assert len((out / "results.jsonl").read_text().splitlines()) == 2
