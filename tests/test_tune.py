@@ -274,3 +274,16 @@ def test_ray_search_same_outputs(tiny_data, tmp_path):
     for name in ("trials.jsonl", "trials.csv", "best.yaml", "best.pt", "tune.html", "study.db"):
         assert (out / name).is_file(), name
     assert any("starts on Ray" in m for m in lines) and any("(2/2 done" in m for m in lines)
+
+
+def test_map_latency_objective_measures_the_exported_model(tiny_data, tmp_path):
+    out = tmp_path / "lat"
+    r = tune(TuneConfig(base=_base(tiny_data, out), out=out, trials=1, objective="map-latency",
+                        space=_space_file(tmp_path, SMALL_SPACE), latency_budget_ms=20.0, latency_warmup=2,
+                        latency_iterations=10))  # fmt: skip
+    rec = r.records[0]
+    assert rec["state"] == "complete", rec["error"]
+    assert rec["latency_ms"] > 0
+    assert rec["fitness"] == pytest.approx(penalized(rec["map50_95"], rec["latency_ms"], 20.0))
+    assert (Path(rec["run_dir"]) / "export").is_dir()
+    assert r.settings["latency_budget_ms"] == 20.0

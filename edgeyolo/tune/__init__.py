@@ -108,6 +108,16 @@ def _validate(cfg: TuneConfig) -> SearchSpace:
     if cfg.latency_budget_ms is not None and cfg.latency_budget_ms <= 0:
         raise ConfigError(f"tune: --latency-budget-ms must be > 0, got {cfg.latency_budget_ms}")
     space = load_space(cfg.space)
+    from edgeyolo.tune.local import import_optuna
+
+    import_optuna()  # a missing package fails before the search folder is claimed
+    if cfg.backend == "ray":
+        from importlib.util import find_spec
+
+        if find_spec("ray") is None or find_spec("ray.tune") is None:
+            from edgeyolo.errors import BackendUnavailableError
+
+            raise BackendUnavailableError("--backend ray needs Ray Tune: pip install 'edgeyolo[ray]'")
     if cfg.backend == "local" and len(_devices(cfg.base.device)) > 1:
         raise ConfigError(f"tune: one device per trial, got --device {cfg.base.device}")
     from edgeyolo.train import prepare
@@ -225,7 +235,7 @@ def progress_line(record: dict[str, Any], done: int, total: int, records: list[d
         left = (time.time() - started) / ran * (total - done)
         eta = f", ~{math.ceil(left / 60)} min left"
     b = f", best {best['fitness']:.4f} in trial {best['trial']}" if best else ""
-    return f"[tune] trial {record['trial']} {what} in {record.get('seconds', 0):.0f} s ({done}/{total} done{b}{eta})"
+    return f"[tune] trial {record['trial']} {what} in {record.get('seconds') or 0:.0f} s ({done}/{total} done{b}{eta})"
 
 
 __all__ = [

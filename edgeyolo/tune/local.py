@@ -19,11 +19,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edgeyolo.errors import BackendUnavailableError
 from edgeyolo.tune.outputs import add_record, write_html
 from edgeyolo.tune.space import SearchSpace, suggest
 from edgeyolo.tune.trial import TrialContext, run_trial
 
 TRIAL_ATTR = "edgeyolo_trial"  # the Optuna trial's user attribute holding edgeyolo's trial number
+
+
+def import_optuna() -> Any:
+    try:
+        import optuna
+    except ImportError:
+        raise BackendUnavailableError(
+            "edgeyolo tune samples with Optuna: pip install 'edgeyolo[tune]'"
+        ) from None
+    return optuna
 
 
 def open_study(out: Path, seed: int, n_done: int, pruner: Any = None) -> Any:
@@ -32,8 +43,7 @@ def open_study(out: Path, seed: int, n_done: int, pruner: Any = None) -> Any:
     The sampler's seed is offset by the trials already in the study, so a resumed search does not replay
     the random start-up draws of the first run.
     """
-    import optuna
-
+    optuna = import_optuna()
     from edgeyolo.tune import STUDY_DB, STUDY_NAME
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the library never prints; progress goes to log
@@ -77,8 +87,7 @@ def tell(study: Any, number: int, record: dict[str, Any]) -> None:
 
 def run_local(cfg: Any, ctx: TrialContext, space: SearchSpace, before: list[dict[str, Any]], remaining: int,
               grace: int, settings: dict[str, Any], log: Any) -> None:  # fmt: skip
-    import optuna
-
+    optuna = import_optuna()
     from edgeyolo.tune import progress_line
 
     pruner = (

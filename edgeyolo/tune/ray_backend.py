@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edgeyolo.errors import BackendUnavailableError
 from edgeyolo.tune.outputs import add_record, write_html
 from edgeyolo.tune.space import SearchSpace, suggest
 from edgeyolo.tune.trial import SCHEMA, TRIALS_DIR, TrialContext, run_trial, trial_name
@@ -67,10 +68,12 @@ def _recorder(
             self.records = list(before)
             self.history: dict[str, list[dict[str, Any]]] = {}
             self.final: dict[str, dict[str, Any]] = {}
+            self.start_times: dict[str, float] = {}
             self.started = time.time()
             self.ran = 0
 
         def on_trial_start(self, iteration, trials, trial, **info):
+            self.start_times[trial.trial_id] = time.time()
             number = trial.config.get(NUMBER_KEY)
             params = {k: v for k, v in trial.config.items() if k != NUMBER_KEY}
             log(
@@ -103,12 +106,15 @@ def _recorder(
             best = run_dir / "weights" / "best.pt"
             last = history[-1] if history else {}
             m = last.get("map50_95")
+            t0 = self.start_times.get(trial.trial_id)
+            seconds = round(time.time() - t0, 1) if t0 else None
+            started = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(t0)) if t0 else None
             return {"schema": SCHEMA, "trial": number, "state": state,
                     "params": {k: v for k, v in trial.config.items() if k != NUMBER_KEY},
                     "fitness": m if state == "pruned" else None, "map50_95": m, "map50": None, "precision": None,
-                    "recall": None, "latency_ms": None, "epochs_run": last.get("epoch", 0), "seconds": None,
+                    "recall": None, "latency_ms": None, "epochs_run": last.get("epoch", 0), "seconds": seconds,
                     "history": history, "run_dir": str(run_dir), "weights": str(best) if best.is_file() else None,
-                    "error": error, "started": None, "backend": "ray"}  # fmt: skip
+                    "error": error, "started": started, "backend": "ray"}  # fmt: skip
 
         def _add(self, record: dict[str, Any]) -> None:
             self.ran += 1
@@ -167,13 +173,16 @@ def _init_ray(cfg: Any) -> bool:
 
 def run_ray(cfg: Any, ctx: TrialContext, space: SearchSpace, before: list[dict[str, Any]], remaining: int,
             grace: int, settings: dict[str, Any], log: Any) -> None:  # fmt: skip
-    import optuna
-    from ray import tune as rtune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-    from ray.tune.search.optuna import OptunaSearch
-
     from edgeyolo.tune import STUDY_DB, STUDY_NAME
-    from edgeyolo.tune.local import open_study, reconcile
+    from edgeyolo.tune.local import import_optuna, open_study, reconcile
+
+    optuna = import_optuna()
+    try:
+        from ray import tune as rtune
+        from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+        from ray.tune.search.optuna import OptunaSearch
+    except ImportError:
+        raise BackendUnavailableError("--backend ray needs Ray Tune: pip install 'edgeyolo[ray]'") from None
 
     reconcile(open_study(ctx.out, cfg.seed, len(before)), before, log)  # settle a killed driver's trials
     optuna.logging.set_verbosity(optuna.logging.WARNING)
