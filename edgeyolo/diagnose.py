@@ -51,6 +51,12 @@ OVERFIT_EPOCHS = 3
 # fourth digit is not overfitting). The rise must also last: the smoothed val loss never comes back down to
 # its pre-onset value later in the run (a transient bump, e.g. when mosaic closes, is not a trend).
 OVERFIT_MIN_RISE = 0.01
+# A loss gap alone is not overfitting while the val accuracy still improves: the val cls loss (BCE) can grow
+# with a few confident mistakes while the ranking, i.e. mAP, keeps getting better (seen on small val sets).
+# Overfitting needs the best val mAP50-95 after the onset to stay within 2% (relative; 0.005 absolute near
+# zero) of the best before it; otherwise it is reported as a loss gap to watch.
+MAP_STILL_IMPROVING = 0.02
+MAP_STILL_IMPROVING_ABS = 0.005
 # Weight decay range the document gives for small datasets ("optimal values range around 0.0003~0.0007").
 WEIGHT_DECAY_RANGE = (0.0003, 0.0007)
 
@@ -65,7 +71,12 @@ MAP50_HIGH = 0.3  # "high mAP50": while mAP50 itself is low the ratio says nothi
 CLASS_AP_RATIO = 0.5  # a class whose AP50-95 is below half the median of the other classes...
 CLASS_AP_GAP = 0.1  # ... and at least this far below it (uniformly weak classes are not an imbalance)
 PR_DROP = 0.3  # PR curve "sudden drop": precision falls by at least this ...
-PR_DROP_SPAN = 0.05  # ... within this much recall, before the class's maximum recall
+PR_DROP_SPAN = 0.05  # ... within this much recall, between recall PR_DROP_SPAN and the class's maximum recall
+# (the curve starts from a (0, 1) sentinel, and after the maximum recall it is drawn to (1, 0))
+PR_DROP_FROM = (
+    0.6  # ... from a precision of at least this: the low-confidence tail of a mediocre curve always
+)
+# falls; a cliff from a good precision is the hard-example cluster the document means
 PR_DROP_MIN_INSTANCES = 20  # fewer labelled objects make every PR curve a staircase of large steps
 CLS_STALL_EPOCHS = 10  # ProgLoss advice: "cls loss not decreasing for a long time" = no new low in 10 epochs
 CLS_STALL_MIN_GAIN = 0.01  # ... lower than 1% below the best value before them
@@ -144,6 +155,10 @@ class Overfitting:
     train_loss: tuple[float, float] | None = None  # smoothed summed train loss at last_good_epoch, last epoch
     val_loss: tuple[float, float] | None = None  # smoothed summed val loss at the same two epochs
     epochs_checked: int = 0
+    loss_gap: bool = (
+        False  # the loss pattern was found (detected also needs the val mAP to have stopped improving)
+    )
+    map50_95: tuple[float, float] | None = None  # best val mAP50-95 up to last_good_epoch, and after it
     k: int = OVERFIT_EPOCHS
     loss_terms: list[str] = field(default_factory=list)  # results.csv columns summed (train/ side)
     rescaled: bool = False  # losses divided by edgeyolo's per-epoch ProgLoss gains (progloss.csv)
@@ -484,14 +499,22 @@ def check_overfitting(log: TrainingLog, scales: dict[str, np.ndarray], rescaled:
             text += f" Note: {note}."
         return Overfitting(detected=False, note=text, epochs_checked=n, **common)
     onset, good = int(epochs[s]), int(epochs[s - 1])
-    text = (f"Overfitting from epoch {onset}: the train loss kept falling ({t[s - 1]:.4g} -> {t[-1]:.4g}) while the "
-            f"val loss rose ({v[s - 1]:.4g} -> {v[-1]:.4g}) after its low at epoch {good}.")  # fmt: skip
+    m = np.nan_to_num(log.metrics["map50_95"][: len(epochs)])
+    before, after = float(m[:s].max()), float(m[s:].max())
+    improving = after > before + max(MAP_STILL_IMPROVING * before, MAP_STILL_IMPROVING_ABS)
+    losses = (f"the train loss kept falling ({t[s - 1]:.4g} -> {t[-1]:.4g}) while the val loss rose "
+              f"({v[s - 1]:.4g} -> {v[-1]:.4g}) after its low at epoch {good}")  # fmt: skip
+    if improving:
+        text = (f"A generalization gap in the losses from epoch {onset} ({losses}), but val mAP50-95 kept improving "
+                f"({before:.3f} -> {after:.3f}): not overfitting yet; watch it.")  # fmt: skip
+    else:
+        text = f"Overfitting from epoch {onset}: {losses}; val mAP50-95 stopped improving ({before:.3f} -> best {after:.3f} after)."
     if note:
         text += f" Note: {note}."
     return Overfitting(
-        detected=True, note=text, onset_epoch=onset, last_good_epoch=good,
-        train_loss=(float(t[s - 1]), float(t[-1])), val_loss=(float(v[s - 1]), float(v[-1])), epochs_checked=n,
-        **common,
+        detected=not improving, note=text, onset_epoch=onset, last_good_epoch=good, loss_gap=True,
+        map50_95=(before, after), train_loss=(float(t[s - 1]), float(t[-1])),
+        val_loss=(float(v[s - 1]), float(v[-1])), epochs_checked=n, **common,
     )  # fmt: skip
 
 
@@ -532,24 +555,41 @@ def regularization_advice(args: dict[str, Any], train_images: int | None, best_e
                       f"to help, see the other remedies.")  # fmt: skip
     else:
         advice.append(f"Weight decay: the document's good range for small datasets is {lo:g}-{hi:g}.")
-    mosaic, mixup = args.get("mosaic"), args.get("mixup")
-    now = f" (now mosaic={mosaic}, mixup={mixup})" if mosaic is not None or mixup is not None else ""
-    if train_images is not None and train_images < 1000:
-        advice.append(f"Augmentation: with {train_images} training images (< 1000) the document recommends strong "
-                      f"augmentation, mosaic=1.0, mixup=0.3{now}: edgeyolo train --aug small.")  # fmt: skip
-    elif train_images is not None and train_images <= 10_000:
-        advice.append(f"Augmentation: with {train_images} training images the document recommends mosaic=1.0, "
-                      f"mixup=0.1{now} (edgeyolo train --aug medium); mixup=0.3 (--aug small) is stronger.")  # fmt: skip
-    else:
-        advice.append(f"Augmentation: Mosaic, MixUp and copy/paste widen the training distribution{now}; the "
-                      f"document's table: < 1000 images mosaic=1.0 mixup=0.3, medium mixup=0.1, > 10k images "
-                      f"mosaic=0.5 mixup=0.0.")  # fmt: skip
+    advice.append(_augmentation_advice(args, train_images))
     if onset_epoch is not None:
         where = "before" if best_epoch < onset_epoch else "after"
         advice.append(f"best.pt comes from epoch {best_epoch}, {where} the onset (epoch {onset_epoch}); epochs past "
                       f"it only cost time: fewer --epochs or a smaller --patience (now "
                       f"{args.get('patience', 'unknown')}).")  # fmt: skip
     return advice
+
+
+# The document's augmentation table by dataset size: (upper bound on training images, preset, mosaic, mixup).
+AUG_BY_SIZE = ((999, "small", 1.0, 0.3), (10_000, "medium", 1.0, 0.1), (None, "large", 0.5, 0.0))
+
+
+def _augmentation_advice(args: dict[str, Any], train_images: int | None) -> str:
+    mosaic, mixup = args.get("mosaic"), args.get("mixup")
+    if train_images is None:
+        now = f" (now mosaic={mosaic}, mixup={mixup})" if mosaic is not None or mixup is not None else ""
+        return (f"Augmentation widens the training distribution{now}; the document's table: < 1000 images "
+                f"mosaic=1.0 mixup=0.3 (--aug small), medium mixup=0.1 (--aug medium), > 10k images mosaic=0.5 "
+                f"mixup=0.0 (--aug large).")  # fmt: skip
+    i = next(i for i, (limit, *_) in enumerate(AUG_BY_SIZE) if limit is None or train_images <= limit)
+    _, name, rec_mosaic, rec_mixup = AUG_BY_SIZE[i]
+    try:
+        at_least = float(mosaic) >= rec_mosaic and float(mixup) >= rec_mixup
+    except (TypeError, ValueError):
+        at_least = False
+    table = f"for {train_images} training images the document's table says mosaic={rec_mosaic:g}, mixup={rec_mixup:g}"
+    if not at_least:
+        return f"Augmentation: {table} (--aug {name}); this run used mosaic={mosaic}, mixup={mixup}."
+    if i == 0:
+        return (f"Augmentation: {table}, and this run already used mosaic={mosaic}, mixup={mixup}, the table's "
+                f"strongest; more data or a smaller model is the way on.")  # fmt: skip
+    stronger = AUG_BY_SIZE[i - 1]
+    return (f"Augmentation: {table}, which this run already used; against overfitting, the next stronger row "
+            f"(mosaic={stronger[2]:g}, mixup={stronger[3]:g}, --aug {stronger[1]}) is the next step.")  # fmt: skip
 
 
 def metric_rules(metrics: dict[str, float], best_epoch: int) -> list[Finding]:
@@ -600,17 +640,20 @@ def class_rules(curves: ValidationCurves) -> list[Finding]:
             continue
         max_recall = float(curves.recall[row].max())
         prec = curves.pr_precision[row]
-        valid = np.flatnonzero(x[span:] <= max_recall) if len(x) > span else np.array([], dtype=int)
+        valid = (
+            np.flatnonzero((x[:-span] >= PR_DROP_SPAN) & (x[span:] <= max_recall)) if len(x) > span else []
+        )
         if not len(valid):
             continue
-        drops = prec[valid] - prec[valid + span]
+        drops = np.where(prec[valid] >= PR_DROP_FROM, prec[valid] - prec[valid + span], 0.0)
         i = int(valid[np.argmax(drops)])
         if drops.max() >= PR_DROP:
             title, cause, action = RULES["pr_curve_drop"]
             out.append(Finding(
                 rule="pr_curve_drop", observation=f"PR curve of '{names[cid]}' drops suddenly", cause=cause,
                 evidence=(f"precision {prec[i]:.2f} -> {prec[i + span]:.2f} between recall {x[i]:.2f} and "
-                          f"{x[i + span]:.2f} (a drop >= {PR_DROP} within {PR_DROP_SPAN} recall)"),
+                          f"{x[i + span]:.2f} (a drop >= {PR_DROP} from >= {PR_DROP_FROM} within {PR_DROP_SPAN} "
+                          f"recall)"),
                 action=action, values={"recall": float(x[i]), "precision_before": float(prec[i]),
                                        "precision_after": float(prec[i + span])}, class_name=names[cid],
             ))  # fmt: skip
