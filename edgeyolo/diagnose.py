@@ -142,6 +142,12 @@ CONFUSION_ACTIONS = {
     "--preset small-objects, STAL).",
 }
 
+CONFUSION_LABELS = {
+    "confusion": "class confusion",
+    "background_fp": "background false positive",
+    "missed": "missed",
+}
+
 
 # ---------------------------------------------------------------- result types
 @dataclass
@@ -961,13 +967,17 @@ def _confusion_text(c: Confusion) -> str:
     return f"confusion: {c.count} '{c.true}' detected as '{c.predicted}' ({_pct(c.share)} of '{c.true}')"
 
 
+def _verdict(o: Overfitting) -> str:
+    return "yes" if o.detected else "no (a loss gap to watch)" if o.loss_gap else "no"
+
+
 def format_diagnosis(d: Diagnosis) -> str:
     """The diagnosis as plain text, for the terminal."""
     m = d.metrics
     lines = [f"Run {d.run_dir}: {d.epochs} epochs; best epoch {d.best_epoch}: P {m['precision']:.3f}  "
              f"R {m['recall']:.3f}  mAP50 {m['map50']:.3f}  mAP50-95 {m['map50_95']:.3f}", ""]  # fmt: skip
     o = d.overfitting
-    lines.append(f"Overfitting: {'YES' if o.detected else 'no'}")
+    lines.append(f"Overfitting: {_verdict(o).upper() if o.detected else _verdict(o)}")
     lines.append(f"  {o.note}")
     if o.loss_terms:
         how = " rescaled to the base gains (ProgLoss changed them per epoch)" if o.rescaled else ""
@@ -1016,7 +1026,7 @@ def diagnosis_html(d: Diagnosis) -> str:
            f"<p>Run <code>{e(d.run_dir)}</code>: {d.epochs} epochs; best epoch {d.best_epoch}: P {m['precision']:.3f}, "
            f"R {m['recall']:.3f}, mAP50 {m['map50']:.3f}, mAP50-95 {m['map50_95']:.3f}.</p>"]  # fmt: skip
     o = d.overfitting
-    out.append(f"<h3>Overfitting: {'yes' if o.detected else 'no'}</h3><p>{e(o.note)}</p>")
+    out.append(f"<h3>Overfitting: {e(_verdict(o))}</h3><p>{e(o.note)}</p>")
     if o.advice:
         out.append("<ul>" + "".join(f"<li>{e(a)}</li>" for a in o.advice) + "</ul>")
     out.append(f"<h3>Metric-based diagnosis ({len(d.findings)} rule(s) fired)</h3>")
@@ -1050,7 +1060,7 @@ def diagnosis_html(d: Diagnosis) -> str:
             out.append("<table><thead><tr><th>Kind</th><th>True</th><th>Predicted</th><th>Count</th><th>Share</th>"
                        "<th>Action</th></tr></thead><tbody>")  # fmt: skip
             for c in d.confusions:
-                out.append(f"<tr><td>{e(c.kind.replace('_', ' '))}</td><td>{e(c.true or 'background')}</td>"
+                out.append(f"<tr><td>{e(CONFUSION_LABELS[c.kind])}</td><td>{e(c.true or 'background')}</td>"
                            f"<td>{e(c.predicted or 'background')}</td><td>{c.count}</td><td>{_pct(c.share)}</td>"
                            f"<td>{e(c.action)}</td></tr>")  # fmt: skip
             out.append("</tbody></table>")
