@@ -397,7 +397,8 @@ def export(
 @click.argument("artifact", type=click.Path())
 @click.argument("source", type=click.Path())
 @click.option(
-    "--conf", type=click.FloatRange(0, 1), default=0.25, show_default=True, help="Confidence threshold."
+    "--conf", type=click.FloatRange(0, 1), default=None,
+    help="Confidence threshold; default: the artifact's F1-optimal one (edgeyolo diagnose), else 0.25."
 )
 @click.option("--classes", default=None, help="Comma-separated class ids to keep.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Inference threads.")
@@ -428,7 +429,7 @@ def predict(artifact, source, conf, classes, threads, out, no_save) -> None:
         r = run_predict(
             cfg, progress=lambda done, total: bar.update(task, completed=done, total=total or None)
         )
-    click.echo(f"{r.frames} frame(s), {r.detections} detection(s) at conf >= {conf}")
+    click.echo(f"{r.frames} frame(s), {r.detections} detection(s) at conf >= {r.conf:.3g} ({r.conf_source})")
     for f in r.files.values():
         click.echo(f"wrote {f}")
 
@@ -521,9 +522,11 @@ def run(
         log=click.echo,
     )
     click.echo(f"\nselected: {r.selected or 'none'}. {r.reason}")
-    click.echo(
-        f"report: {r.report_dir / 'report.html'} (and report.md, report.json); took {time.perf_counter() - t0:.0f} s"
-    )
+    for label, folder in r.reports.items():
+        click.echo(f"report ({label}): {folder / 'report.html'} (and report.md, report.json, results.csv)")
+    if r.compare_dir:
+        click.echo(f"compare: {r.compare_dir / 'compare.html'}")
+    click.echo(f"took {time.perf_counter() - t0:.0f} s")
 
 
 def _parse_list(value: str | None) -> tuple[str, ...] | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeyolo._io import write_json_atomic
-from edgeyolo.errors import ConfigError, ExportError
+from edgeyolo.errors import ConfigError, EdgeYoloError, ExportError
 from edgeyolo.profiles import DeviceProfile
 
 Log = Callable[[str], None]
@@ -65,6 +65,8 @@ class PipelineResult:
     selected: str | None
     reason: str
     export_summary: list[tuple[str, str, str]]  # (artifact or target, status, reason)
+    reports: dict[str, Path] = field(default_factory=dict)  # device label -> report folder
+    compare_dir: Path | None = None  # when several devices were measured
 
     @property
     def weights(self) -> Path | None:
@@ -152,8 +154,10 @@ def _plan_text(plan: Sequence[Training], cfg: PipelineConfig) -> str:
 def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineResult:
     from edgeyolo.bench import BenchConfig, benchmark, read_records
     from edgeyolo.data.synth import SynthConfig, synthesize
+    from edgeyolo.diagnose import diagnose, diagnosis_html
     from edgeyolo.export import ExportConfig, artifact_name, export
-    from edgeyolo.report import report
+    from edgeyolo.report import compare, load_runs, report
+    from edgeyolo.select import devices_of
     from edgeyolo.train import model_stem
 
     out = Path(cfg.out)
@@ -186,7 +190,23 @@ def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineRe
         )
         _train_one(t, cfg, data, log)
 
-    # 3. export every target this machine can build at each training's size (failures reported, not fatal)
+    # 3. diagnose each training (overfitting, metric rules, F1-optimal confidence that export writes into the
+    #    manifests, confusions); a run that cannot be diagnosed is noted, not fatal
+    sections = []
+    for t in plan:
+        if t.run_dir is None:
+            continue
+        try:
+            d = diagnose(t.run_dir, data)
+        except EdgeYoloError as e:
+            log(f"[diagnose] {t.run_dir.name}: skipped ({e})")
+            continue
+        conf = "n/a" if d.threshold is None else f"{d.threshold.conf:.3f}"
+        log(f"[diagnose] {t.run_dir.name}: overfitting {'yes' if d.overfitting.detected else 'no'}, "
+            f"{len(d.findings)} finding(s), F1-optimal confidence {conf}")  # fmt: skip
+        sections.append((f"Training diagnosis: {t.run_dir.name}", diagnosis_html(d)))
+
+    # 4. export every target this machine can build at each training's size (failures reported, not fatal)
     artifacts, summary = [], []
     for i, t in enumerate(plan, 1):
         ex = export(
@@ -211,7 +231,7 @@ def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineRe
             f"kept under {out / 'train'}; fix the cause and rerun the same command"
         )
 
-    # 4. benchmark (candidates already measured are not measured again)
+    # 5. benchmark (candidates already measured are not measured again)
     results = out / "results.jsonl"
     iterations = p.bench.iterations if cfg.bench_iterations is None else cfg.bench_iterations
     where = ", ".join(d.name for d in cfg.devices) if cfg.devices else "this machine"
@@ -246,10 +266,29 @@ def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineRe
     if bench.skipped:
         log(f"[bench] {len(bench.skipped)} candidate(s) already benchmarked: kept their records")
 
-    # 5. select + report
-    rep = report(read_records(results), out / "report")
-    sel = rep.selection
+    # 6. select + report: one report per device, and a comparison when there are several
+    records = read_records(results)
+    labels = devices_of(records)
+    reports = {}
+    for label in labels or [None]:
+        folder = out / "report" if len(labels) <= 1 else out / "report" / _safe(label)
+        reports[label] = report(
+            records, folder, extra_sections=sections, device=label if len(labels) > 1 else None
+        )
+        sel = reports[label].selection
+        log(f"[select] {label or p.name}: {sel.selected.name if sel.selected else 'none'}. {sel.reason}")
+    compare_dir = None
+    if len(labels) > 1:
+        compare_dir = compare(load_runs([results]), out / "compare").out
+        log(f"[compare] {len(labels)} devices side by side: {compare_dir / 'compare.html'}")
+    first = next(iter(reports.values()))
+    sel = first.selection
     return PipelineResult(
-        data=data, trainings=plan, artifacts=artifacts, results=results, report_dir=rep.out,
+        data=data, trainings=plan, artifacts=artifacts, results=results, report_dir=first.out,
         selected=sel.selected.name if sel.selected else None, reason=sel.reason, export_summary=summary,
+        reports={k or p.name: r.out for k, r in reports.items()}, compare_dir=compare_dir,
     )  # fmt: skip
+
+
+def _safe(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in label)

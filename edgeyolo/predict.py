@@ -23,12 +23,15 @@ from edgeyolo.runtime.types import Detections
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 
 
+DEFAULT_CONF = 0.25
+
+
 @dataclass(frozen=True)
 class PredictConfig:
     artifact: Path
     source: Path  # an image, a folder of images, or a video file
     out: Path
-    conf: float = 0.25
+    conf: float | None = None  # None: the artifact's diagnosed F1-optimal threshold, else DEFAULT_CONF
     classes: tuple[int, ...] | None = None  # keep only these class ids
     threads: int | None = None
     save_images: bool = True  # annotated images / video
@@ -40,6 +43,8 @@ class PredictResult:
     frames: int = 0
     detections: int = 0
     files: dict[str, Path] = field(default_factory=dict)
+    conf: float = DEFAULT_CONF  # the threshold used
+    conf_source: str = "default"
 
 
 def _palette(n: int) -> list[tuple[int, int, int]]:
@@ -106,24 +111,35 @@ def _video_frames(source: Path) -> tuple[Iterator[np.ndarray], int, float, tuple
     return frames(), total, fps, (first.shape[1], first.shape[0])
 
 
+def _confidence(given: float | None, manifest: dict) -> tuple[float, str]:
+    """The threshold to use and where it came from: the flag, the diagnosed one in the manifest, or the default."""
+    if given is not None:
+        return given, "--conf"
+    diagnosed = manifest.get("conf_threshold")
+    if isinstance(diagnosed, (int, float)) and 0 < diagnosed < 1:
+        return float(diagnosed), "F1-optimal threshold from edgeyolo diagnose (manifest conf_threshold)"
+    return DEFAULT_CONF, "default"
+
+
 def predict(cfg: PredictConfig, progress: Callable[[int, int], None] | None = None) -> PredictResult:
     """Detect on every frame of ``cfg.source``; ``progress(done, total)`` is called per frame."""
     source = Path(cfg.source)
     if not source.exists():
         raise DatasetError(f"Source '{source}' not found; pass an image, a folder of images or a video file.")
-    if not 0.0 <= cfg.conf <= 1.0:
+    if cfg.conf is not None and not 0.0 <= cfg.conf <= 1.0:
         raise ConfigError(f"predict: --conf must be in [0, 1], got {cfg.conf}")
     rt = load_runtime(cfg.artifact, threads=cfg.threads)
+    conf, conf_source = _confidence(cfg.conf, rt.artifact.manifest)
     names = rt.artifact.names
     classes = set(cfg.classes) if cfg.classes else None
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    result = PredictResult(out=out)
+    result = PredictResult(out=out, conf=conf, conf_source=conf_source)
     rows: list[dict] = []
     per_frame: list[dict] = []
 
     def handle(name: str, frame_index: int | None, img: np.ndarray) -> np.ndarray:
-        det = rt.predict(img, conf=cfg.conf, classes=classes)
+        det = rt.predict(img, conf=conf, classes=classes)
         recs = det.to_records(names)
         per_frame.append({"source": name, "frame": frame_index, "detections": recs})
         rows.extend({"source": name, "frame": frame_index, **r, "box": None, "x1": r["box"][0], "y1": r["box"][1],
@@ -164,7 +180,7 @@ def predict(cfg: PredictConfig, progress: Callable[[int, int], None] | None = No
                 progress(i + 1, len(files))
 
     result.files["json"] = out / "detections.json"
-    result.files["json"].write_text(json.dumps({"artifact": str(rt.artifact.root), "conf": cfg.conf,
+    result.files["json"].write_text(json.dumps({"artifact": str(rt.artifact.root), "conf": conf, "conf_source": conf_source,
                                                 "frames": per_frame}, indent=1))  # fmt: skip
     result.files["csv"] = out / "detections.csv"
     fields = ["source", "frame", "class_id", "class_name", "score", "x1", "y1", "x2", "y2"]

@@ -134,9 +134,10 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[bool]:
 
 
 def device_label(device: dict | None) -> str:
-    """'profile @ hostname' of a record's ``device`` (what tells runs on different machines apart)."""
+    """'profile @ hostname' of a record's ``device`` (what tells runs on different machines apart); for a device
+    benchmarked over SSH, its name (the inventory name or user@host:port) instead of the hostname."""
     device = device or {}
-    host, profile = device.get("hostname"), device.get("profile")
+    host, profile = device.get("name") or device.get("hostname"), device.get("profile")
     return f"{profile or '?'} @ {host}" if host else str(profile or "unknown device")
 
 
@@ -157,7 +158,7 @@ def records_of_device(records: Sequence[dict], device: str) -> list[dict]:
 
     def matches(rec: dict) -> bool:
         d = rec.get("device") or {}
-        return device in (device_label(d), d.get("hostname"), d.get("profile"))
+        return device in (device_label(d), d.get("hostname"), d.get("profile"), d.get("name"), d.get("host"))
 
     hits = list(
         dict.fromkeys(

@@ -47,7 +47,8 @@ def test_run_end_to_end_offline(tmp_path):
             "--synth-train", "16", "--synth-val", "8", "--bench-iterations", "5"]  # fmt: skip
     p = _run(args, env)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    assert "report:" in p.stdout
+    assert "report (x86-cpu" in p.stdout and "[diagnose] yolo26n-128" in p.stdout, p.stdout[-3000:]
+    assert "Training diagnosis: yolo26n-128" in (out / "report" / "report.html").read_text()
 
     # No connection other than loopback was attempted by any process of the pipeline.
     assert not log.exists() or log.read_text() == "", log.read_text()

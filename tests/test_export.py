@@ -194,3 +194,23 @@ def test_output_rows_small_inputs_have_fewer_anchors_than_max_det():
 
     assert output_rows(64, 300) == 8 * 8 + 4 * 4 + 2 * 2 == 84
     assert output_rows(128, 300) == 300 and output_rows(640, 100) == 100
+
+
+def test_predict_uses_the_diagnosed_threshold(tmp_path, onnx_artifact, tiny_data):
+    """No --conf: the manifest's conf_threshold (written at export from the run's diagnosis.json) applies."""
+    from edgeyolo.predict import DEFAULT_CONF, PredictConfig, predict
+
+    art = tmp_path / "art"
+    shutil.copytree(onnx_artifact, art)
+    manifest = json.loads((art / "manifest.json").read_text())
+    manifest.pop("conf_threshold", None)  # the shared run may have been diagnosed by another test already
+    (art / "manifest.json").write_text(json.dumps(manifest))
+    img = next((tiny_data.parent / "images" / "val").glob("*.jpg"))
+    plain = predict(PredictConfig(artifact=art, source=img, out=tmp_path / "a"))
+    assert (plain.conf, plain.conf_source) == (DEFAULT_CONF, "default")
+    (art / "manifest.json").write_text(json.dumps({**manifest, "conf_threshold": 0.01}))
+    tuned = predict(PredictConfig(artifact=art, source=img, out=tmp_path / "b"))
+    assert tuned.conf == 0.01 and "diagnose" in tuned.conf_source and tuned.detections >= plain.detections
+    assert json.loads(tuned.files["json"].read_text())["conf"] == 0.01
+    given = predict(PredictConfig(artifact=art, source=img, out=tmp_path / "c", conf=0.5))
+    assert (given.conf, given.conf_source) == (0.5, "--conf")

@@ -327,3 +327,32 @@ def test_cli_remote_bench(tmp_path, sshd, onnx_artifact, runner):
     assert f"✅ {onnx_artifact.name} on cli-dut" in res.output
     res = runner.invoke(main, ["bench", "--profile", "x86-cpu", str(onnx_artifact), "--only", "x"])
     assert res.exit_code != 0 and "--only picks devices from --devices" in res.output
+
+
+def test_sweep_on_two_devices_reports_each_and_compares(tmp_path, sshd, tiny_weights, tiny_data):
+    """`run --weights ... --host A --host B`: export once, measure on both devices in parallel, a report per
+    device and a comparison."""
+    import yaml
+
+    from edgeyolo.pipeline import PipelineConfig, run_pipeline
+
+    d = load_profile("x86-cpu").to_dict()
+    d.update(
+        name="tiny-cpu",
+        targets=[{"format": "onnx", "precision": "fp32", "runtime": "onnxruntime"}],
+        threads=1,
+    )
+    (tmp_path / "tiny-cpu.yaml").write_text(yaml.safe_dump(d))
+    logs: list[str] = []
+    r = run_pipeline(PipelineConfig(profile=load_profile(tmp_path / "tiny-cpu.yaml"), out=tmp_path / "sweep", data=tiny_data,
+                                    weights=(tiny_weights,), imgsz=(128,), bench_iterations=3, bench_warmup=1,
+                                    devices=(sshd.device("lab-a"), sshd.device("lab-b")), remote=sshd.opts()),
+                     log=logs.append)  # fmt: skip
+    records = read_records(r.results)
+    assert sorted(x["device"]["name"] for x in records) == ["lab-a", "lab-b"]
+    assert all(x["status"] == "ok" for x in records)
+    assert set(r.reports) == {"tiny-cpu @ lab-a", "tiny-cpu @ lab-b"}
+    for folder in r.reports.values():
+        assert (folder / "report.html").is_file() and (folder / "results.csv").is_file()
+    assert (r.compare_dir / "compare.html").is_file()
+    assert any(m.startswith("[plan]") and "on lab-a, lab-b" in m for m in logs)

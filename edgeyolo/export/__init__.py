@@ -125,6 +125,14 @@ def _count_calibration(cfg: ExportConfig) -> int:
     return int(len(load_split(load_dataset(cfg.data), "val")) * cfg.calibration_fraction)
 
 
+def _diagnosed_threshold(weights: Path) -> float | None:
+    """The F1-optimal confidence that ``edgeyolo diagnose`` saved for the training run of these weights."""
+    from edgeyolo.diagnose import load_conf_threshold
+
+    run = weights.resolve().parent.parent  # <run>/weights/best.pt
+    return load_conf_threshold(run) if weights.resolve().parent.name == "weights" else None
+
+
 def _export_one(
     cfg: ExportConfig, info: dict, imgsz: int, target: TargetSpec, dest: Path, item: TargetExport
 ) -> None:
@@ -160,7 +168,7 @@ def _export_one(
         format=target.format, precision=target.precision, runtime=target.runtime, imgsz=imgsz, model=info["model"],
         names=info["names"], end2end=True, max_det=cfg.max_det, file=MODEL_FILE[target.format],
         input_dtype="float32", source_weights={"path": str(Path(cfg.weights).resolve()), "sha256": info["sha256"]},
-        calibration=calibration,
+        calibration=calibration, conf_threshold=_diagnosed_threshold(Path(cfg.weights)),
         versions=package_versions("ultralytics", "torch", "onnx", "onnxruntime", "onnxslim", "openvino", "nncf", "tensorrt"),
     )  # fmt: skip
     write_manifest(dest, **fields)
@@ -175,7 +183,9 @@ def _export_one(
             f"{target.format} {target.precision} dropped the end-to-end head: output {list(raw.shape)}, expected "
             f"[1, {rows}, 6] (a library/runtime limitation for this format); refusing to ship a different output contract"
         )
-    fields.update(input=inp, output=out, max_det=rows, input_dtype="float16" if "16" in str(inp["dtype"]) else "float32")
+    fields.update(
+        input=inp, output=out, max_det=rows, input_dtype="float16" if "16" in str(inp["dtype"]) else "float32"
+    )
     write_manifest(dest, **fields)
 
 
