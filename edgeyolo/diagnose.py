@@ -253,6 +253,28 @@ class Diagnosis:
             **d,
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Diagnosis:
+        """Rebuild a diagnosis from :meth:`to_dict`'s output (e.g. a diagnosis.json)."""
+
+        def pair(v: Any) -> tuple[float, float] | None:
+            return None if v is None else (float(v[0]), float(v[1]))
+
+        def point(v: dict | None) -> Threshold | None:
+            return None if v is None else Threshold(**v)
+
+        o = {k: v for k, v in d["overfitting"].items() if k != "gap"}
+        for k in ("train_loss", "val_loss", "map50_95"):
+            o[k] = pair(o.get(k))
+        return cls(
+            run_dir=d["run_dir"], epochs=d["epochs"], best_epoch=d["best_epoch"], metrics=d["metrics"],
+            overfitting=Overfitting(**o), findings=[Finding(**f) for f in d["findings"]],
+            threshold=point(d["threshold"]),
+            class_thresholds=[ClassThreshold(**{**c, "best": point(c["best"])}) for c in d["class_thresholds"]],
+            confusions=[Confusion(**c) for c in d["confusions"]], confusion_conf=d["confusion_conf"],
+            weights=d["weights"], curves_file=d["curves_file"], notes=d["notes"],
+        )  # fmt: skip
+
 
 @dataclass
 class ValidationCurves:
@@ -892,27 +914,27 @@ def diagnose(run_dir: str | os.PathLike, data: str | os.PathLike | None = None, 
         raise ResultsError(
             f"'{run}' is a file; pass the training run folder that holds it (results.csv, weights/)."
         )
-    log_ = read_results(run / RESULTS_FILE)
+    history = read_results(run / RESULTS_FILE)
     notes: list[str] = []
     args = _read_args(run, notes)
-    scales, rescaled = _gain_scales(run, args, log_.epochs)
+    scales, rescaled = _gain_scales(run, args, history.epochs)
 
-    overfit = check_overfitting(log_, scales, rescaled)
-    best_i = int(np.argmax(np.nan_to_num(log_.metrics["map50_95"], nan=-1.0)))
-    best_epoch = int(log_.epochs[best_i])
-    metrics = {k: float(v[best_i]) for k, v in log_.metrics.items()}
+    overfit = check_overfitting(history, scales, rescaled)
+    best_i = int(np.argmax(np.nan_to_num(history.metrics["map50_95"], nan=-1.0)))
+    best_epoch = int(history.epochs[best_i])
+    metrics = {k: float(v[best_i]) for k, v in history.metrics.items()}
     if overfit.detected:
         data_for_count = str(data) if data is not None else args.get("data")
         overfit.advice = regularization_advice(
             args, _train_images(data_for_count), best_epoch, overfit.onset_epoch
         )
 
-    findings = metric_rules(metrics, best_epoch) + cls_loss_rule(log_, scales, rescaled)
+    findings = metric_rules(metrics, best_epoch) + cls_loss_rule(history, scales, rescaled)
     if metrics["map50"] < 0.05:
         notes.append(f"mAP50 is {metrics['map50']:.3f} at its best: the model has barely learned yet, so the metric "
                      f"rules have little to work with; train longer first.")  # fmt: skip
 
-    d = Diagnosis(run_dir=str(run), epochs=len(log_.epochs), best_epoch=best_epoch, metrics=metrics,
+    d = Diagnosis(run_dir=str(run), epochs=len(history.epochs), best_epoch=best_epoch, metrics=metrics,
                   overfitting=overfit, findings=findings, notes=notes)  # fmt: skip
     weights = _weights(run, notes)
     if weights is not None:
@@ -930,14 +952,7 @@ def diagnose(run_dir: str | os.PathLike, data: str | os.PathLike | None = None, 
     return d
 
 
-def load_conf_threshold(run_dir: str | os.PathLike) -> float | None:
-    """The F1-optimal confidence threshold saved by :func:`diagnose` for a run (folder or its diagnosis.json).
-
-    Returns None when the run has not been diagnosed or has no threshold (e.g. F1 was 0 everywhere).
-
-    Raises:
-        ResultsError: diagnosis.json exists but is not what diagnose writes.
-    """
+def _read_diagnosis(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     p = Path(run_dir).expanduser()
     if p.is_dir():
         p = p / DIAGNOSIS_FILE
@@ -950,8 +965,36 @@ def load_conf_threshold(run_dir: str | os.PathLike) -> float | None:
     if not isinstance(d, dict) or d.get("schema") != SCHEMA:
         raise ResultsError(f"{p}: not a diagnosis written by edgeyolo ({SCHEMA}); run 'edgeyolo diagnose "
                            f"{p.parent}' again.")  # fmt: skip
-    conf = d.get("conf_threshold")
+    return d
+
+
+def load_conf_threshold(run_dir: str | os.PathLike) -> float | None:
+    """The F1-optimal confidence threshold saved by :func:`diagnose` for a run (folder or its diagnosis.json).
+
+    Returns None when the run has not been diagnosed or has no threshold (the model's F1 stayed too low).
+
+    Raises:
+        ResultsError: diagnosis.json exists but is not what diagnose writes.
+    """
+    d = _read_diagnosis(run_dir)
+    conf = None if d is None else d.get("conf_threshold")
     return float(conf) if isinstance(conf, (int, float)) and 0 < conf < 1 else None
+
+
+def load_diagnosis(run_dir: str | os.PathLike) -> Diagnosis | None:
+    """The diagnosis saved in a run folder (or a diagnosis.json path), without recomputing; None if none.
+
+    Raises:
+        ResultsError: diagnosis.json exists but is not what diagnose writes.
+    """
+    d = _read_diagnosis(run_dir)
+    if d is None:
+        return None
+    try:
+        return Diagnosis.from_dict(d)
+    except (KeyError, TypeError, IndexError, ValueError):
+        raise ResultsError(f"{Path(run_dir) / DIAGNOSIS_FILE if Path(run_dir).is_dir() else run_dir}: incomplete "
+                           f"diagnosis; run 'edgeyolo diagnose' on the run folder again.") from None  # fmt: skip
 
 
 # ---------------------------------------------------------------- presentation

@@ -29,6 +29,7 @@ from edgeyolo.diagnose import (
     diagnosis_html,
     find_overfitting_onset,
     load_conf_threshold,
+    load_diagnosis,
     top_confusions,
 )
 from edgeyolo.errors import DatasetError, ResultsError
@@ -364,6 +365,9 @@ def test_load_conf_threshold(tmp_path):
     (tmp_path / "diagnosis.json").write_text(json.dumps({"schema": dg.SCHEMA, "conf_threshold": 0.31}))
     assert load_conf_threshold(tmp_path) == 0.31
     assert load_conf_threshold(tmp_path / "diagnosis.json") == 0.31
+    assert load_diagnosis(tmp_path / "nothing-here") is None
+    with pytest.raises(ResultsError, match="incomplete diagnosis"):
+        load_diagnosis(tmp_path)  # the hand-written file above has a schema and a threshold, nothing else
     (tmp_path / "diagnosis.json").write_text("{")
     with pytest.raises(ResultsError, match="not valid JSON; run 'edgeyolo diagnose"):
         load_conf_threshold(tmp_path)
@@ -382,6 +386,7 @@ def test_html_escapes_user_text():
         confusions=[Confusion("confusion", evil, "ok", 2, 0.4, "act")], confusion_conf=0.3, notes=[evil],
     )  # fmt: skip
     page = diagnosis_html(d)
+    assert diagnosis_html(Diagnosis.from_dict(json.loads(json.dumps(d.to_dict())))) == page  # JSON round trip
     assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert page.count("&lt;script&gt;") == 8
     assert "<table>" in page and "0.300" in page
@@ -415,6 +420,7 @@ def test_real_run_end_to_end(diagnosed_run, tiny_data):
     saved = json.loads((run / "diagnosis.json").read_text())
     assert saved["schema"] == dg.SCHEMA and "conf_threshold" in saved and "conf_threshold_per_class" in saved
     assert saved["conf_threshold"] == d.conf_threshold == load_conf_threshold(run)
+    assert load_diagnosis(run) == d
     assert d.epochs == 2 and d.weights.endswith("best.pt") and d.confusion_conf is not None
 
 
