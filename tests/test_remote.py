@@ -356,3 +356,16 @@ def test_sweep_on_two_devices_reports_each_and_compares(tmp_path, sshd, tiny_wei
         assert (folder / "report.html").is_file() and (folder / "results.csv").is_file()
     assert (r.compare_dir / "compare.html").is_file()
     assert any(m.startswith("[plan]") and "on lab-a, lab-b" in m for m in logs)
+
+
+def test_candidate_that_crashes_on_the_device(tmp_path, sshd, onnx_artifact):
+    """A model file the device's runtime cannot load: that candidate's error record comes back; the next
+    candidate on the same device is still measured."""
+    broken = tmp_path / "broken"
+    shutil.copytree(onnx_artifact, broken)
+    (broken / "model.onnx").write_bytes(b"not an onnx graph")
+    r = benchmark_remote(_cfg(tmp_path, [broken, onnx_artifact]), [sshd.device("crashy")], sshd.opts())
+    bad, good = r.records
+    assert bad["status"] == "error" and bad["candidate"]["artifact"] == str(broken.resolve())
+    assert "model.onnx" in bad["message"] or "onnx" in bad["message"].lower()
+    assert good["status"] == "ok"

@@ -426,6 +426,8 @@ class _DeviceRun:
         rec["candidate"]["remote_artifact"] = rec["candidate"].get("artifact")
         rec["candidate"]["artifact"] = str(artifact.resolve())
         rec["device"].update({"name": self.device.name, "host": str(self.device.host)})
+        if rec.get("status") != "ok":
+            rec["message"] = f"{self.device.host}: {rec.get('message')}"
         if rec.get("accuracy"):
             rec["accuracy"]["remote_dataset"] = rec["accuracy"]["dataset"]
             rec["accuracy"]["dataset"] = str(Path(self.cfg.data).resolve())
