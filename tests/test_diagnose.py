@@ -436,14 +436,14 @@ def test_second_call_uses_the_cache(diagnosed_run, monkeypatch):
     again = diagnose(run)
     assert time.perf_counter() - t0 < 1.0
     assert again.to_dict() == first.to_dict()
-    calls = []
-    monkeypatch.setattr(ul, "validation_curves", lambda *a, **k: calls.append(k) or ValidationCurves.load(
-        run / dg.CURVES_FILE))  # fmt: skip
     # a fresh interpreter diagnoses from the cache without importing torch or ultralytics
     code = ("import sys; from edgeyolo.diagnose import diagnose; diagnose(sys.argv[1]); "
             "assert not {'torch', 'ultralytics'} & set(sys.modules), 'imported torch'")  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", code, str(run)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+    calls = []
+    monkeypatch.setattr(ul, "validation_curves", lambda *a, **k: calls.append(k) or ValidationCurves.load(
+        run / dg.CURVES_FILE))  # fmt: skip
     saved = (run / dg.CURVES_FILE).read_bytes(), (run / dg.DIAGNOSIS_FILE).read_bytes()
     try:
         diagnose(run, imgsz=160)  # another image size: the cache does not match, validate again
