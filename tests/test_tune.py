@@ -167,6 +167,20 @@ def test_train_calls_on_epoch_and_stops_when_asked(tmp_path, tiny_data):
     assert r.epochs_run == 1 and r.best.is_file() and r.map50_95 is not None
 
 
+def test_a_trial_the_pruner_stops_is_recorded_as_pruned(tmp_path, tiny_data):
+    """The reporter (Optuna's should_prune locally) says stop after epoch 1 of 2: the trial ends there."""
+    from edgeyolo.tune.trial import TrialContext, run_trial
+
+    ctx = TrialContext(base=_base(tiny_data, tmp_path, epochs=2), out=tmp_path, objective="map",
+                       latency_budget_ms=None, latency_warmup=None, latency_iterations=None)  # fmt: skip
+    steps = []
+    rec = run_trial(
+        ctx, 7, {"lr0": 0.01, "stal_p": 0.5}, lambda step, row: steps.append(step) or True, lambda m: None
+    )
+    assert rec["state"] == "pruned" and rec["epochs_run"] == 1 and steps == [1], rec["error"]
+    assert [h["epoch"] for h in rec["history"]] == [1] and rec["run_dir"].endswith("trial-007")
+
+
 # ---------------------------------------------------------------- a tiny local search, through the CLI
 @pytest.fixture(scope="module")
 def local_search(tmp_path_factory, tiny_data):

@@ -168,6 +168,7 @@ def _plots(records: list[dict[str, Any]], space: dict[str, dict[str, Any]]) -> t
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     plt.rcParams["svg.fonttype"] = "none"  # text stays text: smaller, selectable
     fig, ax = plt.subplots(figsize=(7, 3.2))
@@ -204,10 +205,17 @@ def _plots(records: list[dict[str, Any]], space: dict[str, dict[str, Any]]) -> t
             cats = [str(v) for v in spec.get("values", [])]
             x = [cats.index(str(p[0])) if str(p[0]) in cats else -1 for p in pts]
             ax.set_xticks(range(len(cats)), cats, rotation=30, fontsize=7, ha="right")
+            ax.set_xlim(-0.5, len(cats) - 0.5)
         else:
             x = [float(p[0]) for p in pts]
+            lo, hi = float(spec["low"]), float(spec["high"])
             if spec.get("distribution") == "log-uniform":
                 ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on a short log axis
+                ax.set_xlim(lo / 1.15, hi * 1.15)
+            else:
+                pad = (hi - lo) * 0.04
+                ax.set_xlim(lo - pad, hi + pad)  # the searched range, so clusters read against it
         ax.scatter(x, [p[1] for p in pts], c=[_STATE_COLOR.get(p[2], "k") for p in pts], s=16)
         ax.set_title(name, fontsize=9)
         ax.tick_params(labelsize=7)

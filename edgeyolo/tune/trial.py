@@ -78,7 +78,8 @@ def run_trial(
         m = row["map50_95"]
         log(f"[tune] trial {number} epoch {epoch + 1}/{ctx.base.epochs}: mAP50-95 "
             f"{'n/a' if m is None else f'{m:.4f}'}")  # fmt: skip
-        if report(epoch + 1, row):
+        # The last epoch is reported too, but a trial that trained all its epochs is complete, not pruned.
+        if report(epoch + 1, row) and epoch + 1 < ctx.base.epochs:
             pruned = True
         return pruned
 
