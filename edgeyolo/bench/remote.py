@@ -247,30 +247,34 @@ class _Session:
         except FileNotFoundError:
             return False
 
-    def run(self, argv: Sequence[str], timeout_s: float, on_line: Log | None = None) -> tuple[int, str, str]:
-        """Run an argument list (each argument quoted); stream stdout lines to ``on_line``."""
+    def run(self, argv: Sequence[str], timeout_s: float, on_line: Log | None = None) -> tuple[int, str]:
+        """Run an argument list (each argument quoted); stream its output lines (stderr merged, so neither
+        pipe can fill up and stall the other) to ``on_line``; return (exit code, output)."""
         command = " ".join(shlex.quote(str(a)) for a in argv)
-        _, stdout, stderr = self.client.exec_command(command, timeout=timeout_s)
-        out_lines = []
-        for line in iter(stdout.readline, ""):
-            out_lines.append(line)
+        channel = self.client.get_transport().open_session()
+        channel.settimeout(timeout_s)
+        channel.set_combine_stderr(True)
+        channel.exec_command(command)
+        lines = []
+        for line in channel.makefile("r"):
+            line = line.decode(errors="replace") if isinstance(line, bytes) else line
+            lines.append(line)
             if on_line:
                 on_line(line.rstrip("\n"))
-        err = stderr.read().decode(errors="replace")
-        return stdout.channel.recv_exit_status(), "".join(out_lines), err
+        return channel.recv_exit_status(), "".join(lines)
 
     def agent(self, *args: str) -> Any:
-        code, out, err = self.run([self.python, "-m", "edgeyolo.bench.agent", *args], timeout_s=120)
+        code, out = self.run([self.python, "-m", "edgeyolo.bench.agent", *args], timeout_s=120)
         if code != 0:
-            last = (err.strip().splitlines() or [f"exit code {code}"])[-1]
-            if "No module named" in err or code == 127:
+            last = (out.strip().splitlines() or [f"exit code {code}"])[-1]
+            if "No module named" in out or code == 127:
                 raise RemoteError(
                     f"{self.device.host}: edgeyolo is not installed for {self.python} ({last}); on the device run: "
                     f"{self.python} -m pip install 'edgeyolo[onnx]=={__version__}' (or [openvino]/[tensorrt]), "
                     "or set the device's python: in devices.yaml / --remote-python"
                 )
             raise RemoteError(f"{self.device.host}: {self.python} -m edgeyolo.bench.agent failed: {last}")
-        return json.loads(out)
+        return json.loads(out.strip().splitlines()[-1])
 
     def upload_tree(self, files: Sequence[tuple[Path, str]]) -> None:
         for local, remote in files:
@@ -413,14 +417,14 @@ class _DeviceRun:
         out = s.path("results", f"{sha[:16]}.jsonl")
         s.makedirs(posixpath.dirname(out))
         before = self._remote_records(out)
-        code, _, err = s.run(self._bench_argv(remote, out), self.opts.candidate_timeout_s,
+        code, output = s.run(self._bench_argv(remote, out), self.opts.candidate_timeout_s,
                              on_line=lambda ln: self.log(f"{artifact.name}: {ln}") if ln.strip() else None)  # fmt: skip
         records = self._remote_records(out)
         new = records[len(before) :]
         if not new:  # skipped by the device's own --resume: its earlier record is the result
             new = [r for r in records if r.get("candidate", {}).get("sha256") == sha][-1:]
         if not new:
-            last = (err.strip().splitlines() or [f"exit code {code}"])[-1]
+            last = (output.strip().splitlines() or [f"exit code {code}"])[-1]
             return self.error(artifact, f"{self.device.host}: edgeyolo bench failed: {last}")
         rec = new[-1]
         rec["candidate"]["remote_artifact"] = rec["candidate"].get("artifact")
