@@ -132,3 +132,23 @@ def test_min_duration_keeps_timing_past_the_iterations(tmp_path, onnx_artifact, 
     e2e = rec["latency_ms"]["end_to_end"]
     assert rec["settings"]["min_duration_s"] == 0.5
     assert e2e["n"] > 2 and e2e["n"] * e2e["mean"] >= 0.4 * 1000  # ran ~0.5 s, not 2 iterations
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    import os
+
+    from edgeyolo._io import write_text_atomic
+
+    mask = os.umask(0o022)
+    try:
+        f = write_text_atomic(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(mask)
+    assert f.stat().st_mode & 0o777 == 0o644
+
+
+def test_latency_frames_without_a_dataset_do_not_depend_on_the_model_size():
+    from edgeyolo.bench.measure import _synthetic_frames
+
+    frames = _synthetic_frames()
+    assert len(frames) == 8 and frames[0].shape == (480, 640, 3)

@@ -76,11 +76,13 @@ def _size_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
-def _synthetic_frames(imgsz: int, n: int = 8) -> list[np.ndarray]:
+def _synthetic_frames(n: int = 8, size: tuple[int, int] = (640, 480)) -> list[np.ndarray]:
+    """Demo-style scenes the size of a VGA camera frame (used when no dataset is given): the letterbox
+    resize then costs what it costs on a camera stream, whatever the model's input size."""
     from edgeyolo.data.synth import _render
 
     rng = np.random.default_rng(0)
-    return [_render(rng, imgsz, int(imgsz * 0.75), 5)[0] for _ in range(n)]
+    return [_render(rng, size[0], size[1], 5)[0] for _ in range(n)]
 
 
 def measure(spec: CandidateSpec) -> dict:
@@ -99,7 +101,7 @@ def measure(spec: CandidateSpec) -> dict:
         frames = [cv2.imread(str(i.path)) for i in labeled[:MAX_LATENCY_IMAGES]]
         latency_source = "val"
     else:
-        frames = _synthetic_frames(art.imgsz)
+        frames = _synthetic_frames()
         latency_source = "synthetic"
 
     t0 = time.perf_counter()

@@ -58,8 +58,6 @@ def measure_latency(
     from edgeyolo.profiles import TargetSpec
 
     target = TargetSpec("onnx", "fp32", "onnxruntime")
-    # The graph's TopK cannot keep more rows than the head has anchors (84 at 64 px): cap it for tiny sizes.
-    max_det = min(300, sum((imgsz // s) ** 2 for s in (8, 16, 32)))
     r = export(
         ExportConfig(
             profile=profile,
@@ -67,7 +65,6 @@ def measure_latency(
             out=out / "export",
             imgsz=(imgsz,),
             targets=(target,),
-            max_det=max_det,
         )
     )
     item = r.items[0]
