@@ -73,3 +73,27 @@ def remote_from_options(hosts, inventory, device_names, identity, known_hosts, a
     opts = RemoteOptions(known_hosts=Path(known_hosts) if known_hosts else None,
                          accept_new_host_key=accept_new_host_key, key_file=Path(identity) if identity else None)  # fmt: skip
     return devices, opts
+
+
+DEVICE_OPT = click.option("--device", default=None,
+                          help="Results from several devices: the one to use (label 'profile @ host', hostname or profile).")  # fmt: skip
+
+_SELECTION_OPTIONS = [
+    click.option("--budget-ms", type=float, default=None,
+                 help="End-to-end latency budget in ms; default: the profile's."),
+    click.option("--fps", type=float, default=None, help="Frame-rate target: a budget of 1000/FPS ms (not with --budget-ms)."),
+    click.option("--min-map", type=float, default=None, help="Never select a candidate below this mAP50-95 (0-1)."),
+    METRIC_OPT,
+]  # fmt: skip
+
+
+def selection_options(f):
+    """--budget-ms, --fps, --min-map and --metric of select, report and compare."""
+    for option in reversed(_SELECTION_OPTIONS):
+        f = option(f)
+    return f
+
+
+def check_budget(budget_ms: float | None, fps: float | None) -> None:
+    if budget_ms is not None and fps is not None:
+        raise click.UsageError("give the latency budget either as --budget-ms or as --fps, not both")

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgeyolo.commands._common import METRIC_OPT
-from edgeyolo.commands.select import DEVICE_OPT
+from edgeyolo.commands._common import DEVICE_OPT, check_budget, selection_options
 
 
 @click.command("report")
@@ -18,19 +17,7 @@ from edgeyolo.commands.select import DEVICE_OPT
     type=click.Path(file_okay=False),
     help="Folder for report.json, results.csv, report.md and report.html.",
 )
-@click.option(
-    "--budget-ms", type=float, default=None, help="End-to-end latency budget in ms; default: the profile's."
-)
-@click.option(
-    "--fps",
-    type=float,
-    default=None,
-    help="Frame-rate target: a budget of 1000/FPS ms (not with --budget-ms).",
-)
-@click.option(
-    "--min-map", type=float, default=None, help="Never select a candidate below this mAP50-95 (0-1)."
-)
-@METRIC_OPT
+@selection_options
 @DEVICE_OPT
 def command(results, out, budget_ms, fps, min_map, metric, device) -> None:
     """Write report.json, results.csv, report.md and a self-contained report.html (plots, sortable table,
@@ -43,8 +30,7 @@ def command(results, out, budget_ms, fps, min_map, metric, device) -> None:
     from edgeyolo.bench.store import read_records
     from edgeyolo.report import report as run_report
 
-    if budget_ms is not None and fps is not None:
-        raise click.UsageError("give the latency budget either as --budget-ms or as --fps, not both")
+    check_budget(budget_ms, fps)
     r = run_report(read_records(*results), Path(out), budget_ms=budget_ms, metric=metric, fps=fps, min_map=min_map,
                    device=device)  # fmt: skip
     click.echo(r.selection.reason)

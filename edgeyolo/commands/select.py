@@ -7,27 +7,12 @@ import sys
 
 import click
 
-from edgeyolo.commands._common import METRIC_OPT
-
-DEVICE_OPT = click.option("--device", default=None,
-                          help="Results from several devices: the one to use (label 'profile @ host', hostname or profile).")  # fmt: skip
+from edgeyolo.commands._common import DEVICE_OPT, check_budget, selection_options
 
 
 @click.command("select")
 @click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option(
-    "--budget-ms", type=float, default=None, help="End-to-end latency budget in ms; default: the profile's."
-)
-@click.option(
-    "--fps",
-    type=float,
-    default=None,
-    help="Frame-rate target: a budget of 1000/FPS ms (not with --budget-ms).",
-)
-@click.option(
-    "--min-map", type=float, default=None, help="Never select a candidate below this mAP50-95 (0-1)."
-)
-@METRIC_OPT
+@selection_options
 @DEVICE_OPT
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the selection as JSON (candidates, front, choice, reason)."
@@ -45,8 +30,7 @@ def command(results, budget_ms, fps, min_map, metric, device, as_json) -> None:
     from edgeyolo.bench.store import read_records
     from edgeyolo.select import select as run_select
 
-    if budget_ms is not None and fps is not None:
-        raise click.UsageError("give the latency budget either as --budget-ms or as --fps, not both")
+    check_budget(budget_ms, fps)
     sel = run_select(read_records(*results), budget_ms=budget_ms, fps=fps, min_map=min_map, metric=metric,
                      device=device)  # fmt: skip
     if as_json:
