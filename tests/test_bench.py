@@ -8,7 +8,7 @@ import pytest
 
 from edgeyolo.bench.accuracy import coco_map
 from edgeyolo.bench.stats import summarize
-from edgeyolo.bench.store import read_records
+from edgeyolo.bench.store import read_records, schema_errors
 from edgeyolo.data.yolo import LabeledImage
 from edgeyolo.runtime.types import Detections
 
@@ -76,6 +76,11 @@ def test_benchmark_record(tmp_path, onnx_artifact, tiny_data):
     assert rec["device"]["runtime_versions"]["onnxruntime"]
     assert set(rec["accuracy"]["per_class"]) == {"circle", "square", "triangle", "star", "cross"}
     assert rec["power"] is None  # no sensor read here: null, never 0
+    assert schema_errors(rec) == []
+    # The stages split the end-to-end time: per-stage means add up to the end-to-end mean.
+    lat = rec["latency_ms"]
+    stages = sum(lat[s]["mean"] for s in ("preprocess", "inference", "postprocess"))
+    assert stages == pytest.approx(lat["end_to_end"]["mean"], rel=0.01, abs=0.01)
 
 
 def test_crashing_candidate_becomes_an_error_record(tmp_path, onnx_artifact):
@@ -93,6 +98,7 @@ def test_crashing_candidate_becomes_an_error_record(tmp_path, onnx_artifact):
                                 iterations=3, warmup=0, threads=1))  # fmt: skip
     assert [r["status"] for r in res.records] == ["error", "ok"]
     assert "cannot load" in res.records[0]["message"]
+    assert [schema_errors(r) for r in res.records] == [[], []]
     assert len(out.read_text().splitlines()) == 2
 
 
@@ -152,3 +158,21 @@ def test_latency_frames_without_a_dataset_do_not_depend_on_the_model_size():
 
     frames = _synthetic_frames()
     assert len(frames) == 8 and frames[0].shape == (480, 640, 3)
+
+
+def test_schema_catches_broken_records(onnx_artifact):
+    from _records import record
+
+    good = record()
+    assert schema_errors(good) == []
+    no_p90 = json.loads(json.dumps(good))
+    del no_p90["latency_ms"]["end_to_end"]["p90"]
+    assert schema_errors(no_p90) == ["latency_ms.end_to_end: 'p90' is a required property"]
+    bad_map = json.loads(json.dumps(good))
+    bad_map["accuracy"]["map50_95"] = 12.5  # a percentage where a fraction belongs
+    assert any(e.startswith("accuracy") for e in schema_errors(bad_map))
+    error_without_message = {k: v for k, v in record(status="error").items() if k != "message"}
+    assert "(record): 'message' is a required property" in schema_errors(error_without_message)
+    zero_power = json.loads(json.dumps(good))
+    zero_power["power"] = 0  # absent sensors are null, never 0
+    assert any(e.startswith("power") for e in schema_errors(zero_power))

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from edgeyolo.bench.store import schema_errors
+
 NETGUARD = Path(__file__).parent / "netguard"
 
 
@@ -55,6 +57,7 @@ def test_run_end_to_end_offline(tmp_path):
 
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert records and all(r["status"] == "ok" for r in records), records
+    assert [schema_errors(r) for r in records] == [[] for _ in records]
     r = records[0]
     assert r["candidate"]["format"] == "onnx" and r["candidate"]["end2end"] is True
     for stage in ("preprocess", "inference", "postprocess", "end_to_end"):

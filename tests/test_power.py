@@ -122,6 +122,11 @@ def test_stability_flags():
         s["noisy"] and any("throttling" in r for r in s["reasons"]) and any("MHz" in r for r in s["reasons"])
     )
     assert _stability(0.2, calm, calm)["reasons"] == ["end-to-end CV 0.20 > 0.1"]
+    from edgeyolo.bench.environment import parse_jetson_clocks
+
+    dvfs = _stability(0.03, calm, calm, parse_jetson_clocks(JETSON_CLOCKS_DVFS))
+    assert dvfs["noisy"] and "Jetson clocks not locked" in dvfs["reasons"][0]
+    assert _stability(0.03, calm, calm, parse_jetson_clocks(JETSON_CLOCKS_LOCKED))["noisy"] is False
 
 
 # `sudo jetson_clocks --show` on a Jetson AGX Orin (JetPack 6) before and after `sudo jetson_clocks`.

@@ -26,7 +26,7 @@ from edgeyolo.bench.remote import (
     parse_host,
     remote_devices,
 )
-from edgeyolo.bench.store import read_records
+from edgeyolo.bench.store import read_records, schema_errors
 from edgeyolo.cli import main
 from edgeyolo.errors import ConfigError
 from edgeyolo.profiles import load_profile
@@ -221,6 +221,7 @@ def test_remote_benchmark_end_to_end(tmp_path, sshd, onnx_artifact, tiny_data):
     assert Path(rec["accuracy"]["remote_dataset"]).is_relative_to(dev.workdir)
     assert rec["latency_ms"]["end_to_end"]["n"] == FAST["iterations"]
     assert read_records(tmp_path / "results.jsonl") == [rec]
+    assert schema_errors(rec) == []
     assert any("copying" in m for m in logs) and any("e2e p50" in m or "✅" in m for m in logs)
 
     # Same output again: refused without --resume, skipped with it; --force measures again without re-copying.
@@ -271,6 +272,7 @@ def test_wrong_key_and_unreachable_host_are_error_records(tmp_path, sshd, onnx_a
     assert "cannot reach" in by_device["gone"]["message"]
     assert by_device["good"]["status"] == "ok"  # the other devices continue
     assert len(read_records(tmp_path / "results.jsonl")) == 3
+    assert all(schema_errors(rec) == [] for rec in r.records)
 
 
 def test_missing_edgeyolo_and_missing_runtime(tmp_path, sshd, onnx_artifact):

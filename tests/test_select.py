@@ -257,3 +257,11 @@ def test_select_cli_device(runner, tmp_path):
     assert r.exit_code == 1 and "--device" in r.output and "Traceback" not in r.output
     r = runner.invoke(main, ["select", str(f), "--device", "pi", "--json"])
     assert r.exit_code == 0 and json.loads(r.output)["selected"]
+
+
+def test_hand_built_records_follow_the_record_schema():
+    """The records these tests select from are shaped like the ones bench writes (record.schema.json)."""
+    from edgeyolo.bench.store import schema_errors
+
+    recs = [*sweep(), record(status="error"), record(power_w=4.2), record(dev=device("rpi5", "pi"))]
+    assert {i: schema_errors(r) for i, r in enumerate(recs) if schema_errors(r)} == {}

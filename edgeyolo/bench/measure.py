@@ -58,10 +58,13 @@ def _peak_rss_mb() -> float:
     return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
 
 
-def _stability(cv: float, before: dict, after: dict) -> dict:
-    """Flags that make a latency figure untrustworthy: spread, throttling, heating during the run."""
+def _stability(cv: float, before: dict, after: dict, jetson_clocks: dict | None = None) -> dict:
+    """Flags that make a latency figure untrustworthy: spread, throttling, heating during the run, and DVFS
+    left on (Jetson clocks not locked)."""
     throttled = bool(after.get("throttled") and any(after["throttled"]["now"].values()))
     reasons = []
+    if jetson_clocks is not None and not jetson_clocks["locked"]:
+        reasons.append("Jetson clocks not locked (run 'sudo jetson_clocks' before benchmarking)")
     if cv > NOISY_CV:
         reasons.append(f"end-to-end CV {cv:.2f} > {NOISY_CV}")
     if throttled:
@@ -116,6 +119,7 @@ def measure(spec: CandidateSpec) -> dict:
     stages: dict[str, list[float]] = {"preprocess": [], "inference": [], "postprocess": [], "end_to_end": []}
     start = time.perf_counter()
     i = 0
+    env = capture_environment(spec.profile)
     before = thermal_state()
     with PowerMeter(spec.power_source) as meter:  # same window as the timed latency run
         while i < spec.iterations or time.perf_counter() - start < spec.min_duration_s:
@@ -159,7 +163,7 @@ def measure(spec: CandidateSpec) -> dict:
             "sha256": artifact_sha256(art),
             "size_bytes": _size_bytes(art.root),
         },  # fmt: skip
-        "device": {**capture_environment(spec.profile), "runtime_versions": rt.versions()},
+        "device": {**env, "runtime_versions": rt.versions()},
         "settings": {
             "warmup": spec.warmup,
             "iterations": spec.iterations,
@@ -172,7 +176,7 @@ def measure(spec: CandidateSpec) -> dict:
         "latency_ms": latency,
         "cold_start_ms": {"load": round(load_ms, 3), "first_inference": round(first_ms, 3)},
         "throughput_fps": round(1000.0 / e2e["mean"], 2) if e2e["mean"] else None,
-        "stability": _stability(cv, before, after),
+        "stability": _stability(cv, before, after, env.get("jetson_clocks")),
         "memory_mb": {"peak_rss": _peak_rss_mb()},
         "power": power,
         "power_note": None if power is not None else meter.reason,

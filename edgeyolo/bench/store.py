@@ -12,6 +12,27 @@ from edgeyolo.errors import ResultsError
 SCHEMA = "edgeyolo.bench/1"
 
 
+def record_schema() -> dict:
+    """The JSON Schema (draft 2020-12) of a benchmark record, shipped as ``edgeyolo/bench/record.schema.json``."""
+    from importlib import resources
+
+    return json.loads(resources.files(__package__).joinpath("record.schema.json").read_text(encoding="utf-8"))
+
+
+def schema_errors(record: dict) -> list[str]:
+    """Where ``record`` breaks the record schema ('latency_ms.end_to_end: 'p90' is a required property', ...);
+    empty when it is valid. Needs the ``jsonschema`` package."""
+    try:
+        import jsonschema
+    except ImportError:
+        from edgeyolo.errors import BackendUnavailableError
+
+        raise BackendUnavailableError("validating records needs jsonschema: pip install jsonschema") from None
+    validator = jsonschema.Draft202012Validator(record_schema())
+    return [f"{'.'.join(str(p) for p in e.absolute_path) or '(record)'}: {e.message}"
+            for e in sorted(validator.iter_errors(record), key=lambda e: list(map(str, e.absolute_path)))]  # fmt: skip
+
+
 def append_record(path: str | os.PathLike, record: dict) -> None:
     append_jsonl(path, record)
 
