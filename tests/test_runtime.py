@@ -92,7 +92,9 @@ def test_bad_artifacts(tmp_path, onnx_artifact):
 
 @pytest.mark.parametrize("module", ["edgeyolo.runtime", "edgeyolo.bench", "edgeyolo.select", "edgeyolo.report",
                                     "edgeyolo.cli", "edgeyolo.bench.worker", "edgeyolo.predict", "edgeyolo.api",
-                                    "edgeyolo.data.check", "edgeyolo.runtime.openvino", "edgeyolo.runtime.tensorrt"])  # fmt: skip
+                                    "edgeyolo.data.check", "edgeyolo.runtime.openvino", "edgeyolo.runtime.tensorrt",
+                                    "edgeyolo.bench.remote", "edgeyolo.bench.agent", "edgeyolo.diagnose",
+                                    "edgeyolo.report.compare", "edgeyolo.tune"])  # fmt: skip
 def test_torch_free_modules(module):
     code = (
         f"import sys, {module}; bad = [m for m in ('torch', 'ultralytics') if m in sys.modules]; print(bad)"
