@@ -9,12 +9,13 @@ Results are converted into edgeyolo's own types before they leave this module.
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeyolo.errors import BackendUnavailableError, ConfigError, WeightsNotFoundError
+from edgeyolo.errors import BackendUnavailableError, CheckpointError, ConfigError, WeightsNotFoundError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -320,11 +321,19 @@ def default_train_argument(key: str) -> Any:
 
 
 def checkpoint_progress(last: Path) -> tuple[int | None, int]:
-    """(last completed 0-based epoch, total epochs) of a training checkpoint; epoch None when finished."""
+    """(last completed 0-based epoch, total epochs) of a training checkpoint; epoch None when finished.
+
+    Raises:
+        CheckpointError: the file cannot be read (e.g. truncated by a kill while it was saved).
+    """
     import_ultralytics()
     import torch
 
-    ckpt = torch.load(str(last), map_location="cpu", weights_only=False)
+    try:
+        ckpt = torch.load(str(last), map_location="cpu", weights_only=False)
+    except (EOFError, RuntimeError, pickle.UnpicklingError) as e:  # cut off while it was being written
+        raise CheckpointError(f"'{last}' is incomplete or damaged ({type(e).__name__}); the run was probably "
+                              "killed while saving it") from None  # fmt: skip
     epochs = int((ckpt.get("train_args") or {}).get("epochs", 0))
     epoch = ckpt.get("epoch", -1)
     if epoch is None or epoch < 0 or ckpt.get("optimizer") is None or epoch + 1 >= epochs:

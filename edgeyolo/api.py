@@ -7,10 +7,10 @@
 from edgeyolo.bench import BenchConfig, BenchResult, benchmark
 from edgeyolo.bench.remote import Device, RemoteOptions, benchmark_remote, load_inventory
 from edgeyolo.data.synth import SynthConfig, synthesize
+from edgeyolo.diagnose import Diagnosis, diagnose, load_conf_threshold
 from edgeyolo.export import ExportConfig, ExportResult, export
 from edgeyolo.pipeline import PipelineConfig, PipelineResult, run_pipeline
 from edgeyolo.profiles import DeviceProfile, list_profiles, load_profile
-from edgeyolo.diagnose import Diagnosis, diagnose, load_conf_threshold
 from edgeyolo.report import CompareResult, ReportResult, compare, load_runs, report
 from edgeyolo.runtime import load_runtime
 from edgeyolo.select import Selection, select

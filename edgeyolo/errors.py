@@ -42,3 +42,7 @@ class ArtifactError(EdgeYoloError, ValueError):
 
 class ResultsError(EdgeYoloError, ValueError):
     """A benchmark results file is missing or malformed."""
+
+
+class CheckpointError(EdgeYoloError, ValueError):
+    """A training checkpoint (last.pt) cannot be read."""

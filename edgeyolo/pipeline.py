@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeyolo._io import write_json_atomic
-from edgeyolo.errors import ConfigError, EdgeYoloError, ExportError
+from edgeyolo.errors import CheckpointError, ConfigError, EdgeYoloError, ExportError
 from edgeyolo.profiles import DeviceProfile
 
 Log = Callable[[str], None]
@@ -118,7 +118,14 @@ def _train_one(t: Training, cfg: PipelineConfig, data: Path, log: Log) -> None:
     if t.state == "resume":
         from edgeyolo._ultralytics import checkpoint_progress
 
-        epoch, _ = checkpoint_progress(t.run_dir / "weights" / "last.pt")
+        last = t.run_dir / "weights" / "last.pt"
+        try:
+            epoch, _ = checkpoint_progress(last)
+        except CheckpointError as e:  # killed while saving: nothing to continue from
+            log(f"[train] {t.run_dir.name}: {e}; training it again from the start")
+            last.unlink()
+            t.state = "new"
+            return _train_one(t, cfg, data, log)
         if epoch is None:  # every epoch ran; the process stopped before done.json was written
             best = t.run_dir / "weights" / "best.pt"
             log(f"[train] {t.run_dir.name}: all epochs had finished; using {best}")

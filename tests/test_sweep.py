@@ -77,6 +77,47 @@ def _onnx_profile(tmp_path: Path) -> Path:
     return path
 
 
+def _complete(path: Path) -> bool:
+    """The file exists and has stopped growing (Ultralytics writes last.pt in place, not atomically)."""
+    if not path.is_file():
+        return False
+    size = path.stat().st_size
+    time.sleep(1.0)
+    return size > 0 and path.stat().st_size == size
+
+
+def test_truncated_checkpoint_is_trained_again(tmp_path, tiny_run, tiny_data, runner):
+    """A kill while last.pt was being written leaves a truncated file: `train --resume` says so in one line,
+    and the sweep trains that (model, size) again instead of stopping."""
+    import shutil
+
+    from edgeyolo.cli import main
+    from edgeyolo.errors import CheckpointError
+    from edgeyolo.pipeline import _train_one
+
+    run = tmp_path / "train" / "yolo26n-64"
+    shutil.copytree(tiny_run.run_dir, run)
+    last = run / "weights" / "last.pt"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    res = runner.invoke(main, ["train", "--resume", str(run)])
+    assert res.exit_code == 1 and "incomplete or damaged" in res.output and "without --resume" in res.output
+    (run / "done.json").unlink(missing_ok=True)
+    cfg = PipelineConfig(profile=load_profile("x86-cpu"), out=tmp_path, data=tiny_data, models=("yolo26n",),
+                         imgsz=(64,), epochs=1, batch=8, train_overrides={"nbs": 8, "warmup_epochs": 0, "plots": False})  # fmt: skip
+    [t] = plan_trainings(cfg)
+    assert t.state == "resume"
+    logs: list[str] = []
+    _train_one(t, cfg, tiny_data, logs.append)
+    assert any("training it again from the start" in m for m in logs), logs
+    assert t.weights.is_file() and (run / "done.json").is_file()
+    from edgeyolo._ultralytics import checkpoint_progress
+
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"\x80\x02")  # the first bytes of a pickle, then nothing
+    with pytest.raises(CheckpointError, match="incomplete or damaged"):
+        checkpoint_progress(broken)
+
+
 def test_sweep_continues_after_a_crash(tmp_path, tiny_data):
     """Two sizes; the run is killed during the first training and the same command finishes the sweep."""
     out = tmp_path / "sweep"
@@ -88,9 +129,8 @@ def test_sweep_continues_after_a_crash(tmp_path, tiny_data):
     )
     last = out / "train" / "yolo26n-64" / "weights" / "last.pt"
     deadline = time.time() + 300
-    while not last.is_file() and proc.poll() is None and time.time() < deadline:
+    while not _complete(last) and proc.poll() is None and time.time() < deadline:
         time.sleep(0.2)
-    time.sleep(0.5)  # let the checkpoint write finish
     os.killpg(proc.pid, signal.SIGKILL)
     first = proc.communicate()[0]
     assert "[plan] 2 model(s) x size(s); 2 training(s) to run" in first, first[-2000:]

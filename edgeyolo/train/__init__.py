@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from edgeyolo._io import write_text_atomic
-from edgeyolo.errors import ConfigError, DatasetError
+from edgeyolo.errors import CheckpointError, ConfigError, DatasetError
 from edgeyolo.profiles import DeviceProfile, load_profile
 from edgeyolo.train.hooks import Recipe
 from edgeyolo.train.progloss import ProgLossConfig
@@ -285,7 +285,12 @@ def resume(run_dir: str | Path, log: Log = lambda m: None) -> TrainResult:
         raise ConfigError(
             f"'{last}' not found: the run stopped before its first epoch finished; start it again."
         )
-    epoch, epochs = checkpoint_progress(last)
+    try:
+        epoch, epochs = checkpoint_progress(last)
+    except CheckpointError as e:
+        raise CheckpointError(
+            f"{e}; it cannot be resumed: start the training again without --resume"
+        ) from None
     if epoch is None:
         raise ConfigError(
             f"'{run_dir}' finished all its epochs; nothing to resume. Start a new run to train more."
