@@ -144,6 +144,22 @@ def _train_one(t: Training, cfg: PipelineConfig, data: Path, log: Log) -> None:
     log(f"[train] {t.run_dir.name} done in {tr.seconds:.0f} s: mAP50-95 {m}")
 
 
+def _check_distinct_models(weights: Sequence[Path]) -> None:
+    """Artifacts are named <model>-<size>-<format>-<precision>: two weights files of the same model would
+    overwrite each other's artifacts and measurements."""
+    from edgeyolo._ultralytics import checkpoint_info
+
+    seen: dict[str, Path] = {}
+    for w in weights:
+        model = checkpoint_info(Path(w))["model"]
+        if model in seen:
+            raise ConfigError(
+                f"run --weights: {seen[model]} and {w} are both {model} models, so their artifacts would share "
+                f"names ({model}-<size>-<format>-<precision>); sweep them into separate --out folders"
+            )
+        seen[model] = Path(w)
+
+
 def _plan_text(plan: Sequence[Training], cfg: PipelineConfig) -> str:
     todo = [t for t in plan if t.state in ("new", "resume")]
     n_targets = len(cfg.profile.targets)
@@ -184,6 +200,9 @@ def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineRe
             synthesize(
                 SynthConfig(out=data.parent, train=cfg.synth_train, val=cfg.synth_val, imgsz=plan[0].imgsz)
             )
+
+    if cfg.weights:
+        _check_distinct_models(cfg.weights)
 
     # 2. train, one (model, size) at a time
     for i, t in enumerate(plan, 1):

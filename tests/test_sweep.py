@@ -153,3 +153,16 @@ def test_sweep_continues_after_a_crash(tmp_path, tiny_data):
     )
     assert "reused" in again.stdout
     assert len((out / "results.jsonl").read_text().splitlines()) == 2
+
+
+def test_two_weights_of_the_same_model_are_refused(tmp_path, tiny_weights, tiny_data):
+    import shutil
+
+    from edgeyolo.pipeline import run_pipeline
+
+    other = tmp_path / "other.pt"
+    shutil.copyfile(tiny_weights, other)
+    with pytest.raises(ConfigError, match="both yolo26n models"):
+        run_pipeline(PipelineConfig(profile=load_profile("x86-cpu"), out=tmp_path / "o", data=tiny_data,
+                                    weights=(tiny_weights, other)))  # fmt: skip
+    assert not (tmp_path / "o" / "artifacts").exists()  # refused before anything was exported
