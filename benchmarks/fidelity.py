@@ -103,21 +103,30 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
         arts = _artifacts(tmp)
-        refs = {"openvino": {"benchmark_app": benchmark_app_p50, "bare loop": bare_p50}, "onnx": {"bare loop": bare_p50}}
+        refs = {
+            "openvino": {"benchmark_app": benchmark_app_p50, "bare loop": bare_p50},
+            "onnx": {"bare loop": bare_p50},
+        }
         got: dict[tuple[str, str], list[float]] = {}
         for r in range(a.rounds):
             for fmt, art in arts.items():
-                got.setdefault((fmt, "edgeyolo"), []).append(edgeyolo_p50(art, a.threads, a.iterations, tmp / "r.jsonl"))
+                got.setdefault((fmt, "edgeyolo"), []).append(
+                    edgeyolo_p50(art, a.threads, a.iterations, tmp / "r.jsonl")
+                )
                 for name, fn in refs[fmt].items():
                     got.setdefault((fmt, name), []).append(fn(art, a.threads, a.iterations))
             print(f"round {r + 1}/{a.rounds} done", file=sys.stderr)
 
-    print(f"inference-stage p50, {a.threads} threads, {a.iterations} iterations, {a.rounds} rounds (median of rounds)")
+    print(
+        f"inference-stage p50, {a.threads} threads, {a.iterations} iterations, {a.rounds} rounds (median of rounds)"
+    )
     for fmt, art in arts.items():
         ours = np.array(got[(fmt, "edgeyolo")])
         cv = ours.std(ddof=1) / ours.mean() if len(ours) > 1 else 0.0
         print(f"{fmt:<9} {art.name}")
-        print(f"  edgeyolo bench   {np.median(ours):7.2f} ms   rounds: {', '.join(f'{v:.2f}' for v in ours)}   CV {cv:.3f}")
+        print(
+            f"  edgeyolo bench   {np.median(ours):7.2f} ms   rounds: {', '.join(f'{v:.2f}' for v in ours)}   CV {cv:.3f}"
+        )
         for name in refs[fmt]:
             ref = np.array(got[(fmt, name)])
             ratio = np.median(ours) / np.median(ref)

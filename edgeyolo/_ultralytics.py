@@ -446,7 +446,9 @@ def validation_curves(weights: Path, data: Path, *, imgsz: int | None = None, sp
         train_args = yolo.ckpt.get("train_args", {}) if isinstance(yolo.ckpt, dict) else {}
         imgsz = int(train_args.get("imgsz") or 640)
     level = LOGGER.level
-    LOGGER.setLevel(logging.WARNING)  # the library logs (and draws progress bars) to stdout, which --json owns
+    LOGGER.setLevel(
+        logging.WARNING
+    )  # the library logs (and draws progress bars) to stdout, which --json owns
     try:
         with tempfile.TemporaryDirectory(prefix="edgeyolo-val-") as tmp:
             yolo.val(validator=CurvesValidator, data=str(Path(data).resolve()), split=split, imgsz=imgsz,

@@ -397,8 +397,10 @@ def export(
 @click.argument("artifact", type=click.Path())
 @click.argument("source", type=click.Path())
 @click.option(
-    "--conf", type=click.FloatRange(0, 1), default=None,
-    help="Confidence threshold; default: the artifact's F1-optimal one (edgeyolo diagnose), else 0.25."
+    "--conf",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Confidence threshold; default: the artifact's F1-optimal one (edgeyolo diagnose), else 0.25.",
 )
 @click.option("--classes", default=None, help="Comma-separated class ids to keep.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Inference threads.")
