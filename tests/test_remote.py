@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import json
 import os
@@ -93,6 +94,7 @@ def _profile_yaml(name: str) -> str:
         ("devices:\n  a: {host: pi@x, workdir: /srv/../etc}\n", "must not contain '..'"),
         ("devices:\n  a: {host: 'pi@x:70000'}\n", "between 1 and 65535"),
         ("devices: {a: [\n", "not valid YAML"),
+        ("devices:\n  a: {host: pi@x, profile: nope}\n", "devices.a.profile: Unknown profile 'nope'"),
     ],
 )
 def test_inventory_rejects(tmp_path, body, match):
@@ -118,8 +120,11 @@ class Server:
     known_hosts: Path  # holds the server's host key
     proc: subprocess.Popen
 
-    def device(self, name: str = "dut", python: str = sys.executable, key: Path | None = None) -> Device:
-        return Device(name=name, host=Host(getpass.getuser(), "127.0.0.1", self.port), key_file=key or self.key,
+    def device(self, name: str = "dut", python: str = sys.executable, key: Path | None = None,
+               hostname: str = "127.0.0.1") -> Device:  # fmt: skip
+        """A device on this server; a second device at the same time needs hostname='localhost' (one
+        user@host:port is never measured twice in parallel)."""
+        return Device(name=name, host=Host(getpass.getuser(), hostname, self.port), key_file=key or self.key,
                       python=python, workdir=str(self.root / f"work-{name}"))  # fmt: skip
 
     def opts(self, **kw) -> RemoteOptions:
@@ -159,7 +164,7 @@ def _keygen(path: Path) -> Path:
     return path
 
 
-def start_sshd(root: Path) -> Server:
+def start_sshd(root: Path, sftp: bool = True) -> Server:
     if not Path(SSHD).is_file() or shutil.which("ssh-keygen") is None:
         pytest.skip("OpenSSH server not installed (.ci/run installs openssh-server)")
     root.mkdir(parents=True, exist_ok=True)
@@ -170,7 +175,8 @@ def start_sshd(root: Path) -> Server:
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nPidFile {root}/sshd.pid\n"
         f"AuthorizedKeysFile {root}/authorized_keys\nPubkeyAuthentication yes\nPasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n"
-        "Subsystem sftp internal-sftp\nLogLevel ERROR\n"
+        + ("Subsystem sftp internal-sftp\n" if sftp else "")
+        + "LogLevel ERROR\n"
     )
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
@@ -186,7 +192,7 @@ def start_sshd(root: Path) -> Server:
             time.sleep(0.1)
     pub = (root / "host_ed25519.pub").read_text().split()
     known = root / "known_hosts"
-    known.write_text(f"[127.0.0.1]:{port} {pub[0]} {pub[1]}\n")
+    known.write_text(f"[127.0.0.1]:{port} {pub[0]} {pub[1]}\n[localhost]:{port} {pub[0]} {pub[1]}\n")
     return Server(port, root, user_key, known, proc)
 
 
@@ -265,7 +271,7 @@ def test_wrong_key_and_unreachable_host_are_error_records(tmp_path, sshd, onnx_a
     bad_auth = sshd.device("bad-auth", key=wrong)
     gone = Device("gone", Host(getpass.getuser(), "127.0.0.1", _free_port()), key_file=sshd.key,
                   workdir=str(tmp_path / "w"))  # fmt: skip
-    good = sshd.device("good")
+    good = sshd.device("good", hostname="localhost")
     r = benchmark_remote(_cfg(tmp_path, [onnx_artifact]), [bad_auth, gone, good], sshd.opts())
     by_device = {rec["device"]["name"]: rec for rec in r.records}
     assert "authentication failed" in by_device["bad-auth"]["message"]
@@ -284,7 +290,7 @@ def test_missing_edgeyolo_and_missing_runtime(tmp_path, sshd, onnx_artifact):
     wrapper = tmp_path / "python-without-ort"
     wrapper.write_text(f'#!/bin/sh\nPYTHONPATH={hide.parent} exec {sys.executable} "$@"\n')
     wrapper.chmod(0o755)
-    no_ort = sshd.device("no-ort", python=str(wrapper))
+    no_ort = sshd.device("no-ort", python=str(wrapper), hostname="localhost")
     r = benchmark_remote(_cfg(tmp_path, [onnx_artifact]), [no_edgeyolo, no_ort], sshd.opts())
     by_device = {rec["device"]["name"]: rec for rec in r.records}
     assert "edgeyolo is not installed" in by_device["bare"]["message"]
@@ -348,7 +354,7 @@ def test_sweep_on_two_devices_reports_each_and_compares(tmp_path, sshd, tiny_wei
     logs: list[str] = []
     r = run_pipeline(PipelineConfig(profile=load_profile(tmp_path / "tiny-cpu.yaml"), out=tmp_path / "sweep", data=tiny_data,
                                     weights=(tiny_weights,), imgsz=(128,), bench_iterations=3, bench_warmup=1,
-                                    devices=(sshd.device("lab-a"), sshd.device("lab-b")), remote=sshd.opts()),
+                                    devices=(sshd.device("lab-a"), sshd.device("lab-b", hostname="localhost")), remote=sshd.opts()),
                      log=logs.append)  # fmt: skip
     records = read_records(r.results)
     assert sorted(x["device"]["name"] for x in records) == ["lab-a", "lab-b"]
@@ -371,3 +377,52 @@ def test_candidate_that_crashes_on_the_device(tmp_path, sshd, onnx_artifact):
     assert bad["status"] == "error" and bad["candidate"]["artifact"] == str(broken.resolve())
     assert "model.onnx" in bad["message"] or "onnx" in bad["message"].lower()
     assert good["status"] == "ok"
+
+
+def test_new_settings_are_measured_not_taken_from_an_earlier_run(tmp_path, sshd, onnx_artifact):
+    """The device keeps its results per settings: other iterations into a new --out are a new measurement."""
+    dev = sshd.device("settings")
+    first = benchmark_remote(_cfg(tmp_path, [onnx_artifact], iterations=3), [dev], sshd.opts()).records[0]
+    cfg = dataclasses.replace(_cfg(tmp_path, [onnx_artifact], iterations=9), out=tmp_path / "second.jsonl")
+    second = benchmark_remote(cfg, [dev], sshd.opts()).records[0]
+    assert first["latency_ms"]["end_to_end"]["n"] == 3 and second["latency_ms"]["end_to_end"]["n"] == 9
+    assert second["created"] >= first["created"] and second != first
+
+
+def test_known_hosts_kept_and_markers_refused(tmp_path, sshd, onnx_artifact):
+    known = tmp_path / "known_hosts"
+    mine = "# my devices\nother.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+    known.write_text(mine)  # no trailing newline
+    r = benchmark_remote(_cfg(tmp_path, [onnx_artifact]), [sshd.device()],
+                         sshd.opts(known_hosts=known, accept_new_host_key=True))  # fmt: skip
+    assert r.records[0]["status"] == "ok", r.records[0].get("message")
+    text = known.read_text()
+    assert (
+        text.startswith(mine + "\n") and f"[127.0.0.1]:{sshd.port} ssh-ed25519 " in text
+    )  # appended, nothing lost
+
+    ca = tmp_path / "ca_known_hosts"
+    ca.write_text(
+        "@cert-authority *.corp ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
+    )
+    r = benchmark_remote(
+        _cfg(tmp_path, [onnx_artifact], force=True), [sshd.device()], sshd.opts(known_hosts=ca)
+    )
+    assert (
+        r.records[0]["status"] == "error"
+        and "@cert-authority lines are not supported" in r.records[0]["message"]
+    )
+
+
+def test_device_without_sftp_is_an_error_record(tmp_path, tmp_path_factory, onnx_artifact):
+    server = start_sshd(tmp_path_factory.mktemp("sshd-nosftp"), sftp=False)
+    try:
+        r = benchmark_remote(_cfg(tmp_path, [onnx_artifact]), [server.device()], server.opts())
+    finally:
+        server.kill_sessions()
+    assert r.records[0]["status"] == "error" and "no SFTP on the device" in r.records[0]["message"]
+
+
+def test_same_host_twice_is_refused(tmp_path, sshd, onnx_artifact):
+    with pytest.raises(ConfigError, match="given twice"):
+        benchmark_remote(_cfg(tmp_path, [onnx_artifact]), [sshd.device("a"), sshd.device("b")], sshd.opts())

@@ -119,7 +119,7 @@ def load_inventory(path: str | Path) -> dict[str, Device]:
                 prof = p.parent / prof_path  # a profile file next to the inventory
         out[str(name)] = Device(
             name=str(name), host=parse_host(d["host"], f"{where}.host"),
-            profile=load_profile(prof) if prof is not None else None,
+            profile=_inventory_profile(prof, f"{where}.profile") if prof is not None else None,
             key_file=Path(str(d["key"])).expanduser() if d.get("key") else None,
             python=str(d.get("python", "python3")), workdir=_check_workdir(str(d.get("workdir", DEFAULT_WORKDIR)), where),
         )  # fmt: skip
@@ -140,6 +140,13 @@ def remote_devices(
                 raise ConfigError(f"--only {n}: not in {inventory}; known: {', '.join(fleet)}")
         devices += [d for n, d in fleet.items() if not names or n in names]
     return devices
+
+
+def _inventory_profile(prof: Any, where: str) -> DeviceProfile:
+    try:
+        return load_profile(prof)
+    except EdgeYoloError as e:
+        raise ConfigError(f"{where}: {e}") from None
 
 
 def _check_workdir(workdir: str, where: str) -> str:
@@ -169,7 +176,14 @@ class _Session:
     def __init__(self, device: Device, opts: RemoteOptions, log: Log):
         self.device, self.opts, self.log = device, opts, log
         self.client = self._connect()
-        self.sftp = self.client.open_sftp()
+        try:
+            self.sftp = self.client.open_sftp()
+        except Exception as e:  # paramiko.SSHException "Channel closed." when sshd has no sftp subsystem
+            self.client.close()
+            raise RemoteError(
+                f"{device.host}: no SFTP on the device ({type(e).__name__}: {e}); enable the sftp subsystem in its "
+                "sshd_config (Subsystem sftp internal-sftp), edgeyolo copies files with it"
+            ) from None
         home = self.sftp.normalize(".")
         wd = device.workdir
         self.workdir = posixpath.normpath(home + wd[1:] if wd.startswith("~") else wd)
@@ -187,7 +201,12 @@ class _Session:
         known = Path(o.known_hosts or Path.home() / ".ssh" / "known_hosts").expanduser()
         client = paramiko.SSHClient()
         if known.is_file():
-            client.load_host_keys(str(known))
+            _check_known_hosts(known)
+            try:
+                client.load_host_keys(str(known))
+            except (paramiko.SSHException, ValueError) as e:
+                raise RemoteError(f"{known}: not a known_hosts file paramiko can read ({e}); pass --known-hosts "
+                                  "with plain 'host keytype key' lines for your devices") from None  # fmt: skip
         if o.accept_new_host_key:
             client.set_missing_host_key_policy(_SaveNewKey(known, self.log))
         else:
@@ -274,12 +293,26 @@ class _Session:
                     "or set the device's python: in devices.yaml / --remote-python"
                 )
             raise RemoteError(f"{self.device.host}: {self.python} -m edgeyolo.bench.agent failed: {last}")
-        return json.loads(out.strip().splitlines()[-1])
+        try:
+            return json.loads(out.strip().splitlines()[-1])
+        except (json.JSONDecodeError, IndexError):
+            raise RemoteError(f"{self.device.host}: {self.python} -m edgeyolo.bench.agent printed no JSON: "
+                              f"{out.strip()[-200:]!r}") from None  # fmt: skip
 
     def upload_tree(self, files: Sequence[tuple[Path, str]]) -> None:
         for local, remote in files:
             self.makedirs(posixpath.dirname(remote))
             self.sftp.put(str(local), remote)
+
+
+def _check_known_hosts(path: Path) -> None:
+    """Refuse known_hosts files with @revoked / @cert-authority lines: paramiko cannot honour them, and
+    ignoring a revocation would be unsafe."""
+    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if line.lstrip().startswith("@"):
+            marker = line.split()[0]
+            raise RemoteError(f"{path}:{n}: {marker} lines are not supported; pass --known-hosts with a file "
+                              "that holds plain 'host keytype key' lines for your devices")  # fmt: skip
 
 
 class _SaveNewKey:
@@ -290,8 +323,12 @@ class _SaveNewKey:
 
     def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
         client.get_host_keys().add(hostname, key.get_name(), key)
+        # Append one line: paramiko's save_host_keys rewrites the whole file and drops what it cannot parse.
         self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
-        client.save_host_keys(str(self.known_hosts))
+        with open(self.known_hosts, "a", encoding="utf-8") as f:
+            if self.known_hosts.stat().st_size and not self.known_hosts.read_bytes().endswith(b"\n"):
+                f.write("\n")
+            f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
         self.log(f"added {key.get_name()} key of {hostname} to {self.known_hosts} (--accept-new-host-key)")
 
 
@@ -414,7 +451,11 @@ class _DeviceRun:
             return self.error(artifact, f"{self.device.host}: runtime package '{module}' is not installed for "
                                         f"{s.python}; on the device run: {s.python} -m pip install 'edgeyolo[{extra}]'")  # fmt: skip
         remote = self._upload_artifact(artifact, sha)
-        out = s.path("results", f"{sha[:16]}.jsonl")
+        # One results file per (artifact, profile, data, settings): the device's own --resume then reuses a
+        # record only when it was measured exactly as asked (e.g. after a connection dropped mid-candidate).
+        settings = [a for a in self._bench_argv("", "")[4:] if a not in ("--force", "--resume")]
+        argv_key = hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:12]
+        out = s.path("results", f"{sha[:16]}-{argv_key}.jsonl")
         s.makedirs(posixpath.dirname(out))
         before = self._remote_records(out)
         code, output = s.run(self._bench_argv(remote, out), self.opts.candidate_timeout_s,
@@ -455,7 +496,7 @@ class _DeviceRun:
             return
         try:
             self.connect()
-        except (EdgeYoloError, OSError) as e:
+        except (EdgeYoloError, *_transport_errors()) as e:
             for a in todo:
                 self.emit(self.error(a, str(e)))
             return
@@ -506,6 +547,11 @@ def benchmark_remote(
     names = [d.name for d in devices]
     if len(set(names)) != len(names):
         raise ConfigError(f"bench: device names must be unique, got {', '.join(names)}")
+    hosts = [str(d.host) for d in devices]
+    if len(set(hosts)) != len(hosts):
+        dup = next(h for h in hosts if hosts.count(h) > 1)
+        raise ConfigError(f"bench: {dup} is given twice (--host / --devices); a device would be measured in "
+                          "parallel with itself")  # fmt: skip
     artifacts = tuple(Path(a) for a in cfg.artifacts)
     for a in artifacts:
         load_artifact(a)  # every manifest valid before the first connection
