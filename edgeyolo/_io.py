@@ -47,14 +47,34 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def append_jsonl(path: str | os.PathLike, record: dict) -> None:
-    """Append one JSON record as a line and flush it to disk, so a crash loses at most that line."""
+    """Append one JSON record as a line and flush it to disk, so a crash loses at most that line.
+
+    Readers skip a last line without its newline (see :func:`jsonl_lines`); the next append removes it.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(record, sort_keys=False, separators=(",", ":")) + "\n"
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line)
+    with open(path, "a+b") as f:
+        # A line without its newline at the end is a write a crash cut off: drop it, or this record would be
+        # glued onto it and lost with it.
+        end = f.seek(0, os.SEEK_END)
+        if end:
+            f.seek(end - 1)
+            if f.read(1) != b"\n":
+                f.seek(0)
+                data = f.read()
+                f.truncate(data.rfind(b"\n") + 1)
+        f.write(line.encode("utf-8"))
         f.flush()
         os.fsync(f.fileno())
+
+
+def jsonl_lines(text: str) -> list[tuple[int, str]]:
+    """(line number, line) of a JSONL file's complete lines; a last line without its newline was cut off by a
+    crash mid-append and is left out."""
+    lines = text.split("\n")
+    complete = lines[:-1]  # the piece after the last newline is empty or torn
+    return [(i, ln) for i, ln in enumerate(complete, start=1) if ln.strip()]
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from _records import device, record, sweep, write_jsonl
@@ -265,3 +266,38 @@ def test_hand_built_records_follow_the_record_schema():
 
     recs = [*sweep(), record(status="error"), record(power_w=4.2), record(dev=device("rpi5", "pi"))]
     assert {i: schema_errors(r) for i, r in enumerate(recs) if schema_errors(r)} == {}
+
+
+def test_results_file_cut_off_mid_append_keeps_every_whole_record(tmp_path):
+    """A crash mid-append leaves a torn last line: readers skip it, the next append removes it."""
+    from edgeyolo.bench.store import append_record
+
+    f = tmp_path / "r.jsonl"
+    append_record(f, record(p90=10.0))
+    with open(f, "a") as fh:
+        fh.write('{"schema": "edgeyolo.bench/1", "status": "ok", "cand')  # the kill came here
+    assert len(read_records(f)) == 1
+    append_record(f, record(p90=12.0, prec="int8"))
+    got = read_records(f)
+    assert [r["latency_ms"]["end_to_end"]["p90"] for r in got] == [10.0, 12.0]
+    assert f.read_text().count("\n") == 2
+
+
+@pytest.mark.parametrize(
+    "drop, match",
+    [
+        (("latency_ms", "end_to_end", "p90"), "ok record without 'latency_ms.end_to_end.p90'"),
+        (("candidate", "model"), "ok record without 'candidate.model'"),
+        (("status",), "without a 'status' of ok or error"),
+    ],
+)
+def test_records_missing_what_select_reads_are_refused(tmp_path, drop, match):
+    rec = record()
+    node = rec
+    for key in drop[:-1]:
+        node = node[key]
+    del node[drop[-1]]
+    f = tmp_path / "r.jsonl"
+    write_jsonl(f, [record(p90=9.0), rec])
+    with pytest.raises(ResultsError, match=rf"r.jsonl:2: .*{re.escape(match)}"):
+        read_records(f)

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from edgeyolo._io import sha256_file
+from edgeyolo._io import jsonl_lines, sha256_file
 from edgeyolo._version import __version__
 from edgeyolo.bench import BenchConfig, BenchResult, done_checksums, error_record
 from edgeyolo.bench.agent import RUNTIME_PACKAGES
@@ -484,7 +484,7 @@ class _DeviceRun:
                 text = f.read().decode()
         except FileNotFoundError:
             return []
-        return [json.loads(ln) for ln in text.splitlines() if ln.strip()]
+        return [json.loads(ln) for _, ln in jsonl_lines(text)]
 
     def run(self) -> None:
         shas = {a: artifact_sha256(load_artifact(a)) for a in self.cfg.artifacts}

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from edgeyolo._io import append_jsonl
+from edgeyolo._io import append_jsonl, jsonl_lines
 from edgeyolo.errors import ResultsError
 
 SCHEMA = "edgeyolo.bench/1"
@@ -37,6 +37,25 @@ def append_record(path: str | os.PathLike, record: dict) -> None:
     append_jsonl(path, record)
 
 
+# What select, report and compare read from a record (the full contract is record.schema.json).
+_REQUIRED = {
+    "ok": ("status", "candidate.artifact", "candidate.model", "candidate.imgsz", "candidate.format",
+           "candidate.precision", "device.profile", "latency_ms.end_to_end.p50", "latency_ms.end_to_end.p90",
+           "latency_ms.end_to_end.p95", "latency_ms.end_to_end.p99", "latency_ms.end_to_end.mean"),
+    "error": ("status", "message", "candidate.artifact", "device"),
+}  # fmt: skip
+
+
+def _missing_field(rec: dict) -> str | None:
+    for dotted in _REQUIRED.get(rec.get("status"), ("status",)):
+        node: object = rec
+        for key in dotted.split("."):
+            if not isinstance(node, dict) or key not in node:
+                return f"'{dotted}'" if rec.get("status") in _REQUIRED else "a 'status' of ok or error"
+            node = node[key]
+    return None
+
+
 def read_records(*paths: str | os.PathLike) -> list[dict]:
     """All records of one or more ``.jsonl`` files, in order; a bad line is an error naming it."""
     records = []
@@ -46,9 +65,7 @@ def read_records(*paths: str | os.PathLike) -> list[dict]:
             raise ResultsError(
                 f"Results file '{p}' not found; write one with 'edgeyolo bench ... --out {p.name}'."
             )
-        for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
+        for lineno, line in jsonl_lines(p.read_text(encoding="utf-8")):
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
@@ -59,5 +76,9 @@ def read_records(*paths: str | os.PathLike) -> list[dict]:
                 raise ResultsError(
                     f"{p}:{lineno}: not an {SCHEMA} record; is this a file from 'edgeyolo bench'?"
                 )
+            missing = _missing_field(rec)
+            if missing:
+                raise ResultsError(f"{p}:{lineno}: {rec.get('status', '?')} record without {missing}; "
+                                   "remove that line or measure the candidate again with 'edgeyolo bench --force'")  # fmt: skip
             records.append(rec)
     return records
