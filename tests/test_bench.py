@@ -71,6 +71,8 @@ def test_benchmark_record(tmp_path, onnx_artifact, tiny_data):
     assert rec == res.records[0] and rec["status"] == "ok"
     assert rec["schema"] == "edgeyolo.bench/1"
     assert rec["candidate"]["threads"] == 1 and rec["device"]["profile"] == "rpi5"
+    runtime = rec["settings"]["runtime"]  # read back from the session, not just what was asked
+    assert runtime["intra_op_num_threads"] == 1 and runtime["execution_mode"] == "ORT_SEQUENTIAL"
     assert rec["settings"]["latency_budget_ms"] == 100 and rec["latency_ms"]["end_to_end"]["n"] == 7
     assert rec["cold_start_ms"]["load"] > 0 and rec["cold_start_ms"]["first_inference"] > 0
     assert rec["device"]["runtime_versions"]["onnxruntime"]

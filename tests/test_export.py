@@ -71,6 +71,10 @@ def test_openvino_round_trip_matches_pytorch(matrix, tiny_weights, tiny_data):
     rt = load_runtime(_item(matrix, "openvino-fp32").artifact, threads=1)
     p = compare_detections(ref, [rt.predict(im, conf=0.001) for im in images])
     assert p.reference > 0 and p.match_rate >= 0.95 and p.min_iou > 0.98, p
+    # Latency mode, one stream, the thread count asked for: as OpenVINO reports it after compiling.
+    assert rt.settings() | {"INFERENCE_PRECISION_HINT": None} == {
+        "device": "CPU", "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1", "INFERENCE_NUM_THREADS": "1",
+        "INFERENCE_PRECISION_HINT": None}  # fmt: skip
 
 
 def test_bundle_holds_every_artifact(matrix):

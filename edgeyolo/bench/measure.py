@@ -6,6 +6,7 @@ allocator state belong to that candidate alone.
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 import time
@@ -170,6 +171,7 @@ def measure(spec: CandidateSpec) -> dict:
             "min_duration_s": spec.min_duration_s,
             "latency_images": latency_source,
             "latency_image_count": len(frames),
+            "runtime": {**rt.settings(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
             "latency_budget_ms": spec.latency_budget_ms,
             "max_map_drop": spec.max_map_drop,
         },  # fmt: skip

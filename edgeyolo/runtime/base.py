@@ -136,6 +136,10 @@ class Runtime(ABC):
     def infer(self, tensor: np.ndarray) -> np.ndarray:
         """Run the network on one NCHW tensor and return its raw output ``[1, max_det, 6]``."""
 
+    def settings(self) -> dict:
+        """The runtime settings in force (threads, streams, modes), as the runtime reports them."""
+        return {}
+
     def versions(self) -> dict[str, str]:
         """Versions of the runtime libraries, for the benchmark record."""
         return {}

@@ -23,6 +23,7 @@ class OnnxRuntime(Runtime):
             so.intra_op_num_threads = int(self.options.threads)
             so.inter_op_num_threads = 1
             so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self._session_options = so
         try:
             self.session = ort.InferenceSession(
                 str(self.artifact.model_path), sess_options=so, providers=["CPUExecutionProvider"]
@@ -43,6 +44,12 @@ class OnnxRuntime(Runtime):
 
     def versions(self) -> dict[str, str]:
         return {"onnxruntime": self._ort.__version__}
+
+    def settings(self) -> dict:
+        so = self._session_options
+        return {"providers": self.session.get_providers(), "intra_op_num_threads": so.intra_op_num_threads,
+                "inter_op_num_threads": so.inter_op_num_threads, "execution_mode": str(so.execution_mode).split(".")[-1],
+                "graph_optimization_level": str(so.graph_optimization_level).split(".")[-1]}  # fmt: skip
 
     def io_spec(self) -> tuple[dict, dict]:
         def spec(v) -> dict:

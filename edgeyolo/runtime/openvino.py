@@ -41,6 +41,17 @@ class OpenVinoRuntime(Runtime):
     def versions(self) -> dict[str, str]:
         return {"openvino": self._ov.get_version()}
 
+    def settings(self) -> dict:
+        """Read back from the compiled model: what OpenVINO actually uses, not only what was asked."""
+        out = {"device": self.options.extra.get("device", "CPU")}
+        for key in ("PERFORMANCE_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS", "INFERENCE_PRECISION_HINT"):
+            try:
+                value = self.compiled.get_property(key)
+                out[key] = value.get_type_name() if hasattr(value, "get_type_name") else str(value)
+            except Exception:  # a property this device plugin does not expose
+                out[key] = None
+        return out
+
     def io_spec(self) -> tuple[dict, dict]:
         def spec(port) -> dict:
             shape = [d.get_length() if d.is_static else str(d) for d in port.get_partial_shape()]
