@@ -337,7 +337,13 @@ def select(
             f"{best.name} has the highest mAP50-95 ({best.map50_95:.3f}) of the {n} candidate{'s' if n > 1 else ''}"
             f" {scope} ({best.latency_ms:.1f} ms end to end"
             + (f", {0.0 - best.map_drop:+.3f} mAP50-95 vs its FP32 twin" if best.map_drop is not None else "")
-            + ")."
+            + ")"
+            + (
+                "; no FP32 twin was measured, so its mAP drop vs FP32 is unchecked"
+                if best.precision != "fp32" and best.map_drop is None
+                else ""
+            )
+            + "."
         )
     elif not scored:
         sel.reason = "No candidate has an accuracy measurement; benchmark with --data to select by mAP."

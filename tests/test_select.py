@@ -301,3 +301,16 @@ def test_records_missing_what_select_reads_are_refused(tmp_path, drop, match):
     write_jsonl(f, [record(p90=9.0), rec])
     with pytest.raises(ResultsError, match=rf"r.jsonl:2: .*{re.escape(match)}"):
         read_records(f)
+
+
+def test_int8_without_fp32_twin_says_its_drop_is_unchecked():
+    sel = select(
+        [
+            record(prec="int8", imgsz=320, p90=10.0, map_=0.3),
+            record(prec="fp32", imgsz=480, p90=40.0, map_=0.2),
+        ]
+    )
+    assert sel.selected.precision == "int8"
+    assert "no FP32 twin was measured, so its mAP drop vs FP32 is unchecked" in sel.reason
+    with_twin = select([record(prec="int8", p90=10.0, map_=0.3), record(prec="fp32", p90=20.0, map_=0.3)])
+    assert "unchecked" not in with_twin.reason
