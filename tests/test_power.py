@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -127,6 +128,9 @@ def test_stability_flags():
     dvfs = _stability(0.03, calm, calm, parse_jetson_clocks(JETSON_CLOCKS_DVFS))
     assert dvfs["noisy"] and "Jetson clocks not locked" in dvfs["reasons"][0]
     assert _stability(0.03, calm, calm, parse_jetson_clocks(JETSON_CLOCKS_LOCKED))["noisy"] is False
+    ondemand = _stability(0.03, calm, calm, governor="ondemand")
+    assert ondemand["noisy"] and "governor 'ondemand'" in ondemand["reasons"][0]
+    assert _stability(0.03, calm, calm, governor="performance")["noisy"] is False
 
 
 # `sudo jetson_clocks --show` on a Jetson AGX Orin (JetPack 6) before and after `sudo jetson_clocks`.
@@ -159,3 +163,28 @@ def test_jetson_clocks_state():
     locked = parse_jetson_clocks(JETSON_CLOCKS_LOCKED)  # the offline core does not count
     assert locked["locked"] is True and locked["gpu_mhz"] == 1020.0 and locked["cpu_mhz"] == 1728.0
     assert parse_jetson_clocks("jetson_clocks: must be run as root\n") is None
+
+
+def _fake_tegrastats(tmp_path, monkeypatch, lines: list[str]) -> None:
+    """A stand-in for the Jetson-only tool that prints recorded tegrastats lines, then idles."""
+    exe = tmp_path / "bin" / "tegrastats"
+    exe.parent.mkdir()
+    body = "".join(f"echo '{ln}'\nsleep 0.02\n" for ln in lines)
+    exe.write_text(f"#!/bin/sh\n{body}exec sleep 30\n")  # exec: terminate() stops the sleep too
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{exe.parent}:{os.environ['PATH']}")
+
+
+def test_meter_reads_tegrastats_output(tmp_path, monkeypatch):
+    _fake_tegrastats(tmp_path, monkeypatch, [TEGRA_ORIN, TEGRA_ORIN])
+    with PowerMeter("tegrastats") as m:
+        time.sleep(0.5)
+    r = m.result(10)
+    assert r["source"] == "tegrastats" and r["mean_w"] == pytest.approx(7.264) and r["samples"] == 2
+
+
+def test_meter_with_no_tegrastats_sample_says_why(tmp_path, monkeypatch):
+    _fake_tegrastats(tmp_path, monkeypatch, [])
+    with PowerMeter("tegrastats") as m:
+        time.sleep(0.1)
+    assert m.result(10) is None and "gave no readable power sample" in m.reason

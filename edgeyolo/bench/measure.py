@@ -59,11 +59,15 @@ def _peak_rss_mb() -> float:
     return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
 
 
-def _stability(cv: float, before: dict, after: dict, jetson_clocks: dict | None = None) -> dict:
+def _stability(
+    cv: float, before: dict, after: dict, jetson_clocks: dict | None = None, governor: str | None = None
+) -> dict:
     """Flags that make a latency figure untrustworthy: spread, throttling, heating during the run, and DVFS
-    left on (Jetson clocks not locked)."""
+    left on (Jetson clocks not locked, a CPU frequency governor other than performance)."""
     throttled = bool(after.get("throttled") and any(after["throttled"]["now"].values()))
     reasons = []
+    if governor and governor != "performance":
+        reasons.append(f"CPU governor '{governor}' (not 'performance'): the clock may change during the run")
     if jetson_clocks is not None and not jetson_clocks["locked"]:
         reasons.append("Jetson clocks not locked (run 'sudo jetson_clocks' before benchmarking)")
     if cv > NOISY_CV:
@@ -118,10 +122,10 @@ def measure(spec: CandidateSpec) -> dict:
     for i in range(spec.warmup):
         rt.predict(frames[i % len(frames)])
     stages: dict[str, list[float]] = {"preprocess": [], "inference": [], "postprocess": [], "end_to_end": []}
+    env = capture_environment(spec.profile)  # device tools may take seconds: not inside the timed window
+    before = thermal_state()
     start = time.perf_counter()
     i = 0
-    env = capture_environment(spec.profile)
-    before = thermal_state()
     with PowerMeter(spec.power_source) as meter:  # same window as the timed latency run
         while i < spec.iterations or time.perf_counter() - start < spec.min_duration_s:
             rt.predict(frames[i % len(frames)])
@@ -178,7 +182,7 @@ def measure(spec: CandidateSpec) -> dict:
         "latency_ms": latency,
         "cold_start_ms": {"load": round(load_ms, 3), "first_inference": round(first_ms, 3)},
         "throughput_fps": round(1000.0 / e2e["mean"], 2) if e2e["mean"] else None,
-        "stability": _stability(cv, before, after, env.get("jetson_clocks")),
+        "stability": _stability(cv, before, after, env.get("jetson_clocks"), env.get("governor")),
         "memory_mb": {"peak_rss": _peak_rss_mb()},
         "power": power,
         "power_note": None if power is not None else meter.reason,

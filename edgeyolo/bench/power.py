@@ -154,6 +154,9 @@ class PowerMeter:
         elif self.samples:
             mean_w = sum(self.samples) / len(self.samples)
         else:
+            if self.reason is None:
+                self.reason = (f"{self.source} gave no readable power sample in the {seconds:.2f} s window "
+                               f"(sampled every {self.interval_s:g} s; use --min-duration for a longer window)")  # fmt: skip
             return None
         return {
             "source": self.source,
