@@ -1063,6 +1063,8 @@ def format_diagnosis(d: Diagnosis) -> str:
 
 def diagnosis_html(d: Diagnosis) -> str:
     """The diagnosis as an HTML fragment (no scripts, every piece of run/user text escaped) for a report."""
+    from edgeyolo.report.html import num, table
+
     e = html.escape
     m = d.metrics
     out = ['<div class="edgeyolo-diagnosis">',
@@ -1074,39 +1076,25 @@ def diagnosis_html(d: Diagnosis) -> str:
         out.append("<ul>" + "".join(f"<li>{e(a)}</li>" for a in o.advice) + "</ul>")
     out.append(f"<h3>Metric-based diagnosis ({len(d.findings)} rule(s) fired)</h3>")
     if d.findings:
-        out.append("<table><thead><tr><th>Observation</th><th>Evidence</th><th>Possible cause</th><th>Action</th>"
-                   "</tr></thead><tbody>")  # fmt: skip
-        for f in d.findings:
-            out.append(f"<tr><td>{e(f.observation)}</td><td>{e(f.evidence)}</td><td>{e(f.cause)}</td>"
-                       f"<td>{e(f.action)}</td></tr>")  # fmt: skip
-        out.append("</tbody></table>")
+        out.append(table(["Observation", "Evidence", "Possible cause", "Action"],
+                         [[f.observation, f.evidence, f.cause, f.action] for f in d.findings], sortable=False))  # fmt: skip
     out.append("<h3>Confidence threshold (F1-optimal)</h3>")
     if d.threshold is not None:
         t = d.threshold
         out.append(
             f"<p>All classes: <b>{t.conf:.3f}</b> (P {t.precision:.3f}, R {t.recall:.3f}, F1 {t.f1:.3f}).</p>"
         )
-        out.append("<table><thead><tr><th>Class</th><th>Threshold</th><th>P</th><th>R</th><th>F1</th>"
-                   "<th>Objects</th></tr></thead><tbody>")  # fmt: skip
-        for c in d.class_thresholds:
-            b = c.best
-            cells = "<td>-</td>" * 4
-            if b is not None:
-                cells = f"<td>{b.conf:.3f}</td><td>{b.precision:.3f}</td><td>{b.recall:.3f}</td><td>{b.f1:.3f}</td>"
-            out.append(f"<tr><td>{e(c.name)}</td>{cells}<td>{c.instances}</td></tr>")
-        out.append("</tbody></table>")
+        rows = [[c.name, *([num(c.best.conf, 3), num(c.best.precision, 3), num(c.best.recall, 3), num(c.best.f1, 3)]
+                           if c.best is not None else ["-"] * 4), num(c.instances)] for c in d.class_thresholds]  # fmt: skip
+        out.append(table(["Class", "Threshold", "P", "R", "F1", "Objects"], rows, sortable=False))
     else:
         out.append("<p>None (see the notes).</p>")
     if d.confusion_conf is not None:
         out.append(f"<h3>Top confusions (at confidence {d.confusion_conf:.3f})</h3>")
         if d.confusions:
-            out.append("<table><thead><tr><th>Kind</th><th>True</th><th>Predicted</th><th>Count</th><th>Share</th>"
-                       "<th>Action</th></tr></thead><tbody>")  # fmt: skip
-            for c in d.confusions:
-                out.append(f"<tr><td>{e(CONFUSION_LABELS[c.kind])}</td><td>{e(c.true or 'background')}</td>"
-                           f"<td>{e(c.predicted or 'background')}</td><td>{c.count}</td><td>{_pct(c.share)}</td>"
-                           f"<td>{e(c.action)}</td></tr>")  # fmt: skip
-            out.append("</tbody></table>")
+            rows = [[CONFUSION_LABELS[c.kind], c.true or "background", c.predicted or "background", num(c.count),
+                     _pct(c.share), c.action] for c in d.confusions]  # fmt: skip
+            out.append(table(["Kind", "True", "Predicted", "Count", "Share", "Action"], rows, sortable=False))
         else:
             out.append("<p>None.</p>")
     if d.notes:
