@@ -426,3 +426,14 @@ def test_device_without_sftp_is_an_error_record(tmp_path, tmp_path_factory, onnx
 def test_same_host_twice_is_refused(tmp_path, sshd, onnx_artifact):
     with pytest.raises(ConfigError, match="given twice"):
         benchmark_remote(_cfg(tmp_path, [onnx_artifact]), [sshd.device("a"), sshd.device("b")], sshd.opts())
+
+
+def test_results_of_other_candidates_do_not_block_a_new_one(tmp_path, sshd, onnx_artifact):
+    """--resume/--force is only asked for when these candidates were measured on that device before."""
+    dev = sshd.device("other")
+    benchmark_remote(_cfg(tmp_path, [onnx_artifact]), [dev], sshd.opts())
+    other = tmp_path / "other-artifact"
+    shutil.copytree(onnx_artifact, other)
+    (other / "model.onnx").write_bytes((other / "model.onnx").read_bytes() + b"\0")  # another checksum
+    r = benchmark_remote(_cfg(tmp_path, [other]), [dev], sshd.opts())  # same results file, no --resume
+    assert [x["candidate"]["artifact"] for x in r.records] == [str(other.resolve())]

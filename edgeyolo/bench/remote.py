@@ -364,6 +364,7 @@ class _DeviceRun:
     opts: RemoteOptions
     log: Log
     emit: Callable[[dict], None]
+    shas: dict[Path, str] = field(default_factory=dict)  # artifact -> checksum
     done: set[str] = field(default_factory=set)
     session: _Session | None = None
     remote_data: str | None = None
@@ -487,7 +488,7 @@ class _DeviceRun:
         return [json.loads(ln) for _, ln in jsonl_lines(text)]
 
     def run(self) -> None:
-        shas = {a: artifact_sha256(load_artifact(a)) for a in self.cfg.artifacts}
+        shas = self.shas
         todo = [a for a in self.cfg.artifacts if shas[a] not in self.done]
         for a in self.cfg.artifacts:
             if shas[a] in self.done:
@@ -553,8 +554,7 @@ def benchmark_remote(
         raise ConfigError(f"bench: {dup} is given twice (--host / --devices); a device would be measured in "
                           "parallel with itself")  # fmt: skip
     artifacts = tuple(Path(a) for a in cfg.artifacts)
-    for a in artifacts:
-        load_artifact(a)  # every manifest valid before the first connection
+    shas = {a: artifact_sha256(load_artifact(a)) for a in artifacts}  # every manifest valid before connecting
     if cfg.data is not None:
         from edgeyolo.data.yolo import load_dataset
 
@@ -578,10 +578,9 @@ def benchmark_remote(
             if cfg.force
             else done_checksums(Path(cfg.out), profile.name, cfg.threads, cfg.data, host=str(d.host))
         )
-        runs.append(
-            _DeviceRun(d, profile, cfg, opts, log=lambda m, n=d.name: log(f"[{n}] {m}"), emit=emit, done=done)
-        )
-    if any(r.done for r in runs) and not cfg.resume:
+        runs.append(_DeviceRun(d, profile, cfg, opts, log=lambda m, n=d.name: log(f"[{n}] {m}"), emit=emit,
+                               shas=shas, done=done))  # fmt: skip
+    if any(shas[a] in r.done for r in runs for a in artifacts) and not cfg.resume:
         raise ConfigError(
             f"{cfg.out} already has results for some of these candidates on these devices; "
             "pass --resume to skip them or --force to measure them again"
@@ -590,7 +589,7 @@ def benchmark_remote(
         for f in [pool.submit(r.run) for r in runs]:
             f.result()
     for r in runs:
-        result.skipped.extend(a for a in artifacts if artifact_sha256(load_artifact(a)) in r.done)
+        result.skipped.extend(a for a in artifacts if shas[a] in r.done)
     return result
 
 
