@@ -160,22 +160,26 @@ def _check_distinct_models(weights: Sequence[Path]) -> None:
         seen[model] = Path(w)
 
 
+def _where(cfg: PipelineConfig) -> str:
+    return ", ".join(d.name for d in cfg.devices) if cfg.devices else "this machine"
+
+
 def _plan_text(plan: Sequence[Training], cfg: PipelineConfig) -> str:
     todo = [t for t in plan if t.state in ("new", "resume")]
     n_targets = len(cfg.profile.targets)
-    where = ", ".join(d.name for d in cfg.devices) if cfg.devices else "this machine"
     parts = [f"{len(plan)} model(s) x size(s)"]
     if not cfg.weights:
         resumed = sum(t.state == "resume" for t in plan)
         parts.append(f"{len(todo)} training(s) to run" + (f" ({resumed} resumed)" if resumed else "")
                      + f", {len(plan) - len(todo)} done")  # fmt: skip
     parts.append(f"up to {len(plan) * n_targets} export(s) ({n_targets} targets each)")
-    parts.append(f"up to {len(plan) * n_targets} benchmark(s) on {where}")
+    parts.append(f"up to {len(plan) * n_targets} benchmark(s) on {_where(cfg)}")
     return "[plan] " + "; ".join(parts)
 
 
 def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineResult:
     from edgeyolo.bench import BenchConfig, benchmark, read_records
+    from edgeyolo.bench.store import record_line
     from edgeyolo.data.synth import SynthConfig, synthesize
     from edgeyolo.diagnose import diagnose, diagnosis_html
     from edgeyolo.export import ExportConfig, artifact_name, export
@@ -260,24 +264,14 @@ def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineRe
     # 5. benchmark (candidates already measured are not measured again)
     results = out / "results.jsonl"
     iterations = p.bench.iterations if cfg.bench_iterations is None else cfg.bench_iterations
-    where = ", ".join(d.name for d in cfg.devices) if cfg.devices else "this machine"
     log(
-        f"[bench] {len(artifacts)} candidate(s) on {where}, {iterations} timed runs each, one at a time per device"
+        f"[bench] {len(artifacts)} candidate(s) on {_where(cfg)}, {iterations} timed runs each, one at a time per device"
     )
     done_count = [0]
 
     def on_record(r: dict) -> None:
         done_count[0] += 1
-        name = Path(r["candidate"].get("artifact", "?")).name + (
-            f" on {r['device']['name']}" if r["device"].get("name") else ""
-        )
-        if r["status"] == "ok":
-            e2e, acc = r["latency_ms"]["end_to_end"], r.get("accuracy") or {}
-            m = acc.get("map50_95")
-            what = f"p50 {e2e['p50']:.2f} ms, p90 {e2e['p90']:.2f} ms, mAP50-95 {'n/a' if m is None else f'{m:.4f}'}"
-        else:
-            what = f"error: {r['message']}"
-        log(f"[bench {done_count[0]}] {name}: {what}")
+        log(f"[bench {done_count[0]}] {record_line(r)}")
 
     bcfg = BenchConfig(profile=p, artifacts=tuple(artifacts), out=results, data=data, iterations=cfg.bench_iterations,
                        warmup=cfg.bench_warmup, resume=True)  # fmt: skip

@@ -33,6 +33,19 @@ def schema_errors(record: dict) -> list[str]:
             for e in sorted(validator.iter_errors(record), key=lambda e: list(map(str, e.absolute_path)))]  # fmt: skip
 
 
+def record_line(rec: dict) -> str:
+    """One line for progress output: '✅ artifact [on device]: e2e p50/p90/p99, mAP50-95, peak RSS' or '❌ ...'."""
+    name = Path(rec["candidate"].get("artifact", "?")).name
+    if rec["device"].get("name"):
+        name = f"{name} on {rec['device']['name']}"
+    if rec["status"] != "ok":
+        return f"❌ {name}: {rec['message']}"
+    e2e = rec["latency_ms"]["end_to_end"]
+    m = (rec.get("accuracy") or {}).get("map50_95")
+    return (f"✅ {name}: e2e p50 {e2e['p50']:.2f} ms, p90 {e2e['p90']:.2f} ms, p99 {e2e['p99']:.2f} ms; "
+            f"mAP50-95 {'n/a' if m is None else f'{m:.4f}'}; peak RSS {rec['memory_mb']['peak_rss']} MB")  # fmt: skip
+
+
 def append_record(path: str | os.PathLike, record: dict) -> None:
     append_jsonl(path, record)
 

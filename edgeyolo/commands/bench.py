@@ -52,19 +52,10 @@ def command(
       edgeyolo bench --profile rpi5 artifacts/* --data data.yaml --host pi@rpi5.local --remote-python '~/ey/bin/python'
     """
     from edgeyolo.bench import BenchConfig, benchmark
+    from edgeyolo.bench.store import record_line
 
     def show(r: dict) -> None:
-        art = Path(r["candidate"]["artifact"]).name
-        if r["device"].get("name"):
-            art = f"{art} on {r['device']['name']}"
-        if r["status"] != "ok":
-            click.echo(f"❌ {art}: {r['message']}")
-            return
-        e2e = r["latency_ms"]["end_to_end"]
-        acc = r.get("accuracy") or {}
-        m = acc.get("map50_95")
-        click.echo(f"✅ {art}: e2e p50 {e2e['p50']:.2f} ms, p90 {e2e['p90']:.2f} ms, p99 {e2e['p99']:.2f} ms; "
-                   f"mAP50-95 {'n/a' if m is None else f'{m:.4f}'}; peak RSS {r['memory_mb']['peak_rss']} MB")  # fmt: skip
+        click.echo(record_line(r))
 
     cfg = BenchConfig(profile=_profile(profile), artifacts=tuple(Path(a) for a in artifacts), out=Path(out),
                       data=Path(data_yaml) if data_yaml else None, threads=threads, warmup=warmup,
