@@ -73,6 +73,7 @@ def import_ultralytics() -> Any:
     if not _READY:
         SETTINGS.update(_SETTINGS_OFF)
         _patch_muon_cpu_precision()
+        _patch_amp_check()
         _READY = True
     return ultralytics
 
@@ -114,6 +115,42 @@ def _patch_muon_cpu_precision() -> None:
 
     zeropower_via_newtonschulz5._edgeyolo_cpu_fp32 = True
     muon.zeropower_via_newtonschulz5 = zeropower_via_newtonschulz5
+
+
+def _patch_amp_check() -> None:
+    """Keep the float16 AMP check from downloading yolo26n.pt.
+
+    The library compares FP32 and AMP detections of a downloaded yolo26n.pt before float16 training. When
+    that file is not already in its weights folder, edgeyolo keeps only the check's offline part: the
+    library's pattern of GPUs known to break float16 AMP. bfloat16 runs skip the check in the library.
+    """
+    from ultralytics.engine import trainer as trainer_module
+    from ultralytics.utils import LOGGER, WEIGHTS_DIR
+
+    original = trainer_module.check_amp
+    if getattr(original, "_edgeyolo_offline", False):
+        return
+
+    def check_amp(model):
+        import re
+
+        import torch
+
+        device = next(model.parameters()).device
+        if device.type != "cuda" or (WEIGHTS_DIR / "yolo26n.pt").is_file():
+            return original(model)
+        gpu = torch.cuda.get_device_name(device)
+        if re.search(r"(nvidia|geforce|quadro|tesla).*?(1660|1650|1630|t400|t550|t600|t1000|t1200|t2000|k40m)",
+                     gpu, re.IGNORECASE):  # fmt: skip
+            LOGGER.warning(f"AMP: {gpu} is known to give NaN losses with float16 AMP; training in float32")
+            return False
+        LOGGER.info(
+            f"AMP: float16 on {gpu}; output check skipped (it needs yolo26n.pt, which edgeyolo never downloads)"
+        )
+        return True
+
+    check_amp._edgeyolo_offline = True
+    trainer_module.check_amp = check_amp
 
 
 def model_yaml_path(name: str) -> Path | None:
@@ -184,6 +221,7 @@ def make_trainer_class(recipe: Any) -> type:
         edgeyolo_recipe = recipe
 
         def __init__(self, *args: Any, **kwargs: Any):
+            import_ultralytics()  # DDP ranks unpickle this class in a fresh process: patches and offline too
             super().__init__(*args, **kwargs)
             self.stal_transform = None
             self.add_callback("on_train_epoch_start", EdgeYoloTrainer._on_epoch_start)
@@ -430,6 +468,7 @@ def validation_curves(weights: Path, data: Path, *, imgsz: int | None = None, sp
 
     class CurvesValidator(DetectionValidator):
         def __init__(self, *args: Any, **kwargs: Any):
+            import_ultralytics()  # DDP ranks unpickle this class in a fresh process: patches and offline too
             super().__init__(*args, **kwargs)
             validators.append(self)
 

@@ -123,3 +123,31 @@ def test_progloss_from_dict_rejects_unknown_keys():
         ProgLossConfig.from_dict({"speed": 1})
     cfg = ProgLossConfig.from_dict({"mode": "manual", "phases": [{"until": 1.0, "box": 5, "cls": 1}]})
     assert ProgLossConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize(
+    ("caps", "amp", "words"),
+    [
+        ([], False, "float32"),
+        ([(9, 0)], "bf16", "bfloat16"),  # H100/H200
+        ([(8, 7)], "bf16", "bfloat16"),  # Jetson Orin
+        ([(7, 5)], True, "float16"),  # T4, RTX 20xx
+        ([(8, 6), (7, 5)], True, "7.5"),  # DDP over mixed GPUs: the oldest decides
+    ],
+)
+def test_mixed_precision_by_compute_capability(caps, amp, words):
+    from edgeyolo.train.recipe import mixed_precision
+
+    got, reason = mixed_precision(caps)
+    assert got == amp and words in reason
+
+
+def test_cpu_training_leaves_amp_to_the_library(tmp_path, tiny_data):
+    from edgeyolo.profiles import load_profile
+    from edgeyolo.train import TrainConfig, prepare
+
+    base = dict(profile=load_profile("x86-cpu"), data=tiny_data, out=tmp_path, device="cpu", check=False)
+    _, args, settings, _ = prepare(TrainConfig(**base))
+    assert "amp" not in args and settings["precision"] == "CPU: float32"
+    _, args, settings, _ = prepare(TrainConfig(**base, overrides={"amp": "bf16"}))
+    assert args["amp"] == "bf16" and settings["precision"] == "amp=bf16 (given)"

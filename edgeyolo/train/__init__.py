@@ -24,7 +24,14 @@ from edgeyolo.errors import CheckpointError, ConfigError, DatasetError
 from edgeyolo.profiles import DeviceProfile, load_profile
 from edgeyolo.train.hooks import Recipe
 from edgeyolo.train.progloss import ProgLossConfig
-from edgeyolo.train.recipe import AUG_PRESETS, LOSS_PRESETS, batch_for, parse_devices, scaled_lr
+from edgeyolo.train.recipe import (
+    AUG_PRESETS,
+    LOSS_PRESETS,
+    batch_for,
+    mixed_precision,
+    parse_devices,
+    scaled_lr,
+)
 
 CONFIG_FILE = "edgeyolo_train.yaml"
 Log = Callable[[str], None]
@@ -98,6 +105,18 @@ def gpu_memory_gib(device: str) -> float | None:
     if not torch.cuda.is_available():
         return None
     return torch.cuda.get_device_properties(int(devices[0])).total_memory / 2**30
+
+
+def cuda_capabilities(device: str) -> list[tuple[int, int]]:
+    """Compute capability of each CUDA device in ``device`` (empty on CPU or without CUDA)."""
+    devices = parse_devices(device)
+    if not devices:
+        return []
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    return [tuple(torch.cuda.get_device_capability(int(d))) for d in devices]
 
 
 def model_stem(model: str) -> str:
@@ -209,6 +228,11 @@ def prepare(
         if gpus > 1:
             lr_note = f"linear scaling: {base:g} x ({batch} / 16) = {args['lr0']:g} over {gpus} GPUs"
             args.setdefault("warmup_epochs", max(3.0, float(cfg.overrides.get("warmup_epochs", 3.0))))
+    amp, precision = mixed_precision(cuda_capabilities(device))
+    if parse_devices(device) and "amp" not in cfg.overrides:
+        args["amp"] = amp
+    elif "amp" in cfg.overrides:
+        precision = f"amp={cfg.overrides['amp']} (given)"
     args.update(cfg.overrides)
 
     recipe = Recipe(base_box=loss.box, base_cls=loss.cls, progloss=cfg.progloss,
@@ -224,6 +248,7 @@ def prepare(
         "batch": batch,
         "batch_reason": batch_reason,
         "device": device,
+        "precision": precision,
         "loss_preset": loss_name,
         "aug_preset": aug_name,
         "stal": dataclasses.asdict(recipe.stal) if recipe.stal is not None else None,
@@ -263,7 +288,7 @@ def train(cfg: TrainConfig, log: Log = lambda m: None, on_epoch: OnEpoch | None 
     write_text_atomic(run_dir / CONFIG_FILE, yaml.safe_dump(settings, sort_keys=False))
     log(f"[train] {cfg.model} at {imgsz} px, batch {batch} ({settings['batch_reason']}), loss preset "
         f"{settings['loss_preset']}, augmentation {settings['aug_preset']}, STAL {'on' if recipe.stal else 'off'}, "
-        f"ProgLoss {cfg.progloss.mode}")  # fmt: skip
+        f"ProgLoss {cfg.progloss.mode}, {settings['precision']}")  # fmt: skip
     t0 = time.perf_counter()
     out = train_detector(cfg.model, Path(cfg.data), epochs=cfg.epochs, imgsz=imgsz, batch=batch, device=device,
                          out_dir=Path(cfg.out), name=name, recipe=recipe, callbacks=callbacks, **args)  # fmt: skip

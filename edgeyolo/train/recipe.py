@@ -134,6 +134,25 @@ def batch_for(gpu_mem_gib: float | None, scale: str = "n", imgsz: int = 640) -> 
     return BatchPlan(batch, NOMINAL_BATCH, reason)
 
 
+def mixed_precision(capabilities: list[tuple[int, int]]) -> tuple[bool | str, str]:
+    """The library's ``amp`` value for CUDA devices of these compute capabilities, with the reason.
+
+    bfloat16 where every GPU computes it natively (compute capability 8.0 and newer: A100, H100, RTX 30xx+,
+    Jetson Orin): float32's exponent range, so no loss scaling, and no AMP check. The library's float16
+    check runs a downloaded yolo26n.pt; edgeyolo never downloads, so on older GPUs float16 AMP runs with
+    that check reduced to the library's list of GPUs known to fail (see ``_ultralytics``).
+    """
+    if not capabilities:
+        return False, "CPU: float32"
+    oldest = min(capabilities)
+    if oldest >= (8, 0):
+        return "bf16", f"bfloat16 mixed precision (compute capability {oldest[0]}.{oldest[1]})"
+    return (
+        True,
+        f"float16 mixed precision (compute capability {oldest[0]}.{oldest[1]} has no native bfloat16)",
+    )
+
+
 BASE_BATCH = 16  # the single-GPU batch the baseline lr0 is tuned for
 
 
