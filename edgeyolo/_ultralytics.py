@@ -358,20 +358,77 @@ def default_train_argument(key: str) -> Any:
     return DEFAULT_CFG_DICT[key]
 
 
+def _load_checkpoint(path: Path) -> dict[str, Any]:
+    import_ultralytics()
+    import torch
+
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=False)
+    except (EOFError, RuntimeError, pickle.UnpicklingError) as e:  # cut off while it was being written
+        raise CheckpointError(f"'{path}' is incomplete or damaged ({type(e).__name__}); the run was probably "
+                              "killed while saving it") from None  # fmt: skip
+
+
+def recover_checkpoints(weights_dir: Path) -> list[str]:
+    """Repair what a kill during a checkpoint write left in a run's weights folder; one note per repair.
+
+    Each epoch the library writes last.pt and then, when that epoch is the best so far, the same bytes to
+    best.pt, both in place; at the end it rewrites both without the optimizer. So:
+    - best.pt damaged, last.pt readable: best.pt becomes a copy of last.pt. Exact when last.pt was saved
+      at its best epoch (a kill between the two writes of one epoch); otherwise (a kill while stripping
+      best.pt at the end) the best epoch's weights are lost and best.pt holds the final epoch's, as the
+      note says.
+    - last.pt damaged, best.pt readable and still holding its optimizer: last.pt becomes a copy of best.pt,
+      so a resume continues from the best epoch (the epochs after it are trained again) instead of
+      starting over.
+    A damaged file is kept beside as ``*.damaged``. Both damaged, or last.pt damaged with no usable
+    best.pt: CheckpointError (nothing to continue from).
+    """
+    best, last = weights_dir / "best.pt", weights_dir / "last.pt"
+    notes: list[str] = []
+    if best.is_file():
+        try:
+            best_ckpt = _load_checkpoint(best)
+        except CheckpointError:
+            best_ckpt = None
+        if best_ckpt is None:
+            if not last.is_file():
+                raise CheckpointError(f"'{best}' is damaged and there is no last.pt to restore it from")
+            last_ckpt = _load_checkpoint(last)  # raises when both are damaged
+            fit = (last_ckpt.get("train_metrics") or {}).get("fitness")
+            exact = last_ckpt.get("best_fitness") is not None and fit == last_ckpt["best_fitness"]
+            best.replace(best.with_name("best.pt.damaged"))
+            shutil.copyfile(last, best)
+            notes.append(
+                f"{best} was cut off while being saved; restored from last.pt, saved at the same (best) epoch"
+                if exact
+                else f"{best} was cut off while being saved and the best epoch's weights are lost; best.pt is "
+                "now a copy of last.pt (the final epoch's weights)"
+            )
+            return notes
+    else:
+        best_ckpt = None
+    if not last.is_file():
+        return notes
+    try:
+        _load_checkpoint(last)
+    except CheckpointError:
+        if best_ckpt is None or best_ckpt.get("optimizer") is None:
+            raise
+        last.replace(last.with_name("last.pt.damaged"))
+        shutil.copyfile(best, last)
+        notes.append(f"{last} was cut off while being saved; continuing from best.pt (epoch "
+                     f"{int(best_ckpt.get('epoch', -1)) + 1}), the epochs after it are trained again")  # fmt: skip
+    return notes
+
+
 def checkpoint_progress(last: Path) -> tuple[int | None, int]:
     """(last completed 0-based epoch, total epochs) of a training checkpoint; epoch None when finished.
 
     Raises:
         CheckpointError: the file cannot be read (e.g. truncated by a kill while it was saved).
     """
-    import_ultralytics()
-    import torch
-
-    try:
-        ckpt = torch.load(str(last), map_location="cpu", weights_only=False)
-    except (EOFError, RuntimeError, pickle.UnpicklingError) as e:  # cut off while it was being written
-        raise CheckpointError(f"'{last}' is incomplete or damaged ({type(e).__name__}); the run was probably "
-                              "killed while saving it") from None  # fmt: skip
+    ckpt = _load_checkpoint(last)
     epochs = int((ckpt.get("train_args") or {}).get("epochs", 0))
     epoch = ckpt.get("epoch", -1)
     if epoch is None or epoch < 0 or ckpt.get("optimizer") is None or epoch + 1 >= epochs:

@@ -116,10 +116,12 @@ def _train_one(t: Training, cfg: PipelineConfig, data: Path, log: Log) -> None:
     from edgeyolo.train import TrainConfig, resume, train
 
     if t.state == "resume":
-        from edgeyolo._ultralytics import checkpoint_progress
+        from edgeyolo._ultralytics import checkpoint_progress, recover_checkpoints
 
         last = t.run_dir / "weights" / "last.pt"
         try:
+            for note in recover_checkpoints(last.parent):
+                log(f"[train] {note}")
             epoch, _ = checkpoint_progress(last)
         except CheckpointError as e:  # killed while saving: nothing to continue from
             log(f"[train] {t.run_dir.name}: {e}; training it again from the start")

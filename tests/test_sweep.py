@@ -118,6 +118,30 @@ def test_truncated_checkpoint_is_trained_again(tmp_path, tiny_run, tiny_data, ru
         checkpoint_progress(broken)
 
 
+def test_finished_run_with_a_cut_off_best_pt_uses_last_pt_and_says_so(tmp_path, tiny_run, tiny_data):
+    """A kill while the library stripped best.pt at the very end: the sweep keeps the trained run (last.pt,
+    the final epoch's weights) instead of exporting a broken file or training again."""
+    import shutil
+
+    from edgeyolo._ultralytics import checkpoint_info
+    from edgeyolo.pipeline import _train_one
+
+    run = tmp_path / "train" / "yolo26n-64"
+    shutil.copytree(tiny_run.run_dir, run)
+    (run / "done.json").unlink(missing_ok=True)
+    best = run / "weights" / "best.pt"
+    best.write_bytes(best.read_bytes()[:1000])
+    cfg = PipelineConfig(profile=load_profile("x86-cpu"), out=tmp_path, data=tiny_data, models=("yolo26n",),
+                         imgsz=(64,), epochs=1, batch=8)  # fmt: skip
+    [t] = plan_trainings(cfg)
+    logs: list[str] = []
+    _train_one(t, cfg, tiny_data, logs.append)
+    assert any("best epoch's weights are lost" in m for m in logs), logs
+    assert any("all epochs had finished" in m for m in logs), logs
+    assert checkpoint_info(t.weights)["model"]  # readable again
+    assert (run / "weights" / "best.pt.damaged").is_file()
+
+
 def test_sweep_continues_after_a_crash(tmp_path, tiny_data):
     """Two sizes; the run is killed during the first training and the same command finishes the sweep."""
     out = tmp_path / "sweep"

@@ -165,3 +165,65 @@ def test_config_file_with_stal_and_progloss(tmp_path, tiny_data):
     f.write_text("stal_config: {probability: 0.3}\n")
     with pytest.raises(ConfigError, match="unknown key 'probability'"):
         config_from_file(f)
+
+
+def _ckpt(path: Path, *, epoch: int, optimizer: bool, best_fitness, fitness, epochs: int = 10) -> Path:
+    import torch
+
+    torch.save({"epoch": epoch, "optimizer": {"state": {}} if optimizer else None, "best_fitness": best_fitness,
+                "train_metrics": {"fitness": fitness}, "train_args": {"epochs": epochs}}, path)  # fmt: skip
+    return path
+
+
+def _cut(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def test_recover_best_cut_off_between_the_two_writes_of_its_epoch(tmp_path):
+    from edgeyolo._ultralytics import recover_checkpoints
+
+    last = _ckpt(tmp_path / "last.pt", epoch=3, optimizer=True, best_fitness=0.5, fitness=0.5)
+    _ckpt(tmp_path / "best.pt", epoch=3, optimizer=True, best_fitness=0.5, fitness=0.5)
+    _cut(tmp_path / "best.pt")
+    [note] = recover_checkpoints(tmp_path)
+    assert "same (best) epoch" in note
+    assert (tmp_path / "best.pt").read_bytes() == last.read_bytes()
+    assert (tmp_path / "best.pt.damaged").is_file()
+    assert recover_checkpoints(tmp_path) == []  # repaired: nothing left to do
+
+
+def test_recover_best_cut_off_while_stripped_at_the_end_says_the_best_epoch_is_lost(tmp_path):
+    from edgeyolo._ultralytics import recover_checkpoints
+
+    _ckpt(tmp_path / "last.pt", epoch=-1, optimizer=False, best_fitness=None, fitness=0.4)
+    (tmp_path / "best.pt").write_bytes(b"\x80\x02")
+    [note] = recover_checkpoints(tmp_path)
+    assert "lost" in note and "final epoch" in note
+
+
+def test_recover_last_from_best_continues_from_the_best_epoch(tmp_path):
+    from edgeyolo._ultralytics import checkpoint_progress, recover_checkpoints
+
+    best = _ckpt(tmp_path / "best.pt", epoch=2, optimizer=True, best_fitness=0.3, fitness=0.3)
+    _ckpt(tmp_path / "last.pt", epoch=5, optimizer=True, best_fitness=0.3, fitness=0.2)
+    _cut(tmp_path / "last.pt")
+    [note] = recover_checkpoints(tmp_path)
+    assert "continuing from best.pt (epoch 3)" in note
+    assert (tmp_path / "last.pt").read_bytes() == best.read_bytes()
+    assert checkpoint_progress(tmp_path / "last.pt") == (2, 10)
+
+
+@pytest.mark.parametrize("case", ["both-damaged", "last-damaged-best-stripped", "best-damaged-no-last"])
+def test_recover_refuses_when_nothing_can_continue(tmp_path, case):
+    from edgeyolo._ultralytics import recover_checkpoints
+    from edgeyolo.errors import CheckpointError
+
+    _ckpt(tmp_path / "best.pt", epoch=-1 if case == "last-damaged-best-stripped" else 2,
+          optimizer=case != "last-damaged-best-stripped", best_fitness=0.3, fitness=0.3)  # fmt: skip
+    if case != "best-damaged-no-last":
+        _ckpt(tmp_path / "last.pt", epoch=5, optimizer=True, best_fitness=0.3, fitness=0.2)
+        _cut(tmp_path / "last.pt")
+    if case != "last-damaged-best-stripped":
+        _cut(tmp_path / "best.pt")
+    with pytest.raises(CheckpointError, match="damaged"):
+        recover_checkpoints(tmp_path)

@@ -300,7 +300,7 @@ def train(cfg: TrainConfig, log: Log = lambda m: None, on_epoch: OnEpoch | None 
 
 def resume(run_dir: str | Path, log: Log = lambda m: None) -> TrainResult:
     """Continue a run that stopped before its last epoch, with the recipe saved in its folder."""
-    from edgeyolo._ultralytics import checkpoint_progress, train_detector
+    from edgeyolo._ultralytics import checkpoint_progress, recover_checkpoints, train_detector
 
     run_dir = Path(run_dir)
     cfg_file, last = run_dir / CONFIG_FILE, run_dir / "weights" / "last.pt"
@@ -311,6 +311,8 @@ def resume(run_dir: str | Path, log: Log = lambda m: None) -> TrainResult:
             f"'{last}' not found: the run stopped before its first epoch finished; start it again."
         )
     try:
+        for note in recover_checkpoints(last.parent):
+            log(f"[train] {note}")
         epoch, epochs = checkpoint_progress(last)
     except CheckpointError as e:
         raise CheckpointError(
