@@ -247,7 +247,9 @@ def test_recommendation_options(clean):
     r = check_dataset(clean.data_yaml, imgsz=IMGSZ, aerial=True, gpu_mem_gib=24, scale="s")
     recs = {rec.key: rec for rec in r.recommendations}
     assert recs["augmentation"].value == "aerial" and "flipud" in recs["augmentation"].reason
-    assert recs["batch"].value == batch_for(24, "s", IMGSZ).batch
+    train_images = len(list((clean.data_yaml.parent / "images" / "train").glob("*.jpg")))
+    assert recs["batch"].value == batch_for(24, "s", IMGSZ, train_images).batch == 8  # capped: a small dataset
+    assert f"{train_images} training images" in recs["batch"].reason
 
 
 def test_silent_and_progress(clean, capsys, monkeypatch):

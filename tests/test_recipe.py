@@ -151,3 +151,17 @@ def test_cpu_training_leaves_amp_to_the_library(tmp_path, tiny_data):
     assert "amp" not in args and settings["precision"] == "CPU: float32"
     _, args, settings, _ = prepare(TrainConfig(**base, overrides={"amp": "bf16"}))
     assert args["amp"] == "bf16" and settings["precision"] == "amp=bf16 (given)"
+
+
+def test_large_gpu_batch_is_capped_on_small_datasets():
+    from edgeyolo.train.recipe import MIN_BATCHES_PER_EPOCH, batch_for
+
+    uncapped = batch_for(80, "n", 320)
+    assert uncapped.batch == 256
+    small = batch_for(80, "n", 320, train_images=200)
+    assert (
+        small.batch == 24 and 200 // small.batch >= MIN_BATCHES_PER_EPOCH and "capped to 24" in small.reason
+    )
+    assert batch_for(80, "n", 320, train_images=200, gpus=2).batch == 8  # per GPU: 2 x 8 = 16, 12 batches
+    assert batch_for(80, "n", 320, train_images=100_000).batch == 256  # enough data: the table's batch
+    assert batch_for(None, "n", 320, train_images=16).batch == 8  # CPU: unchanged

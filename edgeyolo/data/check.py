@@ -388,7 +388,8 @@ def _recommend(
                 + ("STAL's small-target-aware assignment helps" if stal else "STAL not needed"),
             )  # fmt: skip
         )
-    plan = batch_for(gpu_mem_gib, scale, imgsz)
+    n_images = train["images"] - train["bad_images"] if train is not None else None
+    plan = batch_for(gpu_mem_gib, scale, imgsz, n_images or None)
     recs.append(
         Recommendation("batch", plan.batch, f"{plan.reason}; nominal batch {plan.nbs} via accumulation")
     )

@@ -159,9 +159,9 @@ def prepare(
 ) -> tuple[Recipe, dict[str, Any], dict[str, Any], list[str]]:
     """Check the dataset and resolve the recipe: (recipe, ultralytics args, settings to save, warnings)."""
     from edgeyolo._ultralytics import resolve_model
-    from edgeyolo.data.yolo import load_dataset
+    from edgeyolo.data.yolo import list_images, load_dataset
 
-    load_dataset(cfg.data)  # a missing or malformed data.yaml fails before anything slow starts
+    dataset = load_dataset(cfg.data)  # a missing or malformed data.yaml fails before anything slow starts
     resolve_model(cfg.model)
     _check_overrides(cfg.overrides)
     if cfg.epochs < 1:
@@ -199,7 +199,9 @@ def prepare(
     batch = cfg.batch
     nbs = cfg.overrides.get("nbs")
     if batch is None:
-        plan = batch_for(gpu_memory_gib(device), _scale_of(cfg.model), imgsz)
+        train_split = dataset.splits.get("train")
+        train_images = len(list_images(train_split, str(dataset.yaml_path))) if train_split else None
+        plan = batch_for(gpu_memory_gib(device), _scale_of(cfg.model), imgsz, train_images, max(gpus, 1))
         batch, batch_reason = plan.batch * max(gpus, 1), plan.reason
         nbs = nbs or plan.nbs
 

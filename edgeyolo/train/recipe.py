@@ -112,8 +112,22 @@ class BatchPlan:
     reason: str
 
 
-def batch_for(gpu_mem_gib: float | None, scale: str = "n", imgsz: int = 640) -> BatchPlan:
-    """Per-GPU batch from memory, model scale and image size; accumulation keeps the nominal batch."""
+MIN_BATCHES_PER_EPOCH = 8  # a large GPU's batch is capped on small datasets to keep this many per epoch
+
+
+def batch_for(
+    gpu_mem_gib: float | None,
+    scale: str = "n",
+    imgsz: int = 640,
+    train_images: int | None = None,
+    gpus: int = 1,
+) -> BatchPlan:
+    """Per-GPU batch from memory, model scale and image size; accumulation keeps the nominal batch.
+
+    With ``train_images``, the batch is also capped so that an epoch still has MIN_BATCHES_PER_EPOCH
+    batches: the memory table alone gives batch 256 on an 80 GB GPU at 320 px, which would train a
+    200-image dataset in one optimizer step per epoch.
+    """
     if scale not in SCALES:
         raise ConfigError(f"unknown model scale '{scale}'; use one of n, s, m, l, x")
     if gpu_mem_gib is None:
@@ -131,6 +145,12 @@ def batch_for(gpu_mem_gib: float | None, scale: str = "n", imgsz: int = 640) -> 
     # The table is for 640 px; memory scales with pixels, so smaller inputs fit proportionally more.
     batch = max(1, min(256, int(batch * (640 / imgsz) ** 2 // 8 * 8) or batch))
     reason = f"{gpu_mem_gib:.0f} GiB GPU, yolo26{scale}, {imgsz} px -> batch {batch} per GPU (table row {mem:g} GiB)"
+    if train_images is not None:
+        cap = max(8, train_images // (MIN_BATCHES_PER_EPOCH * max(gpus, 1)) // 8 * 8)
+        if batch > cap:
+            reason += (f", capped to {cap} so {train_images} training images make at least "
+                       f"{MIN_BATCHES_PER_EPOCH} batches per epoch")  # fmt: skip
+            batch = cap
     return BatchPlan(batch, NOMINAL_BATCH, reason)
 
 
