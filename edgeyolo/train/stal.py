@@ -314,7 +314,10 @@ class SmallTargetAugment:
                 j = free[0]
             x, y = int(rects[j, 0]), int(rects[j, 1])
             if out is None:
-                out = img.copy()  # never write into an array that a cache or a view may share
+                # Pasted in place, as the library's RandomHSV just before this writes into the image: at this
+                # point of a training pipeline the array belongs to this sample (mosaic, perspective and
+                # letterbox all make new ones). A read-only array (a caller's) is copied first.
+                out = img if img.flags.writeable else img.copy()
             if (nw, nh) != (pw, ph):
                 pix = cv2.resize(pix, (nw, nh), interpolation=cv2.INTER_LINEAR).reshape(nh, nw, -1)
             out[y : y + nh, x : x + nw] = pix
