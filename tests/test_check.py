@@ -248,7 +248,9 @@ def test_recommendation_options(clean):
     recs = {rec.key: rec for rec in r.recommendations}
     assert recs["augmentation"].value == "aerial" and "flipud" in recs["augmentation"].reason
     train_images = len(list((clean.data_yaml.parent / "images" / "train").glob("*.jpg")))
-    assert recs["batch"].value == batch_for(24, "s", IMGSZ, train_images).batch == 8  # capped: a small dataset
+    assert (
+        recs["batch"].value == batch_for(24, "s", IMGSZ, train_images).batch == 8
+    )  # capped: a small dataset
     assert f"{train_images} training images" in recs["batch"].reason
 
 
