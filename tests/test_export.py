@@ -61,6 +61,29 @@ def test_manifests_of_the_matrix(matrix, key, tiny_weights):
         assert m["calibration"] is None and m["parity"]["status"] == "ok"
 
 
+def test_onnx_int8_quantizes_backbone_and_neck_and_keeps_the_head_float(matrix):
+    import onnx
+
+    from edgeyolo.export.onnx_int8 import SETTINGS, head_nodes
+
+    art = load_artifact(_item(matrix, "onnx-int8").artifact)
+    assert art.manifest["calibration"]["quantization"] == SETTINGS
+    model = onnx.load(str(art.model_path))
+    graph, head = model.graph, set(head_nodes(model))
+    made_by = {out: n.op_type for n in graph.node for out in n.output}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    body = [n for n in convs if n.name not in head]
+    head_convs = [n for n in convs if n.name in head]
+    # Backbone and neck convolutions take quantized activations and weights (QDQ pairs around them) ...
+    assert body and head_convs
+    assert all(made_by.get(n.input[0]) == "DequantizeLinear" == made_by.get(n.input[1]) for n in body)
+    # ... the head's keep float weights.
+    assert not any(made_by.get(n.input[1]) == "DequantizeLinear" for n in head_convs)
+    zero_points = {i.name: i.data_type for i in graph.initializer}
+    activations = [n for n in graph.node if n.op_type == "QuantizeLinear"]
+    assert activations and {zero_points[n.input[2]] for n in activations} == {onnx.TensorProto.UINT8}
+
+
 def test_openvino_round_trip_matches_pytorch(matrix, tiny_weights, tiny_data):
     from edgeyolo._ultralytics import predict_torch
     from edgeyolo.data.yolo import load_dataset, load_split
@@ -218,3 +241,16 @@ def test_predict_uses_the_diagnosed_threshold(tmp_path, onnx_artifact, tiny_data
     assert json.loads(tuned.files["json"].read_text())["conf"] == 0.01
     given = predict(PredictConfig(artifact=art, source=img, out=tmp_path / "c", conf=0.5))
     assert (given.conf, given.conf_source) == (0.5, "--conf")
+
+
+def test_onnx_int8_refuses_a_graph_without_module_names():
+    from onnx import TensorProto, helper
+
+    from edgeyolo.errors import ExportError
+    from edgeyolo.export.onnx_int8 import head_nodes
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="relu")], "g", [x],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])  # fmt: skip
+    with pytest.raises(ExportError, match="cannot locate the head"):
+        head_nodes(helper.make_model(graph))

@@ -150,7 +150,10 @@ def _export_one(
     kwargs: dict[str, Any] = {}
     if target.format == "onnx":
         kwargs["simplify"] = True
-    if target.precision == "int8" and cfg.calibration_fraction < 1.0:
+    onnx_int8 = (
+        target.format == "onnx" and target.precision == "int8"
+    )  # quantized by edgeyolo, not the library
+    if target.precision == "int8" and cfg.calibration_fraction < 1.0 and not onnx_int8:
         kwargs["fraction"] = cfg.calibration_fraction
     device = cfg.device if target.format == "tensorrt" else "cpu"
     with tempfile.TemporaryDirectory(dir=cfg.out, prefix=".staging-") as tmp:
@@ -158,8 +161,15 @@ def _export_one(
         staged = Path(tmp) / "model.pt"
         shutil.copyfile(cfg.weights, staged)
         produced = export_model(staged, format=ULTRALYTICS_FORMAT[target.format], imgsz=imgsz,
-                                quantize=QUANTIZE[target.precision], data=cfg.data, max_det=cfg.max_det,
-                                device=device, **kwargs)  # fmt: skip
+                                quantize=32 if onnx_int8 else QUANTIZE[target.precision], data=cfg.data,
+                                max_det=cfg.max_det, device=device, **kwargs)  # fmt: skip
+        if onnx_int8:
+            from edgeyolo.data.yolo import load_dataset, load_split
+            from edgeyolo.export.onnx_int8 import SETTINGS, quantize_onnx
+
+            items = load_split(load_dataset(cfg.data), "val", limit=calibration["images"])
+            produced = quantize_onnx(produced, Path(tmp) / "model_int8.onnx", [i.path for i in items], imgsz)
+            calibration["quantization"] = SETTINGS
         if dest.exists():
             shutil.rmtree(dest)
         _move_output(produced, target.format, dest)
