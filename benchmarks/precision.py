@@ -10,19 +10,12 @@ default). Needs a CUDA GPU:
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from stal import _score  # noqa: E402  (same COCO scoring of a best.pt)
-
-
-def _epoch_seconds(run_dir: Path) -> float:
-    with open(run_dir / "results.csv", newline="") as f:
-        times = [float(r["time"]) for r in csv.DictReader(f)]
-    return (times[-1] - times[0]) / max(len(times) - 1, 1) if len(times) > 1 else times[0]
+from stal import _epoch_seconds, _score  # noqa: E402  (same epoch timing and COCO scoring of a best.pt)
 
 
 def main() -> None:
