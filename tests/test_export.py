@@ -254,3 +254,16 @@ def test_onnx_int8_refuses_a_graph_without_module_names():
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])  # fmt: skip
     with pytest.raises(ExportError, match="cannot locate the head"):
         head_nodes(helper.make_model(graph))
+
+
+def test_onnx_int8_names_an_unreadable_calibration_image(tmp_path, tiny_weights, tiny_data):
+    """The target fails with the image named; nothing half-written is left behind."""
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data.parent, data)
+    bad = sorted((data / "images" / "val").glob("*.jpg"))[0]
+    bad.write_bytes(b"not a jpeg")
+    r = export(ExportConfig(profile=load_profile("x86-cpu"), weights=tiny_weights, out=tmp_path / "a", imgsz=(TINY,),
+                            targets=(TargetSpec("onnx", "int8", "onnxruntime"),), data=data / "data.yaml"))  # fmt: skip
+    [item] = r.items
+    assert item.status == "error" and "cannot read image" in item.reason and bad.name in item.reason
+    assert not [p for p in (tmp_path / "a").iterdir() if p.name.endswith("onnx-int8")]
