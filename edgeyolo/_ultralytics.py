@@ -369,15 +369,22 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
                               "killed while saving it") from None  # fmt: skip
 
 
+def _saved_at_best_epoch(ckpt: dict[str, Any]) -> bool:
+    """A training checkpoint written at the epoch that is its run's best so far (best.pt gets the same bytes)."""
+    fitness = (ckpt.get("train_metrics") or {}).get("fitness")
+    return ckpt.get("best_fitness") is not None and fitness == ckpt["best_fitness"]
+
+
 def recover_checkpoints(weights_dir: Path) -> list[str]:
     """Repair what a kill during a checkpoint write left in a run's weights folder; one note per repair.
 
     Each epoch the library writes last.pt and then, when that epoch is the best so far, the same bytes to
     best.pt, both in place; at the end it rewrites both without the optimizer. So:
-    - best.pt damaged, last.pt readable: best.pt becomes a copy of last.pt. Exact when last.pt was saved
-      at its best epoch (a kill between the two writes of one epoch); otherwise (a kill while stripping
-      best.pt at the end) the best epoch's weights are lost and best.pt holds the final epoch's, as the
-      note says.
+    - best.pt damaged or missing, last.pt readable and saved at its best epoch (a kill between the two
+      writes of one epoch): best.pt becomes a copy of last.pt, exactly what was being written.
+    - best.pt damaged, last.pt readable but not saved at its best epoch (a kill while stripping best.pt at
+      the end): the best epoch's weights are lost; best.pt becomes a copy of last.pt (the final epoch's
+      weights), and the note says so.
     - last.pt damaged, best.pt readable and still holding its optimizer: last.pt becomes a copy of best.pt,
       so a resume continues from the best epoch (the epochs after it are trained again) instead of
       starting over.
@@ -385,41 +392,40 @@ def recover_checkpoints(weights_dir: Path) -> list[str]:
     best.pt: CheckpointError (nothing to continue from).
     """
     best, last = weights_dir / "best.pt", weights_dir / "last.pt"
-    notes: list[str] = []
+    best_ckpt = None
     if best.is_file():
         try:
             best_ckpt = _load_checkpoint(best)
         except CheckpointError:
-            best_ckpt = None
-        if best_ckpt is None:
             if not last.is_file():
-                raise CheckpointError(f"'{best}' is damaged and there is no last.pt to restore it from")
+                raise CheckpointError(
+                    f"'{best}' is damaged and there is no last.pt to restore it from"
+                ) from None
             last_ckpt = _load_checkpoint(last)  # raises when both are damaged
-            fit = (last_ckpt.get("train_metrics") or {}).get("fitness")
-            exact = last_ckpt.get("best_fitness") is not None and fit == last_ckpt["best_fitness"]
             best.replace(best.with_name("best.pt.damaged"))
             shutil.copyfile(last, best)
-            notes.append(
-                f"{best} was cut off while being saved; restored from last.pt, saved at the same (best) epoch"
-                if exact
-                else f"{best} was cut off while being saved and the best epoch's weights are lost; best.pt is "
-                "now a copy of last.pt (the final epoch's weights)"
-            )
-            return notes
-    else:
-        best_ckpt = None
+            if _saved_at_best_epoch(last_ckpt):
+                return [
+                    f"{best} was cut off while being saved; restored from last.pt, saved at the same (best) epoch"
+                ]
+            return [f"{best} was cut off while being saved and the best epoch's weights are lost; best.pt is now a "
+                    "copy of last.pt (the final epoch's weights)"]  # fmt: skip
     if not last.is_file():
-        return notes
+        return []
     try:
-        _load_checkpoint(last)
+        last_ckpt = _load_checkpoint(last)
     except CheckpointError:
         if best_ckpt is None or best_ckpt.get("optimizer") is None:
             raise
         last.replace(last.with_name("last.pt.damaged"))
         shutil.copyfile(best, last)
-        notes.append(f"{last} was cut off while being saved; continuing from best.pt (epoch "
-                     f"{int(best_ckpt.get('epoch', -1)) + 1}), the epochs after it are trained again")  # fmt: skip
-    return notes
+        return [f"{last} was cut off while being saved; continuing from best.pt (epoch "
+                f"{int(best_ckpt.get('epoch', -1)) + 1}), the epochs after it are trained again"]  # fmt: skip
+    if best_ckpt is None and _saved_at_best_epoch(last_ckpt):
+        shutil.copyfile(last, best)
+        return [f"{best} was missing (killed before it was written); restored from last.pt, saved at the same "
+                "(best) epoch"]  # fmt: skip
+    return []
 
 
 def checkpoint_progress(last: Path) -> tuple[int | None, int]:

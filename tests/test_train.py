@@ -227,3 +227,14 @@ def test_recover_refuses_when_nothing_can_continue(tmp_path, case):
         _cut(tmp_path / "best.pt")
     with pytest.raises(CheckpointError, match="damaged"):
         recover_checkpoints(tmp_path)
+
+
+def test_recover_best_missing_after_a_kill_between_the_two_writes(tmp_path):
+    from edgeyolo._ultralytics import recover_checkpoints
+
+    last = _ckpt(tmp_path / "last.pt", epoch=0, optimizer=True, best_fitness=0.1, fitness=0.1)
+    [note] = recover_checkpoints(tmp_path)
+    assert "missing" in note and (tmp_path / "best.pt").read_bytes() == last.read_bytes()
+    (tmp_path / "best.pt").unlink()
+    _ckpt(last, epoch=4, optimizer=True, best_fitness=0.3, fitness=0.2)  # not its best epoch: nothing to copy
+    assert recover_checkpoints(tmp_path) == [] and not (tmp_path / "best.pt").exists()

@@ -50,7 +50,9 @@ def quantize_onnx(fp32: Path, out: Path, images: list[Path], imgsz: int) -> Path
     from edgeyolo.runtime.preprocess import Preprocessor
 
     if not images:
-        raise ExportError("ONNX INT8: no calibration images (the val split, times the calibration fraction, is empty)")
+        raise ExportError(
+            "ONNX INT8: no calibration images (the val split, times the calibration fraction, is empty)"
+        )
     model = onnx.load(str(fp32))
     name = model.graph.input[0].name
     exclude = head_nodes(model)
