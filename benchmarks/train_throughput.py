@@ -5,7 +5,7 @@ training images per epoch divided by the mean epoch time after the first epoch (
 Variants: plain Ultralytics as installed; plain Ultralytics with edgeyolo's float32 Newton-Schulz on CPU
 (isolates the recipe's own overhead); edgeyolo train (STAL + ProgLoss + presets).
     .venv/bin/python benchmarks/train_throughput.py --epochs 4
-On a CUDA GPU (both variants in bfloat16, edgeyolo's choice there; more images, a larger batch):
+On a CUDA GPU (both variants in the precision edgeyolo picks there; more images, a larger batch):
     python benchmarks/train_throughput.py --device 0 --batch 32 --train 640 --epochs 4
 """
 
@@ -52,8 +52,15 @@ def main() -> None:
     gpu = a.device != "cpu"
     nbs = 64 if gpu else 8
     args = {**ARGS, "epochs": a.epochs, "device": a.device, "batch": a.batch, "nbs": nbs}
-    if gpu:
-        args["amp"] = "bf16"  # what edgeyolo picks on compute capability >= 8.0; same precision for both
+    if gpu:  # the precision edgeyolo picks for this GPU, given to both variants
+        import torch
+
+        from edgeyolo.train.recipe import mixed_precision
+
+        dev = int(a.device.split(",")[0].removeprefix("cuda:"))
+        args["amp"] = mixed_precision(
+            [torch.cuda.get_device_capability(dev)], (torch.cuda.get_device_name(dev),)
+        )[0]
     from edgeyolo.data.synth import SynthConfig, synthesize
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -74,7 +81,7 @@ def main() -> None:
                str(a.epochs), "--imgsz", "320", "--batch", str(a.batch), "--device", a.device, "--out", str(out),
                "--name", "run", "--stal", "--config", str(Path(tmp) / "extra.yaml")]  # fmt: skip
         extra = f"nbs: {nbs}\nwarmup_epochs: 1\nclose_mosaic: 0\nplots: false\n" + (
-            "amp: bf16\n" if gpu else ""
+            f"amp: {json.dumps(args['amp'])}\n" if gpu else ""
         )
         (Path(tmp) / "extra.yaml").write_text(extra)
         subprocess.run(cmd, env=env, check=True, capture_output=True)

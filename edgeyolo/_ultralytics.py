@@ -132,16 +132,15 @@ def _patch_amp_check() -> None:
         return
 
     def check_amp(model):
-        import re
-
         import torch
+
+        from edgeyolo.train.recipe import fp16_amp_breaks
 
         device = next(model.parameters()).device
         if device.type != "cuda" or (WEIGHTS_DIR / "yolo26n.pt").is_file():
             return original(model)
         gpu = torch.cuda.get_device_name(device)
-        if re.search(r"(nvidia|geforce|quadro|tesla).*?(1660|1650|1630|t400|t550|t600|t1000|t1200|t2000|k40m)",
-                     gpu, re.IGNORECASE):  # fmt: skip
+        if fp16_amp_breaks(gpu):
             LOGGER.warning(f"AMP: {gpu} is known to give NaN losses with float16 AMP; training in float32")
             return False
         LOGGER.info(
@@ -364,7 +363,7 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
 
     try:
         return torch.load(str(path), map_location="cpu", weights_only=False)
-    except (EOFError, RuntimeError, pickle.UnpicklingError) as e:  # cut off while it was being written
+    except (EOFError, RuntimeError, OSError, ValueError, pickle.UnpicklingError) as e:  # cut off mid-write
         raise CheckpointError(f"'{path}' is incomplete or damaged ({type(e).__name__}); the run was probably "
                               "killed while saving it") from None  # fmt: skip
 
@@ -383,8 +382,8 @@ def recover_checkpoints(weights_dir: Path) -> list[str]:
     - best.pt damaged or missing, last.pt readable and saved at its best epoch (a kill between the two
       writes of one epoch): best.pt becomes a copy of last.pt, exactly what was being written.
     - best.pt damaged, last.pt readable but not saved at its best epoch (a kill while stripping best.pt at
-      the end): the best epoch's weights are lost; best.pt becomes a copy of last.pt (the final epoch's
-      weights), and the note says so.
+      the end): best.pt becomes a copy of last.pt (the final epoch's weights; the best epoch's are lost
+      unless it was the final one), and the note says so.
     - last.pt damaged, best.pt readable and still holding its optimizer: last.pt becomes a copy of best.pt,
       so a resume continues from the best epoch (the epochs after it are trained again) instead of
       starting over.
@@ -408,8 +407,8 @@ def recover_checkpoints(weights_dir: Path) -> list[str]:
                 return [
                     f"{best} was cut off while being saved; restored from last.pt, saved at the same (best) epoch"
                 ]
-            return [f"{best} was cut off while being saved and the best epoch's weights are lost; best.pt is now a "
-                    "copy of last.pt (the final epoch's weights)"]  # fmt: skip
+            return [f"{best} was cut off while being saved; best.pt is now a copy of last.pt, the final epoch's "
+                    "weights (the best epoch's are lost unless it was the final one)"]  # fmt: skip
     if not last.is_file():
         return []
     try:

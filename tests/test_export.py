@@ -267,3 +267,27 @@ def test_onnx_int8_names_an_unreadable_calibration_image(tmp_path, tiny_weights,
     [item] = r.items
     assert item.status == "error" and "cannot read image" in item.reason and bad.name in item.reason
     assert not [p for p in (tmp_path / "a").iterdir() if p.name.endswith("onnx-int8")]
+
+
+def test_int8_with_no_calibration_image_is_refused_with_the_fix(tmp_path, tiny_weights, tiny_data):
+    r = export(ExportConfig(profile=load_profile("x86-cpu"), weights=tiny_weights, out=tmp_path, imgsz=(TINY,),
+                            targets=(TargetSpec("onnx", "int8", "onnxruntime"),), data=tiny_data,
+                            calibration_fraction=0.01))  # fmt: skip
+    [item] = r.items
+    assert item.status == "error" and str(tiny_data) in item.reason and "0 images" in item.reason
+    assert "raise the fraction" in item.reason
+
+
+def test_onnx_int8_from_an_older_quantization_is_exported_again(tmp_path, tiny_weights, tiny_data):
+    cfg = ExportConfig(profile=load_profile("x86-cpu"), weights=tiny_weights, out=tmp_path, imgsz=(TINY,),
+                       targets=(TargetSpec("onnx", "int8", "onnxruntime"),), data=tiny_data, allow_degraded=True)  # fmt: skip
+    first = export(cfg).items[0]
+    assert first.status == "ok" and not first.reused
+    assert export(cfg).items[0].reused  # same weights, same quantization: kept
+    manifest = first.artifact / "manifest.json"
+    m = json.loads(manifest.read_text())
+    del m["calibration"]["quantization"]  # as the library's quantization wrote it
+    manifest.write_text(json.dumps(m))
+    again = export(cfg).items[0]
+    assert again.status == "ok" and not again.reused
+    assert "quantization" in json.loads(manifest.read_text())["calibration"]

@@ -30,9 +30,10 @@ def _train(tmp_path, tiny_data, *extra: str) -> tuple[subprocess.CompletedProces
     out = tmp_path / "runs"
     args = ["train", "--profile", "x86-cpu", "--data", str(tiny_data), "--epochs", "2", "--imgsz", "128",
             "--out", str(out), "--name", "r", *extra]  # fmt: skip
-    p = subprocess.run(
-        [sys.executable, "-m", "edgeyolo", *args], capture_output=True, text=True, env=env, timeout=900
-    )
+    # cwd outside the checkout: the library's weights folder is <git root or cwd>/weights, and a yolo26n.pt
+    # there would switch on its downloading AMP check path.
+    p = subprocess.run([sys.executable, "-m", "edgeyolo", *args], capture_output=True, text=True, env=env,
+                       timeout=900, cwd=tmp_path)  # fmt: skip
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     settings = yaml.safe_load((out / "r" / "edgeyolo_train.yaml").read_text())
     return p, settings, log.read_text() if log.exists() else ""

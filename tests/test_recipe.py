@@ -165,3 +165,18 @@ def test_large_gpu_batch_is_capped_on_small_datasets():
     assert batch_for(80, "n", 320, train_images=200, gpus=2).batch == 8  # per GPU: 2 x 8 = 16, 12 batches
     assert batch_for(80, "n", 320, train_images=100_000).batch == 256  # enough data: the table's batch
     assert batch_for(None, "n", 320, train_images=16).batch == 8  # CPU: unchanged
+
+
+def test_gpus_known_to_break_float16_amp_train_in_float32():
+    from edgeyolo.train.recipe import mixed_precision
+
+    amp, reason = mixed_precision([(7, 5)], ("NVIDIA GeForce GTX 1660 SUPER",))
+    assert amp is False and "GTX 1660" in reason and "float32" in reason
+    assert mixed_precision([(7, 5)], ("Tesla T4",))[0] is True
+
+
+def test_cuda_device_strings():
+    from edgeyolo.train.recipe import parse_devices
+
+    assert parse_devices("cuda:0,cuda:1") == ["0", "1"] and parse_devices(" 0, 1 ") == ["0", "1"]
+    assert parse_devices("cpu") == [] and parse_devices(None) == []

@@ -136,7 +136,7 @@ def test_finished_run_with_a_cut_off_best_pt_uses_last_pt_and_says_so(tmp_path, 
     [t] = plan_trainings(cfg)
     logs: list[str] = []
     _train_one(t, cfg, tiny_data, logs.append)
-    assert any("best epoch's weights are lost" in m for m in logs), logs
+    assert any("is now a copy of last.pt, the final epoch's weights" in m for m in logs), logs
     assert any("all epochs had finished" in m for m in logs), logs
     assert checkpoint_info(t.weights)["model"]  # readable again
     assert (run / "weights" / "best.pt.damaged").is_file()

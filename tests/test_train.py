@@ -238,3 +238,17 @@ def test_recover_best_missing_after_a_kill_between_the_two_writes(tmp_path):
     (tmp_path / "best.pt").unlink()
     _ckpt(last, epoch=4, optimizer=True, best_fitness=0.3, fitness=0.2)  # not its best epoch: nothing to copy
     assert recover_checkpoints(tmp_path) == [] and not (tmp_path / "best.pt").exists()
+
+
+def test_a_checkpoint_cut_anywhere_is_reported_as_damaged(tmp_path, tiny_run):
+    """torch's zip reader fails differently depending on where a file was cut (EOFError, RuntimeError,
+    OSError...): every cut must read as 'damaged', never as a crash."""
+    from edgeyolo._ultralytics import checkpoint_progress
+    from edgeyolo.errors import CheckpointError
+
+    data = tiny_run.last.read_bytes()
+    cut = tmp_path / "last.pt"
+    for frac in (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 0.9999):
+        cut.write_bytes(data[: int(len(data) * frac)])
+        with pytest.raises(CheckpointError, match="incomplete or damaged"):
+            checkpoint_progress(cut)

@@ -142,6 +142,11 @@ def _export_one(
     calibration = None
     if target.precision == "int8":
         n = _count_calibration(cfg)
+        if n < 1:
+            raise ConfigError(
+                f"{cfg.data}: INT8 calibration would use 0 images (val split x calibration fraction "
+                f"{cfg.calibration_fraction:g}); raise the fraction or add val images"
+            )
         calibration = {"dataset": str(Path(cfg.data).resolve()), "split": "val", "images": n}
         if n < ADVISED_CALIBRATION_IMAGES:
             item.warnings.append(
@@ -327,4 +332,10 @@ def _is_complete(dest: Path, weights_sha: str) -> bool:
         art = load_artifact(dest)
     except ArtifactError:
         return False
-    return art.manifest.get("source_weights", {}).get("sha256") == weights_sha and "output" in art.manifest
+    m = art.manifest
+    if m.get("format") == "onnx" and m.get("precision") == "int8":  # quantized the way this version does
+        from edgeyolo.export.onnx_int8 import SETTINGS
+
+        if (m.get("calibration") or {}).get("quantization") != SETTINGS:
+            return False
+    return m.get("source_weights", {}).get("sha256") == weights_sha and "output" in m

@@ -104,19 +104,31 @@ def gpu_memory_gib(device: str) -> float | None:
 
     if not torch.cuda.is_available():
         return None
-    return torch.cuda.get_device_properties(int(devices[0])).total_memory / 2**30
+    return torch.cuda.get_device_properties(_device_index(devices[0])).total_memory / 2**30
 
 
-def cuda_capabilities(device: str) -> list[tuple[int, int]]:
-    """Compute capability of each CUDA device in ``device`` (empty on CPU or without CUDA)."""
+def cuda_devices(device: str) -> tuple[list[tuple[int, int]], tuple[str, ...]]:
+    """Compute capability and name of each CUDA device in ``device`` (empty on CPU or without CUDA)."""
     devices = parse_devices(device)
     if not devices:
-        return []
+        return [], ()
     import torch
 
     if not torch.cuda.is_available():
-        return []
-    return [tuple(torch.cuda.get_device_capability(int(d))) for d in devices]
+        return [], ()
+    ids = [_device_index(d) for d in devices]
+    return [tuple(torch.cuda.get_device_capability(i)) for i in ids], tuple(
+        torch.cuda.get_device_name(i) for i in ids
+    )
+
+
+def _device_index(d: str) -> int:
+    try:
+        return int(d)
+    except ValueError:
+        raise ConfigError(
+            f"train: --device '{d}' is not a CUDA device index; use cpu, 0, or 0,1,..."
+        ) from None
 
 
 def model_stem(model: str) -> str:
@@ -199,9 +211,10 @@ def prepare(
     batch = cfg.batch
     nbs = cfg.overrides.get("nbs")
     if batch is None:
-        train_split = dataset.splits.get("train")
+        memory = gpu_memory_gib(device)
+        train_split = dataset.splits.get("train") if memory is not None else None
         train_images = len(list_images(train_split, str(dataset.yaml_path))) if train_split else None
-        plan = batch_for(gpu_memory_gib(device), _scale_of(cfg.model), imgsz, train_images, max(gpus, 1))
+        plan = batch_for(memory, _scale_of(cfg.model), imgsz, train_images, max(gpus, 1))
         batch, batch_reason = plan.batch * max(gpus, 1), plan.reason
         nbs = nbs or plan.nbs
 
@@ -230,7 +243,7 @@ def prepare(
         if gpus > 1:
             lr_note = f"linear scaling: {base:g} x ({batch} / 16) = {args['lr0']:g} over {gpus} GPUs"
             args.setdefault("warmup_epochs", max(3.0, float(cfg.overrides.get("warmup_epochs", 3.0))))
-    amp, precision = mixed_precision(cuda_capabilities(device))
+    amp, precision = mixed_precision(*cuda_devices(device))
     if parse_devices(device) and "amp" not in cfg.overrides:
         args["amp"] = amp
     elif "amp" in cfg.overrides:

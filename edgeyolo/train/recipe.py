@@ -7,6 +7,7 @@ check and the CLI can use it on any machine.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from edgeyolo.errors import ConfigError
@@ -124,9 +125,10 @@ def batch_for(
 ) -> BatchPlan:
     """Per-GPU batch from memory, model scale and image size; accumulation keeps the nominal batch.
 
-    With ``train_images``, the batch is also capped so that an epoch still has MIN_BATCHES_PER_EPOCH
-    batches: the memory table alone gives batch 256 on an 80 GB GPU at 320 px, which would train a
-    200-image dataset in one optimizer step per epoch.
+    With ``train_images``, the batch is also capped so that an epoch has MIN_BATCHES_PER_EPOCH batches
+    where the dataset allows (the batch never goes below 8): the memory table alone gives batch 256 on an
+    80 GB GPU at 320 px, one batch and one optimizer step per epoch for a 200-image dataset. Below the
+    nominal batch, gradients accumulate to ``nbs`` images per step, as with the library's default batch.
     """
     if scale not in SCALES:
         raise ConfigError(f"unknown model scale '{scale}'; use one of n, s, m, l, x")
@@ -148,14 +150,25 @@ def batch_for(
     if train_images is not None:
         cap = max(8, train_images // (MIN_BATCHES_PER_EPOCH * max(gpus, 1)) // 8 * 8)
         if batch > cap:
-            reason += (f", capped to {cap} so {train_images} training images make at least "
-                       f"{MIN_BATCHES_PER_EPOCH} batches per epoch")  # fmt: skip
+            reason += f", capped to {cap}: {train_images} training images make {train_images // cap} batches per epoch"
             batch = cap
     return BatchPlan(batch, NOMINAL_BATCH, reason)
 
 
-def mixed_precision(capabilities: list[tuple[int, int]]) -> tuple[bool | str, str]:
-    """The library's ``amp`` value for CUDA devices of these compute capabilities, with the reason.
+# GPUs on which float16 AMP gives NaN losses or zero mAP (the library's own list, from its AMP check).
+_FP16_AMP_BREAKS = re.compile(
+    r"(nvidia|geforce|quadro|tesla).*?(1660|1650|1630|t400|t550|t600|t1000|t1200|t2000|k40m)", re.IGNORECASE
+)
+
+
+def fp16_amp_breaks(gpu_name: str) -> bool:
+    return bool(_FP16_AMP_BREAKS.search(gpu_name))
+
+
+def mixed_precision(
+    capabilities: list[tuple[int, int]], names: tuple[str, ...] = ()
+) -> tuple[bool | str, str]:
+    """The library's ``amp`` value for CUDA devices of these compute capabilities (and names), with the reason.
 
     bfloat16 where every GPU computes it natively (compute capability 8.0 and newer: A100, H100, RTX 30xx+,
     Jetson Orin): float32's exponent range, so no loss scaling, and no AMP check. The library's float16
@@ -164,7 +177,10 @@ def mixed_precision(capabilities: list[tuple[int, int]]) -> tuple[bool | str, st
     """
     if not capabilities:
         return False, "CPU: float32"
+    broken = next((n for n in names if fp16_amp_breaks(n)), None)
     oldest = min(capabilities)
+    if broken and oldest < (8, 0):
+        return False, f"float32 ({broken} is known to give NaN losses with float16 AMP)"
     if oldest >= (8, 0):
         return "bf16", f"bfloat16 mixed precision (compute capability {oldest[0]}.{oldest[1]})"
     return (
@@ -184,7 +200,7 @@ def scaled_lr(lr0: float, batch_per_gpu: int, gpus: int) -> float:
 
 
 def parse_devices(device: str | None) -> list[str]:
-    """'0,1' -> ['0', '1']; 'cpu' or None -> []."""
+    """'0,1' or 'cuda:0,cuda:1' -> ['0', '1']; 'cpu' or None -> []."""
     if device is None or str(device).strip().lower() in ("", "cpu", "mps"):
         return []
-    return [d.strip() for d in str(device).split(",") if d.strip()]
+    return [d.strip().lower().removeprefix("cuda:") for d in str(device).split(",") if d.strip()]
