@@ -119,10 +119,13 @@ def _move_output(produced: Path, fmt: str, dest: Path) -> None:
         shutil.move(str(produced), dest / MODEL_FILE[fmt])
 
 
-def _count_calibration(cfg: ExportConfig) -> int:
-    from edgeyolo.data.yolo import load_dataset, load_split
+def _calibration_images(cfg: ExportConfig) -> list[Path]:
+    """The val images INT8 calibration reads: the first ``calibration_fraction`` of the split."""
+    from edgeyolo.data.yolo import list_images, load_dataset
 
-    return int(len(load_split(load_dataset(cfg.data), "val")) * cfg.calibration_fraction)
+    ds = load_dataset(cfg.data)
+    images = list_images(ds.splits["val"], str(ds.yaml_path))
+    return images[: int(len(images) * cfg.calibration_fraction)]
 
 
 def _diagnosed_threshold(weights: Path) -> float | None:
@@ -141,7 +144,8 @@ def _export_one(
 
     calibration = None
     if target.precision == "int8":
-        n = _count_calibration(cfg)
+        calibration_images = _calibration_images(cfg)
+        n = len(calibration_images)
         if n < 1:
             raise ConfigError(
                 f"{cfg.data}: INT8 calibration would use 0 images (val split x calibration fraction "
@@ -169,11 +173,9 @@ def _export_one(
                                 quantize=32 if onnx_int8 else QUANTIZE[target.precision], data=cfg.data,
                                 max_det=cfg.max_det, device=device, **kwargs)  # fmt: skip
         if onnx_int8:
-            from edgeyolo.data.yolo import load_dataset, load_split
             from edgeyolo.export.onnx_int8 import SETTINGS, quantize_onnx
 
-            items = load_split(load_dataset(cfg.data), "val", limit=calibration["images"])
-            produced = quantize_onnx(produced, Path(tmp) / "model_int8.onnx", [i.path for i in items], imgsz)
+            produced = quantize_onnx(produced, Path(tmp) / "model_int8.onnx", calibration_images, imgsz)
             calibration["quantization"] = SETTINGS
         if dest.exists():
             shutil.rmtree(dest)
