@@ -530,7 +530,6 @@ def validation_curves(weights: Path, data: Path, *, imgsz: int | None = None, sp
 
     class CurvesValidator(DetectionValidator):
         def __init__(self, *args: Any, **kwargs: Any):
-            import_ultralytics()  # DDP ranks unpickle this class in a fresh process: patches and offline too
             super().__init__(*args, **kwargs)
             validators.append(self)
 
