@@ -159,9 +159,8 @@ def _export_one(
     kwargs: dict[str, Any] = {}
     if target.format == "onnx":
         kwargs["simplify"] = True
-    onnx_int8 = (
-        target.format == "onnx" and target.precision == "int8"
-    )  # quantized by edgeyolo, not the library
+    # ONNX INT8 is quantized by edgeyolo (export/onnx_int8.py) from the library's FP32 export.
+    onnx_int8 = target.format == "onnx" and target.precision == "int8"
     if target.precision == "int8" and cfg.calibration_fraction < 1.0 and not onnx_int8:
         kwargs["fraction"] = cfg.calibration_fraction
     device = cfg.device if target.format == "tensorrt" else "cpu"
