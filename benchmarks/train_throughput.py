@@ -6,7 +6,7 @@ Variants: plain Ultralytics as installed; plain Ultralytics with edgeyolo's floa
 (isolates the recipe's own overhead); edgeyolo train (STAL + ProgLoss + presets).
     .venv/bin/python benchmarks/train_throughput.py --epochs 4
 On a CUDA GPU (both variants in the precision edgeyolo picks there; more images, a larger batch):
-    python benchmarks/train_throughput.py --device 0 --batch 32 --train 640 --epochs 4
+    python benchmarks/train_throughput.py --device 0 --batch 32 --train 640 --epochs 4 [--workers 16]
 """
 
 from __future__ import annotations
@@ -48,10 +48,18 @@ def main() -> None:
     ap.add_argument("--train", type=int, default=96)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=8, help="data loader workers (the library's default: 8)")
     a = ap.parse_args()
     gpu = a.device != "cpu"
     nbs = 64 if gpu else 8
-    args = {**ARGS, "epochs": a.epochs, "device": a.device, "batch": a.batch, "nbs": nbs}
+    args = {
+        **ARGS,
+        "epochs": a.epochs,
+        "device": a.device,
+        "batch": a.batch,
+        "nbs": nbs,
+        "workers": a.workers,
+    }
     if gpu:  # the precision edgeyolo picks for this GPU, given to both variants
         import torch
 
@@ -80,14 +88,14 @@ def main() -> None:
         cmd = [sys.executable, "-m", "edgeyolo", "train", "--profile", "x86-cpu", "--data", str(data), "--epochs",
                str(a.epochs), "--imgsz", "320", "--batch", str(a.batch), "--device", a.device, "--out", str(out),
                "--name", "run", "--stal", "--config", str(Path(tmp) / "extra.yaml")]  # fmt: skip
-        extra = f"nbs: {nbs}\nwarmup_epochs: 1\nclose_mosaic: 0\nplots: false\n" + (
+        extra = f"nbs: {nbs}\nworkers: {a.workers}\nwarmup_epochs: 1\nclose_mosaic: 0\nplots: false\n" + (
             f"amp: {json.dumps(args['amp'])}\n" if gpu else ""
         )
         (Path(tmp) / "extra.yaml").write_text(extra)
         subprocess.run(cmd, env=env, check=True, capture_output=True)
         results["edgeyolo"] = _images_per_s(out / "run", a.train)
     p, e = results["plain"], results["edgeyolo"]
-    print(f"{a.device}, batch {a.batch}, {a.train} training images at 320 px")
+    print(f"{a.device}, batch {a.batch}, {a.workers} workers, {a.train} training images at 320 px")
     print(f"plain ultralytics            {p:7.2f} images/s")
     if "patched" in results:
         print(f"ultralytics + fp32 NS on CPU {results['patched']:7.2f} images/s")
