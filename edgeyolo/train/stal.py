@@ -268,8 +268,8 @@ class SmallTargetAugment:
             return labels
         rng = self._generator()
         draw = rng.random() < rate
-        if not draw and not cfg.bank:  # nothing to paste and nothing to remember
-            return labels
+        if not draw and len(self._bank) >= cfg.bank:  # nothing to paste; the bank is full (or off)
+            return labels  # a full bank refreshes from pasting images: harvesting every image cost ~40% of STAL
         h, w = img.shape[:2]
         instances.convert_bbox("xyxy")
         instances.denormalize(w, h)
