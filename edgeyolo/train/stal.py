@@ -53,7 +53,9 @@ class StalConfig:
     size: int = 32  # a target is small when max(w, h) < size pixels at the training resolution
     copies: int = 3  # at most this many copies pasted into one image (1..copies, uniformly)
     scale: tuple[float, float] = (1.0, 1.5)  # (min, max) upsampling factor of a copy
-    bank: int = 256  # patches of recent images kept per process, to paste targets across images; 0: own only
+    bank: int = (
+        256  # patches of recent images per process (once full, refreshed by pasting images); 0: own only
+    )
     overlap: float = 0.05  # max share of any labelled box a pasted patch may cover (0: never touch one)
     margin: int = 1  # context pixels copied around a target's box
     schedule: Schedule = "linear"  # how intensity falls from 1 to `end` after `decay_start`
@@ -269,7 +271,9 @@ class SmallTargetAugment:
         rng = self._generator()
         draw = rng.random() < rate
         if not draw and len(self._bank) >= cfg.bank:  # nothing to paste; the bank is full (or off)
-            return labels  # a full bank refreshes from pasting images: harvesting every image cost ~40% of STAL
+            return (
+                labels  # a full bank refreshes from pasting images: harvesting every image cost ~40% of STAL
+            )
         h, w = img.shape[:2]
         instances.convert_bbox("xyxy")
         instances.denormalize(w, h)
