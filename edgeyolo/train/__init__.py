@@ -244,7 +244,7 @@ def prepare(
             lr_note = f"linear scaling: {base:g} x ({batch} / 16) = {args['lr0']:g} over {gpus} GPUs"
             args.setdefault("warmup_epochs", max(3.0, float(cfg.overrides.get("warmup_epochs", 3.0))))
     amp, precision = mixed_precision(*cuda_devices(device))
-    if parse_devices(device) and "amp" not in cfg.overrides:
+    if gpus and "amp" not in cfg.overrides:
         args["amp"] = amp
     elif "amp" in cfg.overrides:
         precision = f"amp={cfg.overrides['amp']} (given)"
