@@ -441,17 +441,34 @@ def checkpoint_progress(last: Path) -> tuple[int | None, int]:
     return int(epoch), epochs
 
 
+def head_structure(head: Any) -> str | None:
+    """None when the detection head can run NMS-free, else what was found instead.
+
+    The one-to-one branches (``one2one_cv2`` box, ``one2one_cv3`` class) are what the NMS-free output is
+    computed from. The head's ``end2end`` flag is not: a YOLO26 trained with the library's defaults
+    (``nms=None``) stores ``end2end = False`` although both branches are there, and the library's export
+    with ``nms=False`` switches them on. Only a head without them (YOLOv8/YOLO11, or a YOLO26 fused with
+    its one-to-one branch removed) cannot be deployed NMS-free.
+    """
+    missing = [b for b in ("one2one_cv2", "one2one_cv3") if getattr(head, b, None) is None]
+    if not missing:
+        return None
+    return f"a {type(head).__name__} head without its one-to-one branch ({', '.join(missing)} missing)"
+
+
 def checkpoint_info(weights: Path) -> dict[str, Any]:
-    """Class names, end-to-end flag and training image size stored in a checkpoint."""
+    """Class names, NMS-free capability (``end2end``, and ``head`` when not) and training image size."""
     import_ultralytics()
     from ultralytics import YOLO
 
     yolo = YOLO(str(weights), task="detect")
     head = yolo.model.model[-1]
     train_args = getattr(yolo, "ckpt", {}).get("train_args", {}) if isinstance(yolo.ckpt, dict) else {}
+    found = head_structure(head)
     return {
         "names": [yolo.names[i] for i in range(len(yolo.names))],
-        "end2end": bool(getattr(head, "end2end", False)),
+        "end2end": found is None,
+        "head": found,
         "imgsz": train_args.get("imgsz"),
         "model": Path(str(train_args.get("model", weights))).stem,
     }

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
+from _profiles import onnx_profile
 
 from edgeyolo.errors import ConfigError
 from edgeyolo.pipeline import PipelineConfig, plan_trainings
@@ -63,18 +63,6 @@ def test_plan_rejects(tmp_path, monkeypatch, kw, match):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match=match):
         plan_trainings(PipelineConfig(profile=load_profile("x86-cpu"), out=tmp_path, **kw))
-
-
-def _onnx_profile(tmp_path: Path) -> Path:
-    d = load_profile("x86-cpu").to_dict()
-    d.update(
-        name="tiny-cpu",
-        targets=[{"format": "onnx", "precision": "fp32", "runtime": "onnxruntime"}],
-        threads=1,
-    )
-    path = tmp_path / "tiny-cpu.yaml"
-    path.write_text(yaml.safe_dump(d))
-    return path
 
 
 def _complete(path: Path) -> bool:
@@ -145,7 +133,7 @@ def test_finished_run_with_a_cut_off_best_pt_uses_last_pt_and_says_so(tmp_path, 
 def test_sweep_continues_after_a_crash(tmp_path, tiny_data):
     """Two sizes; the run is killed during the first training and the same command finishes the sweep."""
     out = tmp_path / "sweep"
-    args = [sys.executable, "-m", "edgeyolo", "run", "--profile", str(_onnx_profile(tmp_path)), "--data", str(tiny_data),
+    args = [sys.executable, "-m", "edgeyolo", "run", "--profile", str(onnx_profile(tmp_path)), "--data", str(tiny_data),
             "--out", str(out), "--models", "yolo26n", "--imgsz", "64,96", "--epochs", "2", "--batch", "8",
             "--bench-iterations", "3"]  # fmt: skip
     proc = subprocess.Popen(

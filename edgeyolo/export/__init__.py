@@ -273,7 +273,8 @@ def export(cfg: ExportConfig) -> ExportResult:
     info = checkpoint_info(Path(cfg.weights))
     if not info["end2end"]:
         raise ConfigError(
-            f"{cfg.weights}: the model head is not end-to-end (NMS-free); edgeyolo deploys YOLO26 heads only."
+            f"{cfg.weights}: found {info['head']}, so it cannot run NMS-free; edgeyolo deploys YOLO26 heads "
+            "(train from yolo26n.yaml / yolo26*.pt, and export the unfused training checkpoint)"
         )
     info["sha256"] = sha256_file(cfg.weights)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
@@ -327,10 +328,11 @@ def bundle_artifacts(artifacts: list[Path], archive: Path) -> Path:
 def _is_complete(dest: Path, weights_sha: str) -> bool:
     """An artifact already exported from the same weights (its manifest is written last)."""
     from edgeyolo.errors import ArtifactError
-    from edgeyolo.runtime.base import load_artifact
+    from edgeyolo.runtime.base import load_artifact, verify_artifact
 
     try:
         art = load_artifact(dest)
+        verify_artifact(art)  # files changed since (or a manifest without a checksum): export it again
     except ArtifactError:
         return False
     m = art.manifest

@@ -1,0 +1,112 @@
+"""Weights trained without edgeyolo: a YOLO26 checkpoint from plain Ultralytics with its defaults.
+
+Such a checkpoint stores ``head.end2end = False`` (the library's default ``nms=None`` path) although its head
+has the one-to-one branches; edgeyolo decides from the branches, so export, bench, predict and the sweep
+accept it, and its NMS-free artifact is the library's own ``nms=False`` export.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _profiles import onnx_profile
+
+from edgeyolo.errors import ConfigError
+from edgeyolo.profiles import load_profile
+
+SIZE = 64
+
+# Plain Ultralytics: only the training call a user would write (edgeyolo only switches the network off).
+_PLAIN_TRAIN = """
+import sys
+from edgeyolo._ultralytics import import_ultralytics
+import_ultralytics()
+from ultralytics import YOLO
+YOLO("yolo26n.yaml").train(data=sys.argv[1], epochs=1, imgsz=int(sys.argv[3]), project=sys.argv[2], name="plain",
+                           device="cpu", batch=8, workers=0)
+"""
+
+
+@pytest.fixture(scope="module")
+def plain_weights(tmp_path_factory, tiny_data) -> Path:
+    out = tmp_path_factory.mktemp("plain")
+    p = subprocess.run([sys.executable, "-c", _PLAIN_TRAIN, str(tiny_data), str(out), str(SIZE)],
+                       capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    best = out / "plain" / "weights" / "best.pt"
+    assert best.is_file()
+    return best
+
+
+def _stored_head(weights: Path):
+    import torch
+
+    ckpt = torch.load(weights, map_location="cpu", weights_only=False)
+    return (ckpt.get("ema") or ckpt["model"]).model[-1]
+
+
+def test_plain_ultralytics_checkpoint_runs_the_whole_pipeline(tmp_path, plain_weights, tiny_data):
+    head = _stored_head(plain_weights)
+    # What made edgeyolo refuse it: the stored flag says "not end-to-end", the branches are there.
+    assert head.end2end is False and head.one2one_cv2 is not None and head.one2one_cv3 is not None
+
+    # The sweep with --weights: export (with the parity check on val images), bench, select, report.
+    out = tmp_path / "sweep"
+    p = subprocess.run([sys.executable, "-m", "edgeyolo", "run", "--profile", str(onnx_profile(tmp_path)),
+                        "--data", str(tiny_data), "--weights", str(plain_weights), "--imgsz", str(SIZE),
+                        "--out", str(out), "--bench-iterations", "3"],
+                       capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    (record,) = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert record["status"] == "ok" and record["candidate"]["end2end"] is True
+    assert record["accuracy"]["map50_95"] is not None
+    (artifact,) = [d for d in (out / "artifacts").iterdir() if (d / "manifest.json").is_file()]
+    manifest = json.loads((artifact / "manifest.json").read_text())
+    assert manifest["end2end"] is True and manifest["parity"]["status"] != "failed", manifest.get("parity")
+
+    # Predict with the artifact (torch-free).
+    preds = tmp_path / "preds"
+    p = subprocess.run([sys.executable, "-m", "edgeyolo", "predict", str(artifact),
+                        str(tiny_data.parent / "images" / "val"), "--out", str(preds), "--conf", "0.0"],
+                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    frames = json.loads((preds / "detections.json").read_text())["frames"]
+    assert len(frames) == 8 and all(f["detections"] for f in frames)
+
+    # The same NMS-free graph as the library's own export with nms=False.
+    from edgeyolo._ultralytics import import_ultralytics
+
+    import_ultralytics()
+    import onnxruntime as ort
+    from ultralytics import YOLO
+
+    ref = Path(YOLO(str(plain_weights)).export(format="onnx", imgsz=SIZE, nms=False, batch=1, device="cpu"))
+    x = np.random.default_rng(0).random((1, 3, SIZE, SIZE), dtype=np.float32)
+    ours = ort.InferenceSession(str(artifact / manifest["file"]), providers=["CPUExecutionProvider"])
+    theirs = ort.InferenceSession(str(ref), providers=["CPUExecutionProvider"])
+    a = ours.run(None, {ours.get_inputs()[0].name: x})[0]
+    b = theirs.run(None, {theirs.get_inputs()[0].name: x})[0]
+    assert a.shape == b.shape == (1, 84, 6)  # max_det 300 > the 84 anchors of a 64 px input
+    np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_a_head_without_the_one_to_one_branch_is_refused_naming_it(tmp_path, plain_weights):
+    import torch
+
+    from edgeyolo.export import ExportConfig, export
+
+    ckpt = torch.load(plain_weights, map_location="cpu", weights_only=False)
+    for key in ("model", "ema"):  # as a fused one-to-many model would be stored
+        if ckpt.get(key) is not None:
+            ckpt[key].model[-1].one2one_cv2 = ckpt[key].model[-1].one2one_cv3 = None
+    o2m = tmp_path / "o2m.pt"
+    torch.save(ckpt, o2m)
+    with pytest.raises(ConfigError, match=r"o2m\.pt: found a Detect head without its one-to-one branch "
+                                          r"\(one2one_cv2, one2one_cv3 missing\)"):  # fmt: skip
+        export(ExportConfig(profile=load_profile("x86-cpu"), weights=o2m, out=tmp_path / "a", imgsz=(SIZE,)))
+    assert not (tmp_path / "a").exists()
