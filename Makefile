@@ -21,6 +21,7 @@ demo: install
 	$(BIN)/edgeyolo run --profile x86-cpu --out demo
 
 test: install
+	.ci/system-packages
 	$(BIN)/python -m pytest
 
 lint: install

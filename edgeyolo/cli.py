@@ -91,12 +91,13 @@ def profiles_validate(file: str) -> None:
 
 
 # ---------------------------------------------------------------- data
-@main.group()
+@main.group(short_help="Check a YOLO dataset; generate the demo dataset.")
 def data() -> None:
-    """Datasets: generate the built-in demo dataset.
+    """Datasets: check a YOLO dataset, or generate the built-in demo dataset.
 
     \b
-    Example:
+    Examples:
+      edgeyolo data check datasets/demo/data.yaml --profile rpi5
       edgeyolo data synth datasets/demo --train 200 --val 50
     """
 

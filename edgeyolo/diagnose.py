@@ -5,7 +5,8 @@ Reads a run folder written by Ultralytics or ``edgeyolo train`` (``results.csv``
 ``weights/best.pt``, and edgeyolo's ``progloss.csv`` when present). The loss and metric checks need only
 the CSV; the threshold, the per-class rules and the confusions need the validation curves of the run's
 weights, computed once through Ultralytics on the NMS-free head that ships and cached in
-``val_curves.npz``, so a second diagnosis is instant and never imports torch. The result is written to
+``val_curves.npz`` with the dataset's label statistics per class (training labels, validation objects by
+size), so a second diagnosis is instant and never imports torch. The result is written to
 ``diagnosis.json``; :func:`load_conf_threshold` reads the deployable threshold back.
 """
 
@@ -26,7 +27,7 @@ import numpy as np
 import yaml
 
 from edgeyolo._io import write_json_atomic
-from edgeyolo.errors import DatasetError, ResultsError
+from edgeyolo.errors import DatasetError, EdgeYoloError, ResultsError
 
 Log = Callable[[str], None]
 
@@ -70,6 +71,13 @@ MAP_RATIO_LOW = 0.5  # mAP50-95 / mAP50 below this = imprecise boxes: YOLO detec
 MAP50_HIGH = 0.3  # "high mAP50": while mAP50 itself is low the ratio says nothing about box quality
 CLASS_AP_RATIO = 0.5  # a class whose AP50-95 is below half the median of the other classes...
 CLASS_AP_GAP = 0.1  # ... and at least this far below it (uniformly weak classes are not an imbalance)
+# Such a class is blamed on imbalance only when it really has fewer labels: fewer training labels than this
+# fraction of the other classes' median. Otherwise it is a hard class, and the cause names what the run shows
+# about it, each where it stands out:
+CLASS_FEW_LABELS = 0.5
+CLASS_CONFUSED_SHARE = 0.1  # ... at least this share of its objects detected as one other class
+CLASS_SHARE_GAP = 0.15  # ... its share of small objects, of missed objects, or of background false positives
+# among its detections at least this much (absolute) above the other classes' pooled share
 PR_DROP = 0.3  # PR curve "sudden drop": precision falls by at least this ...
 PR_DROP_SPAN = 0.05  # ... within this much recall, between recall PR_DROP_SPAN and the class's maximum recall
 # (the curve starts from a (0, 1) sentinel, and after the maximum recall it is drawn to (1, 0))
@@ -120,7 +128,7 @@ RULES: dict[str, tuple[str, str, str]] = {
         "High mAP50, low mAP50-95", "Imprecise boxes",
         "Increase the box loss weight (edgeyolo train --preset high-iou: box 12.0, cls 0.3); refine the annotations.",
     ),
-    "class_ap_low": (
+    "class_ap_low": (  # its cause only where the class has fewer labels; otherwise see class_ap_low()
         "Class AP much lower", "Class imbalance",
         "Add samples of this class, or use class weights (train argument cls_pw, e.g. 1.0 = inverse frequency).",
     ),
@@ -296,6 +304,10 @@ class ValidationCurves:
     matrix_conf: float  # confidence the matrix was counted at
     images: int = 0
     meta: dict[str, Any] = field(default_factory=dict)  # what was validated: weights, data, imgsz, split
+    # The dataset's labels (count_class_labels); None in a cache written before they were kept.
+    train_instances: np.ndarray | None = None  # (nc,) labelled objects per class in the training split
+    sizes: np.ndarray | None = None  # (nc, 3) objects per class in the validated split that are small, medium
+    # and large (COCO areas) in the pixels the model sees at the validation image size
 
     @property
     def f1(self) -> np.ndarray:
@@ -307,6 +319,9 @@ class ValidationCurves:
         path = Path(path)
         arrays = {k: getattr(self, k) for k in ("conf", "class_ids", "precision", "recall", "pr_precision",
                                                 "ap50", "ap50_95", "instances", "matrix")}  # fmt: skip
+        arrays.update(
+            {k: getattr(self, k) for k in ("train_instances", "sizes") if getattr(self, k) is not None}
+        )
         arrays["names"] = np.array(self.names, dtype=str)
         arrays["scalars"] = np.array([self.matrix_conf, self.images], dtype=np.float64)
         arrays["meta"] = np.array(json.dumps({"schema": CURVES_SCHEMA, **self.meta}))
@@ -334,6 +349,7 @@ class ValidationCurves:
                     pr_precision=z["pr_precision"], ap50=z["ap50"], ap50_95=z["ap50_95"], instances=z["instances"],
                     names=[str(n) for n in z["names"]], matrix=z["matrix"], matrix_conf=float(scalars[0]),
                     images=int(scalars[1]), meta=meta,
+                    **{k: z[k] for k in ("train_instances", "sizes") if k in z.files},
                 )  # fmt: skip
         except (OSError, ValueError, KeyError, json.JSONDecodeError):
             return None
@@ -640,6 +656,134 @@ def metric_rules(metrics: dict[str, float], best_epoch: int) -> list[Finding]:
     return out
 
 
+def _share(part: np.ndarray, whole: np.ndarray) -> float | None:
+    """Pooled share sum(part) / sum(whole); None when whole is empty."""
+    total = float(np.sum(whole))
+    return float(np.sum(part)) / total if total > 0 else None
+
+
+def _than_others(share: float | None) -> str:
+    return "" if share is None else f" vs {share:.0%} for the other classes"
+
+
+def _stands_out(share: float, others: float | None) -> bool:
+    return others is not None and share - others >= CLASS_SHARE_GAP
+
+
+def class_ap_low(curves: ValidationCurves, cid: int, others: list[int], ap: float, median: float) -> Finding:
+    """The document's "class AP much lower" rule for one class, its cause following the evidence.
+
+    The document blames class imbalance; that holds only when the class has clearly fewer labels (training
+    labels when the dataset was read, else the validation split's). Otherwise the class is hard to learn, and
+    the cause and the action name what the run shows about it where that stands out from the other classes:
+    the class it is confused with and how often it is missed or fired on background (the confusion matrix at
+    the deploy threshold), and its share of small objects.
+
+    Args:
+        curves: the run's validation curves.
+        cid: the class id.
+        others: ids of the classes it is compared with.
+        ap: its AP50-95.
+        median: the median AP50-95 of the others.
+    """
+    names, name = curves.names, curves.names[cid]
+    if curves.train_instances is not None:
+        counts, what = np.asarray(curves.train_instances), "training labels"
+    else:
+        counts, what = np.asarray(curves.instances), "labelled objects in the validation split"
+    n, other_n = int(counts[cid]), float(np.median(counts[others]))
+    values = {
+        "ap50_95": ap,
+        "others_median": median,
+        "instances": float(n),
+        "others_instances_median": other_n,
+    }
+    evidence = [f"AP50-95 {ap:.3f} vs median {median:.3f} of the other classes (< {CLASS_AP_RATIO}x and >= "
+                f"{CLASS_AP_GAP} below)"]  # fmt: skip
+    labels = f"{n} {what} vs a median of {other_n:.0f} for the other classes"
+    if n < CLASS_FEW_LABELS * other_n:
+        _, cause, action = RULES["class_ap_low"]
+        evidence.append(f"{labels} (< {CLASS_FEW_LABELS}x)")
+        return Finding(rule="class_ap_low", observation=f"Class '{name}' AP much lower", cause=cause,
+                       evidence="; ".join(evidence), action=action, values=values, class_name=name)  # fmt: skip
+    evidence.append(f"{labels}: not under-represented")
+
+    causes: list[str] = []
+    actions: list[str] = []
+    looked_at: list[str] = []
+    small_stands_out = missed_stands_out = False
+    m = np.asarray(curves.matrix, dtype=np.float64)
+    nc = m.shape[0] - 1
+    true_total = float(m[:, cid].sum())  # its labelled objects, each counted once (matched or missed)
+    if nc == len(names) and true_total > 0:
+        looked_at.append("confusions")
+        col = m[:nc, cid].copy()
+        col[cid] = 0
+        other = int(np.argmax(col))
+        confused, missed = col[other] / true_total, m[nc, cid] / true_total
+        others_missed = _share(m[nc, others], m[:, others])
+        seen = []
+        if col[other]:
+            seen.append(f"{col[other]:.0f} of {true_total:.0f} ({confused:.0%}) detected as '{names[other]}'")
+        seen.append(
+            f"{m[nc, cid]:.0f} of {true_total:.0f} ({missed:.0%}) missed{_than_others(others_missed)}"
+        )
+        values.update(confused_share=float(confused), missed_share=float(missed))
+        if confused >= CLASS_CONFUSED_SHARE:
+            causes.append(f"confused with '{names[other]}'")
+            actions.append(f"More discriminative features: more (and harder) examples of both '{name}' and "
+                           f"'{names[other]}'; check the labels of the pair.")  # fmt: skip
+        missed_stands_out = _stands_out(missed, others_missed)
+        detections = float(m[cid].sum())
+        if detections > 0:
+            fp, others_fp = m[cid, nc] / detections, _share(m[others, nc], m[others])
+            values["background_fp_share"] = float(fp)
+            if _stands_out(fp, others_fp):
+                seen.append(f"{m[cid, nc]:.0f} of its {detections:.0f} detections ({fp:.0%}) on background"
+                            f"{_than_others(others_fp)}")  # fmt: skip
+                causes.append("false positives on background")
+                actions.append(CONFUSION_ACTIONS["background_fp"])
+        evidence.append(f"at confidence {curves.matrix_conf:.3f}: " + ", ".join(seen))
+    if curves.sizes is not None and np.sum(curves.sizes[cid]) > 0:
+        from edgeyolo.data.check import SMALL_AREA
+
+        looked_at.append("object sizes")
+        sizes = np.asarray(curves.sizes, dtype=np.float64)
+        small, others_small = float(sizes[cid, 0] / sizes[cid].sum()), _share(sizes[others, 0], sizes[others])
+        side = round(SMALL_AREA**0.5)
+        evidence.append(f"{small:.0%} of its validation objects are small (< {side}x{side} px as the model sees "
+                        f"them){_than_others(others_small)}")  # fmt: skip
+        values["small_share"] = small
+        if others_small is not None:
+            values["others_small_share"] = others_small
+        small_stands_out = _stands_out(small, others_small)
+    if missed_stands_out:
+        causes.append("often missed")
+    if small_stands_out:
+        causes.append("many small objects" if small < 0.5 else "mostly small objects")
+        actions.append(
+            "Give small objects more capacity: a larger --imgsz, --preset small-objects, STAL (--stal)."
+        )
+    elif missed_stands_out:
+        actions.append("Lower the confidence threshold for it (its own F1-optimal one is listed with the "
+                       "thresholds), or add harder, more varied examples of it.")  # fmt: skip
+    if not causes:
+        if len(looked_at) == 2:
+            causes.append("neither its confusions nor its object sizes explain the gap")
+        elif looked_at:
+            causes.append(f"its {looked_at[0]} do not explain the gap")
+        else:
+            causes.append("no confusion matrix or label statistics to tell why")
+        actions.append("Look at its validation images and labels: inconsistent boxes, or an appearance that varies "
+                       "more than the other classes' (pose, occlusion, clutter); hard negative mining and data "
+                       "augmentation.")  # fmt: skip
+    return Finding(
+        rule="class_ap_low", observation=f"Class '{name}' AP much lower",
+        cause="Hard class, not under-represented: " + "; ".join(causes), evidence="; ".join(evidence),
+        action=" ".join(actions), values=values, class_name=name,
+    )  # fmt: skip
+
+
 def class_rules(curves: ValidationCurves) -> list[Finding]:
     """The document's per-class rules: one class far below the others, a sudden drop in a PR curve."""
     out = []
@@ -648,19 +792,9 @@ def class_rules(curves: ValidationCurves) -> list[Finding]:
     if len(ids) >= 2:
         for row, cid in enumerate(ids):
             ap = float(curves.ap50_95[row])
-            others = np.delete(curves.ap50_95, row)
-            median = float(np.median(others))
+            median = float(np.median(np.delete(curves.ap50_95, row)))
             if ap < CLASS_AP_RATIO * median and median - ap >= CLASS_AP_GAP:
-                n = int(curves.instances[cid])
-                other_n = float(np.median(np.delete(curves.instances[ids], row)))
-                title, cause, action = RULES["class_ap_low"]
-                out.append(Finding(
-                    rule="class_ap_low", observation=f"Class '{names[cid]}' AP much lower", cause=cause,
-                    evidence=(f"AP50-95 {ap:.3f} vs median {median:.3f} of the other classes (< {CLASS_AP_RATIO}x and "
-                              f">= {CLASS_AP_GAP} below); {n} labelled objects vs a median of {other_n:.0f}"),
-                    action=action, values={"ap50_95": ap, "others_median": median, "instances": n,
-                                           "others_instances_median": other_n}, class_name=names[cid],
-                ))  # fmt: skip
+                out.append(class_ap_low(curves, cid, [c for c in ids if c != cid], ap, median))
     x = curves.conf  # the recall grid of pr_precision
     span = max(1, int(round(PR_DROP_SPAN / (x[1] - x[0])))) if len(x) > 1 else 1
     for row, cid in enumerate(ids):
@@ -853,6 +987,8 @@ def load_curves(run: Path, weights: Path, data: str | os.PathLike | None, args: 
     cached = ValidationCurves.load(cache)
     if cached is not None and all(cached.meta.get(k) == v for k, v in key.items()):
         log(f"[diagnose] validation curves from {cache}")
+        if cached.sizes is None and _add_label_stats(cached, data_path, split):
+            cached.save(cache)  # a cache from before the label statistics were kept: completed once
         return cached
     if not Path(data_path).is_file():
         src = "--data" if data is not None else str(run / ARGS_FILE)
@@ -872,8 +1008,76 @@ def load_curves(run: Path, weights: Path, data: str | os.PathLike | None, args: 
     log(f"[diagnose] validating {weights.name} on {data_path} ({split}, NMS-free head) for the F1 curves")
     curves = validation_curves(weights, Path(data_path), imgsz=imgsz, device=device, split=split)
     curves.meta.update(key)
+    _add_label_stats(curves, data_path, split)
     curves.save(cache)
     return curves
+
+
+def count_class_labels(
+    data: str | os.PathLike, split: str, imgsz: int
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """Labels per class: training objects, and the objects of ``split`` by size as the model sees them.
+
+    Args:
+        data: the dataset's data.yaml.
+        split: the split the sizes are counted on (the validated one).
+        imgsz: the validation image size: each image is letterboxed so its long side is ``imgsz``, as
+            validation does, before its boxes are sorted into COCO's small / medium / large areas.
+
+    Returns:
+        (nc,) objects per class in the training split (None when the dataset declares none), and (nc, 3)
+        objects per class in ``split`` that are small, medium, large.
+
+    Raises:
+        DatasetError: the data.yaml, a split path or a label file is malformed.
+    """
+    from PIL import Image  # Pillow comes with matplotlib; it reads an image's size from its header alone
+
+    from edgeyolo.data.check import MEDIUM_AREA, SMALL_AREA
+    from edgeyolo.data.yolo import label_path_for, list_images, load_dataset, read_labels
+
+    ds = load_dataset(data)
+    nc = ds.nc
+
+    def labels_of(image: Path) -> np.ndarray:
+        rows = read_labels(label_path_for(image))
+        return rows[(rows[:, 0] >= 0) & (rows[:, 0] < nc)]  # an out-of-range class: `data check` reports it
+
+    train = None
+    if "train" in ds.splits:
+        train = np.zeros(nc, np.int64)
+        for image in list_images(ds.splits["train"], str(ds.yaml_path)):
+            train += np.bincount(labels_of(image)[:, 0].astype(np.int64), minlength=nc)
+    sizes = np.zeros((nc, 3), np.int64)
+    for image in list_images(ds.splits[split], str(ds.yaml_path)) if split in ds.splits else []:
+        rows = labels_of(image)
+        if not len(rows):
+            continue
+        try:
+            with Image.open(image) as im:
+                w, h = im.size
+        except (OSError, ValueError):  # an unreadable image: validation skips it too
+            continue
+        r = imgsz / max(w, h)
+        area = (rows[:, 3] * w * r) * (rows[:, 4] * h * r)
+        np.add.at(sizes, (rows[:, 0].astype(np.int64), np.digitize(area, [SMALL_AREA, MEDIUM_AREA])), 1)
+    return train, sizes
+
+
+def _add_label_stats(curves: ValidationCurves, data: str, split: str) -> bool:
+    """Add :func:`count_class_labels` to the curves; False when the dataset cannot say (the per-class rule then
+    counts the validation split's labels and looks at no sizes)."""
+    imgsz = curves.meta.get("val_imgsz")
+    if not isinstance(imgsz, int) or not Path(data).is_file():
+        return False
+    try:
+        train, sizes = count_class_labels(data, split, imgsz)
+    except (EdgeYoloError, OSError):
+        return False
+    if len(sizes) != len(curves.names):  # another dataset than the weights were trained on
+        return False
+    curves.train_instances, curves.sizes = train, sizes
+    return True
 
 
 def _train_images(data: str | None) -> int | None:

@@ -204,7 +204,8 @@ def test_cls_loss_stalled(tmp_path):
 
 
 def curves_for(names, precision, recall, *, ap50=None, ap50_95=None, instances=None, pr_precision=None,
-               matrix=None) -> ValidationCurves:  # fmt: skip
+               matrix=None, **label_stats) -> ValidationCurves:  # fmt: skip
+    """Validation curves with the given fields; ``label_stats``: train_instances and sizes, when given."""
     k = len(precision)
     grid = np.linspace(0, 1, 1000)
     return ValidationCurves(
@@ -214,6 +215,7 @@ def curves_for(names, precision, recall, *, ap50=None, ap50_95=None, instances=N
         ap50_95=np.asarray(ap50_95 if ap50_95 is not None else [0.5] * k),
         instances=np.asarray(instances if instances is not None else [50] * k), names=list(names),
         matrix=np.asarray(matrix if matrix is not None else np.zeros((k + 1, k + 1))), matrix_conf=0.25,
+        **{key: np.asarray(v) for key, v in label_stats.items() if v is not None},
     )  # fmt: skip
 
 
@@ -242,6 +244,150 @@ def test_class_rules():
     end = np.where(grid < 0.9, 0.9, 0.9 * (1 - grid) / 0.1)
     fine = curves_for(["a", "b", "c"], [np.full(1000, 0.8)] * 3, recall, pr_precision=[start, tail, end])
     assert class_rules(fine) == []
+
+
+NAMES4 = ["circle", "square", "triangle", "star"]
+
+
+def write_dataset(root: Path, images: dict[str, list[tuple[int, int, list[tuple[int, float]]]]]) -> Path:
+    """A YOLO dataset on disk: per split, images as (width, height, [(class, box side, normalised)])."""
+    import cv2
+
+    for split, items in images.items():
+        (root / "images" / split).mkdir(parents=True)
+        (root / "labels" / split).mkdir(parents=True)
+        for i, (w, h, boxes) in enumerate(items):
+            cv2.imwrite(str(root / "images" / split / f"{i}.png"), np.zeros((h, w, 3), np.uint8))
+            rows = [f"{c} 0.5 0.5 {side:g} {side * w / h:g}" for c, side in boxes]  # square boxes in pixels
+            (root / "labels" / split / f"{i}.txt").write_text("".join(r + "\n" for r in rows))
+    data = root / "data.yaml"
+    data.write_text(yaml.safe_dump({"path": str(root), "train": "images/train", "val": "images/val",
+                                    "names": NAMES4}))  # fmt: skip
+    return data
+
+
+def shapes_dataset(root: Path, train_counts: tuple[int, int, int, int], triangle_side: float) -> Path:
+    """Training images holding ``train_counts`` objects per class; 4 validation images, each with 5 objects of
+    every class: circle, square and star 51 px wide at 128 px, triangle ``triangle_side`` of the image."""
+    train = [(128, 128, [(c, 0.3)]) for c, n in enumerate(train_counts) for _ in range(n)]
+    val = [(128, 128, [(c, triangle_side if c == 2 else 0.4) for c in range(4) for _ in range(5)])] * 4
+    return write_dataset(root, {"train": train, "val": val})
+
+
+def low_triangle_curves(train_instances, sizes, matrix=None) -> ValidationCurves:
+    """'triangle' at AP50-95 0.10 against 0.50-0.60 for the others; 20 validation objects per class."""
+    flat = [np.full(1000, 0.8)] * 4
+    return curves_for(NAMES4, flat, flat, ap50_95=[0.60, 0.55, 0.10, 0.50], instances=[20] * 4, matrix=matrix,
+                      train_instances=train_instances, sizes=sizes)  # fmt: skip
+
+
+def triangle_matrix(confused: int, missed: int, objects=(20, 20, 20, 20)) -> np.ndarray:
+    """[predicted, true] at the deploy threshold for ``objects`` per class: one missed of each other class;
+    triangle: ``confused`` detected as 'star', ``missed`` not detected, the rest found."""
+    m = np.zeros((5, 5), dtype=np.int64)
+    for c in (0, 1, 3):
+        m[c, c], m[4, c] = objects[c] - 1, 1
+    m[2, 2], m[3, 2], m[4, 2] = objects[2] - confused - missed, confused, missed
+    return m
+
+
+IMBALANCE_WORDS = ("imbalance", "cls_pw", "class weight", "inverse frequency", "add samples")
+
+
+def test_class_label_stats_at_the_validation_size(tmp_path):
+    """Labels per class: training objects, and validation objects by COCO size at the size the model sees them."""
+    data = write_dataset(tmp_path, {
+        "train": [(128, 128, [(0, 0.3), (0, 0.3), (2, 0.3)]), (128, 128, [])],  # one background image
+        # 256x128 letterboxed to 128: a 0.15-wide box is 38 px in the file (medium) but 19 px at 128 (small);
+        # 0.05 of 128 is 6 px (small), 0.4 of 128 is 51 px (medium), 0.9 is 115 px (large)
+        "val": [(256, 128, [(1, 0.15)]), (128, 128, [(2, 0.05), (2, 0.05), (0, 0.4), (3, 0.9)])],
+    })  # fmt: skip
+    train, sizes = dg.count_class_labels(data, "val", imgsz=128)
+    assert train.tolist() == [2, 0, 1, 0]
+    assert sizes.tolist() == [[0, 1, 0], [1, 0, 0], [2, 0, 0], [0, 0, 1]]  # [small, medium, large] per class
+    _, at_512 = dg.count_class_labels(data, "val", imgsz=512)  # 4x the pixels: the 19 px box becomes 77 px
+    assert at_512[1].tolist() == [0, 1, 0] and at_512[0].tolist() == [0, 0, 1]  # 51 px -> 205 px: large
+
+
+def test_low_ap_class_with_few_training_labels_is_imbalance(tmp_path):
+    """'triangle' has 3 training labels against 40: class imbalance, with the class-weight remedy; the counts
+    that say so come from the training split, not the balanced validation split."""
+    data = shapes_dataset(tmp_path, (40, 40, 3, 40), triangle_side=0.4)
+    train, sizes = dg.count_class_labels(data, "val", imgsz=128)
+    assert train.tolist() == [40, 40, 3, 40] and sizes.sum(1).tolist() == [20] * 4
+    (f,) = class_rules(low_triangle_curves(train, sizes, triangle_matrix(confused=0, missed=12)))
+    assert f.rule == "class_ap_low" and f.class_name == "triangle"
+    assert f.cause == "Class imbalance" and "cls_pw" in f.action
+    assert "3 training labels vs a median of 40 for the other classes" in f.evidence, f.evidence
+    assert f.values["instances"] == 3 and f.values["others_instances_median"] == 40
+
+
+def test_low_ap_class_with_enough_labels_is_a_hard_class(tmp_path):
+    """The demo's case: 'triangle' has 33 training labels against a median of 25, so its low AP is not an
+    imbalance; the cause and the action follow what the run shows: it is confused with 'star' and its objects
+    are small."""
+    # the issue's numbers, from a cache without label statistics: 33 labelled objects vs a median of 25
+    demo = low_triangle_curves(None, None, triangle_matrix(confused=12, missed=5, objects=(25, 25, 33, 20)))
+    demo.instances = np.array([25, 25, 33, 20])
+    (f,) = class_rules(demo)
+    text = f"{f.cause} {f.evidence} {f.action}".lower()
+    assert not [w for w in IMBALANCE_WORDS if w in text], text
+    assert f.cause == "Hard class, not under-represented: confused with 'star'"
+    assert "33 labelled objects in the validation split vs a median of 25 for the other classes" in f.evidence
+    assert "12 of 33 (36%) detected as 'star', 5 of 33 (15%) missed vs 4% for the other classes" in f.evidence
+    assert "more (and harder) examples of both 'triangle' and 'star'" in f.action
+    # with the dataset's labels: training counts, and the sizes of its validation objects
+    data = shapes_dataset(tmp_path, (25, 25, 33, 20), triangle_side=0.05)  # triangles 6 px wide at 128
+    train, sizes = dg.count_class_labels(data, "val", imgsz=128)
+    assert train.tolist() == [25, 25, 33, 20]
+    (f,) = class_rules(low_triangle_curves(train, sizes, triangle_matrix(confused=7, missed=5)))
+    assert f.rule == "class_ap_low" and f.class_name == "triangle"
+    text = f"{f.cause} {f.evidence} {f.action}".lower()
+    assert not [w for w in IMBALANCE_WORDS if w in text], text
+    assert f.cause.startswith("Hard class") and "confused with 'star'" in f.cause and "small" in f.cause
+    assert "33 training labels vs a median of 25 for the other classes" in f.evidence, f.evidence
+    assert "7 of 20 (35%) detected as 'star'" in f.evidence  # at the deploy threshold (the matrix's)
+    assert "5 of 20 (25%) missed vs 5% for the other classes" in f.evidence
+    assert (
+        "100% of its validation objects are small (< 32x32 px as the model sees them) vs 0% for the"
+        in f.evidence
+    )
+    assert "'triangle' and 'star'" in f.action and "--preset small-objects" in f.action
+    assert f.values["confused_share"] == pytest.approx(0.35) and f.values["small_share"] == 1.0
+    # medium-sized triangles, never confused: nothing in the run explains the gap, and it says so, still
+    # without blaming the label count
+    data = shapes_dataset(tmp_path / "plain", (25, 25, 33, 20), triangle_side=0.4)
+    (plain,) = class_rules(low_triangle_curves(*dg.count_class_labels(data, "val", imgsz=128),
+                                               triangle_matrix(confused=0, missed=1)))  # fmt: skip
+    text = f"{plain.cause} {plain.evidence} {plain.action}".lower()
+    assert not [w for w in IMBALANCE_WORDS if w in text], text
+    assert (
+        plain.cause.startswith("Hard class") and "neither its confusions nor its object sizes" in plain.cause
+    )
+
+
+def test_low_ap_class_without_label_statistics():
+    """A cache written before the label statistics existed: the validation split's counts decide, and say so;
+    the confusion matrix still tells a hard class's cause."""
+    few = low_triangle_curves(None, None)
+    few.instances = np.array([20, 20, 4, 20])
+    (f,) = class_rules(few)
+    assert f.cause == "Class imbalance"
+    assert (
+        "4 labelled objects in the validation split vs a median of 20 for the other classes (< 0.5x)"
+        in f.evidence
+    )
+    (same,) = class_rules(low_triangle_curves(None, None))  # 20 against 20, no matrix: nothing to tell why
+    assert (
+        same.cause == "Hard class, not under-represented: no confusion matrix or label statistics to tell why"
+    )
+    assert "imbalance" not in same.action.lower()
+    fp = triangle_matrix(confused=0, missed=1)
+    fp[2, 4] = 30  # 'triangle' fired on background 30 times
+    (bg,) = class_rules(low_triangle_curves(None, None, fp))
+    assert bg.cause == "Hard class, not under-represented: false positives on background"
+    assert "30 of its 49 detections (61%) on background vs 0% for the other classes" in bg.evidence
+    assert bg.action == dg.CONFUSION_ACTIONS["background_fp"]
 
 
 # ---------------------------------------------------------------- threshold and confusions
@@ -417,6 +563,12 @@ def test_real_run_end_to_end(diagnosed_run, tiny_data):
     assert curves.matrix.shape == (nc + 1, nc + 1)
     assert (curves.matrix.sum(0)[:nc] == curves.instances).all()  # every labelled object counted once
     assert curves.meta["nms"] is False and curves.meta["val_imgsz"] == 128
+    # the dataset's labels, kept with the curves: the validation objects by size are the objects Ultralytics
+    # counted, and the training counts are the rows of the training label files
+    assert curves.sizes.shape == (nc, 3) and (curves.sizes.sum(1) == curves.instances).all()
+    rows = [line.split()[0] for f in (Path(tiny_data).parent / "labels" / "train").glob("*.txt")
+            for line in f.read_text().splitlines() if line.strip()]  # fmt: skip
+    assert curves.train_instances.tolist() == [rows.count(str(c)) for c in range(nc)]
     saved = json.loads((run / "diagnosis.json").read_text())
     assert saved["schema"] == dg.SCHEMA and "conf_threshold" in saved and "conf_threshold_per_class" in saved
     assert saved["conf_threshold"] == d.conf_threshold == load_conf_threshold(run)
@@ -451,6 +603,31 @@ def test_second_call_uses_the_cache(diagnosed_run, monkeypatch):
         diagnose(run, imgsz=160)  # ... and the new cache serves the next call
         assert len(calls) == 1
     finally:  # the later tests expect the run as the fixture diagnosed it
+        (run / dg.CURVES_FILE).write_bytes(saved[0])
+        (run / dg.DIAGNOSIS_FILE).write_bytes(saved[1])
+
+
+def test_cache_without_label_statistics_is_completed(diagnosed_run, monkeypatch):
+    """A val_curves.npz written before the label statistics were kept gets them from the dataset, without
+    validating again, and keeps them."""
+    run, first, _ = diagnosed_run
+    import edgeyolo._ultralytics as ul
+
+    def no_validation(*a, **k):
+        raise AssertionError("validated again instead of reading val_curves.npz")
+
+    monkeypatch.setattr(ul, "validation_curves", no_validation)
+    saved = (run / dg.CURVES_FILE).read_bytes(), (run / dg.DIAGNOSIS_FILE).read_bytes()
+    try:
+        old = ValidationCurves.load(run / dg.CURVES_FILE)
+        stats = old.train_instances, old.sizes
+        old.train_instances = old.sizes = None
+        old.save(run / dg.CURVES_FILE)
+        assert ValidationCurves.load(run / dg.CURVES_FILE).sizes is None
+        assert diagnose(run).to_dict() == first.to_dict()
+        again = ValidationCurves.load(run / dg.CURVES_FILE)
+        assert (again.train_instances == stats[0]).all() and (again.sizes == stats[1]).all()
+    finally:
         (run / dg.CURVES_FILE).write_bytes(saved[0])
         (run / dg.DIAGNOSIS_FILE).write_bytes(saved[1])
 
