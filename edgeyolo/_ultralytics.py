@@ -237,9 +237,18 @@ def make_trainer_class(recipe: Any) -> type:
             if mode == "train" and stal_cfg is not None and getattr(dataset, "augment", False):
                 from edgeyolo.train.stal import SmallTargetAugment
 
-                self.stal_transform = SmallTargetAugment(stal_cfg, seed=int(self.args.seed))
+                if self.stal_transform is None:  # an out-of-memory retry rebuilds the dataset mid-run
+                    self.stal_transform = SmallTargetAugment(stal_cfg, seed=int(self.args.seed))
                 _insert_before_format(dataset, self.stal_transform)
             return dataset
+
+        def get_dataloader(self, dataset_path: str, batch_size: int = 16, rank: int = 0, mode: str = "train"):
+            loader = super().get_dataloader(dataset_path, batch_size, rank, mode)
+            if mode == "train" and self.stal_transform is not None:
+                from edgeyolo.train.stal import tag_loader_epochs
+
+                tag_loader_epochs(loader, self.stal_transform)  # workers prefetch across epoch boundaries
+            return loader
 
         @staticmethod
         def _on_epoch_start(trainer: Any) -> None:

@@ -214,17 +214,17 @@ def _parse_phases(value: str | None):
     default=None,
     help="Small-target augmentation; default: on when the check recommends it.",
 )
-@click.option("--stal-p", type=float, default=None, help="STAL probability per image.")
-@click.option(
-    "--stal-size", type=float, default=None, help="STAL small-target threshold in pixels (default 32)."
-)
+@click.option("--stal-p", type=click.FloatRange(0.0, 1.0), default=None, help="STAL probability per image.")
+@click.option("--stal-size", type=click.IntRange(min=2), default=None,
+              help="STAL small-target threshold in whole pixels (default 32).")  # fmt: skip
 @click.option("--progloss", "progloss_mode", type=click.Choice(["auto", "manual", "off"]), default=None,
               help="Box/cls gain schedule: classification first, then localization.")  # fmt: skip
-@click.option("--progloss-phases", default=None, help="Manual phases until:box:cls, e.g. 0.3:5:1,1.0:7.5:0.5")
+@click.option("--progloss-phases", default=None,
+              help="Manual phases until:box:cls (absolute gains), e.g. 0.3:5:1,1.0:7.5:0.5")  # fmt: skip
 @click.option(
     "--o2m", "o2m", default=None, help="One-to-many loss weight start:end (library default 0.8:0.1)."
 )
-@click.option("--assign-min-px", type=float, default=None,
+@click.option("--assign-min-px", type=click.FloatRange(min=0.0, min_open=True), default=None,
               help="Small-target label assignment: GT sides below this are enlarged (library: 16).")  # fmt: skip
 @click.option("--config", "config_file", default=None, type=click.Path(dir_okay=False),
               help="YAML of training settings (e.g. a tuner's best.yaml); options given here win.")  # fmt: skip
@@ -239,8 +239,8 @@ def train(profile, data_yaml, model, epochs, imgsz, batch, device, out, name, op
     \b
     Examples:
       edgeyolo train --profile rpi5 --data datasets/demo/data.yaml --epochs 50
-      edgeyolo train --profile x86-cpu --data d.yaml --preset small-objects --progloss manual \\
-          --progloss-phases 0.3:5:1,1.0:10:0.3
+      edgeyolo train --profile x86-cpu --data d.yaml --preset small-objects --progloss auto
+      edgeyolo train --profile x86-cpu --data d.yaml --progloss manual --progloss-phases 0.3:5:1,1.0:10:0.3
       edgeyolo train --resume runs/train/yolo26n-320
     """
     import dataclasses
@@ -272,6 +272,9 @@ def train(profile, data_yaml, model, epochs, imgsz, batch, device, out, name, op
     if progloss_mode:
         changes["mode"] = progloss_mode
     if progloss_phases:
+        if progloss_mode not in (None, "manual"):
+            raise click.BadParameter(f"phases apply to --progloss manual, not {progloss_mode}; drop one of them",
+                                     param_hint="'--progloss-phases'")  # fmt: skip
         changes["phases"] = _parse_phases(progloss_phases)
         changes.setdefault("mode", "manual")
     if o2m:
@@ -279,9 +282,16 @@ def train(profile, data_yaml, model, epochs, imgsz, batch, device, out, name, op
             start, end = (float(x) for x in o2m.split(":"))
         except ValueError:
             raise click.BadParameter(f"--o2m '{o2m}': use start:end, e.g. 0.8:0.1") from None
+        if not (0.0 <= start <= 1.0 and 0.0 <= end <= 1.0):
+            raise click.BadParameter(f"--o2m '{o2m}': start and end are weights in [0, 1], e.g. 0.8:0.1")
         changes.update(o2m_start=start, o2m_end=end)
     if changes:
-        pl = dataclasses.replace(pl, **changes)
+        try:
+            pl = dataclasses.replace(pl, **changes)
+        except EdgeYoloError as e:  # e.g. phases that do not reach until 1.0
+            if not progloss_phases:
+                raise
+            raise click.BadParameter(str(e), param_hint="'--progloss-phases'") from None
     kwargs["progloss"] = pl
     if stal_p is not None or stal_size is not None:
         from edgeyolo.train.stal import StalConfig
@@ -345,7 +355,7 @@ def _parse_targets(formats: str | None, precisions: str | None, profile):
 @click.option(
     "--formats",
     default=None,
-    help="Comma-separated subset: onnx, openvino, tensorrt; default: the profile's.",
+    help="Comma-separated subset: onnx, openvino, tensorrt, ncnn; default: the profile's.",
 )
 @click.option(
     "--precisions", default=None, help="Comma-separated subset: fp32, fp16, int8; default: the profile's."

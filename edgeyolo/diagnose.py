@@ -457,7 +457,8 @@ def _gain_scales(run: Path, args: dict[str, Any], epochs: np.ndarray) -> tuple[d
     """Per-epoch factors that bring each logged loss term back to the run's base gains.
 
     Logged losses are multiplied by the gains in force (``box``, ``cls``, ``dfl``). edgeyolo's ProgLoss changes
-    box/cls every epoch (``progloss.csv``), which alone would move the summed loss; dividing by that epoch's gain
+    them every epoch (``progloss.csv``; the ``dfl`` column, the L1 box term's gain, only in newer runs), which
+    alone would move the summed loss; dividing by that epoch's gain
     and multiplying by the base gain leaves only what the model learned. Both train and val of an epoch use the
     same gains.
     """
@@ -473,7 +474,9 @@ def _gain_scales(run: Path, args: dict[str, Any], epochs: np.ndarray) -> tuple[d
                 i = position.get(int(float(row["epoch"])) + 1)  # progloss.csv epochs are 0-based
                 if i is None:
                     continue
-                for t in ("box", "cls"):
+                for t in ("box", "cls", "dfl"):
+                    if t not in row:  # progloss.csv written before the L1 gain moved with box
+                        continue
                     gain = float(row[t])
                     scales[t][i] = base[t] / gain if gain > 0 else 1.0  # a zero gain: nothing to undo
     except (KeyError, ValueError, TypeError):

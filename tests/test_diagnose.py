@@ -70,8 +70,10 @@ def write_run(root: Path, train, val, metrics=HEALTHY, args: dict | None = None,
     a.update(args or {})
     (run / "args.yaml").write_text(yaml.safe_dump(a))
     if progloss is not None:
-        rows = ["epoch,box,cls,o2m,o2o,stal_intensity"]
-        rows += [f"{e},{b},{c},0.5,0.5,0.0" for e, (b, c) in enumerate(progloss)]
+        # (box, cls) per epoch as older runs logged it, or (box, cls, dfl) as the L1 gain now moves with box
+        dfl = len(progloss[0]) == 3
+        rows = ["epoch,box,cls," + ("dfl," if dfl else "") + "o2m,o2o,stal_intensity"]
+        rows += [f"{e},{','.join(str(g) for g in gains)},0.5,0.5,0.0" for e, gains in enumerate(progloss)]
         (run / "progloss.csv").write_text("\n".join(rows) + "\n")
     return run
 
@@ -154,6 +156,24 @@ def test_progloss_gains_are_divided_out(tmp_path):
     run = write_run(tmp_path, train, val, progloss=list(zip(box_gain, cls_gain)))
     o = diagnose(run).overfitting
     assert o.rescaled and not o.detected, o.note
+
+
+def test_progloss_l1_gain_is_divided_out(tmp_path):
+    """The L1 box term's gain (dfl) moves with box under ProgLoss; a val loss dominated by that term rises with
+    its gain alone. Divided by the logged dfl column, nothing is left of the fake gap; an older progloss.csv
+    without the column is read as before (box/cls only)."""
+    n = 12
+    box_gain, cls_gain = np.linspace(3.75, 7.5, n), np.linspace(1.0, 0.5, n)
+    dfl_gain = 1.5 * box_gain / 7.5
+    decay = np.linspace(1.0, 0.8, n)
+    train = np.stack([0.1 * decay * box_gain, 4.0 * decay * cls_gain, 0.05 * decay * dfl_gain], 1)
+    val = np.stack([0.1 * decay * box_gain, 0.5 * decay * cls_gain, 2.0 * decay * dfl_gain], 1)
+    assert find_overfitting_onset(train.sum(1), val.sum(1)) is not None  # raw sums: a fake gap
+    run = write_run(tmp_path / "new", train, val, progloss=list(zip(box_gain, cls_gain, dfl_gain)))
+    o = diagnose(run).overfitting
+    assert o.rescaled and not o.loss_gap and not o.detected, o.note
+    old = write_run(tmp_path / "old", train, val, progloss=list(zip(box_gain, cls_gain)))
+    assert diagnose(old).overfitting.loss_gap  # without the column the L1 gain's rise stays in the loss
 
 
 # ---------------------------------------------------------------- metric rules

@@ -72,26 +72,27 @@ def test_batch_on_cpu_and_bad_scale():
 
 def test_progloss_auto_classification_first_then_localization():
     cfg = ProgLossConfig()
-    box0, cls0 = gains(cfg, 0, 10, 7.5, 0.5)
-    box9, cls9 = gains(cfg, 9, 10, 7.5, 0.5)
-    assert (box0, cls0) == (7.5 * 0.5, 0.5 * 2.0)
-    assert (box9, cls9) == (7.5, 0.5)
+    box0, cls0, dfl0 = gains(cfg, 0, 10, 7.5, 0.5)
+    box9, cls9, dfl9 = gains(cfg, 9, 10, 7.5, 0.5)
+    assert (box0, cls0, dfl0) == (7.5 * 0.5, 0.5 * 2.0, 1.5 * 0.5)  # L1 box term held back with box
+    assert (box9, cls9, dfl9) == (7.5, 0.5, 1.5)
     series = [gains(cfg, e, 10, 7.5, 0.5) for e in range(10)]
-    assert all(a[0] <= b[0] and a[1] >= b[1] for a, b in zip(series, series[1:]))
-    mid = gains(cfg, 5, 11, 7.5, 0.5)  # t = 0.5: halfway on the cosine
-    assert mid == (pytest.approx(7.5 * 0.75), pytest.approx(0.5 * 1.5))
+    assert all(a.box <= b.box and a.cls >= b.cls and a.dfl <= b.dfl for a, b in zip(series, series[1:]))
+    assert all(g.dfl == pytest.approx(g.box / 5) for g in series)  # the library's IoU:L1 balance, 7.5:1.5
+    mid = gains(cfg, 5, 11, 7.5, 0.5, base_dfl=2.0)  # t = 0.5: halfway on the cosine
+    assert mid == (pytest.approx(7.5 * 0.75), pytest.approx(0.5 * 1.5), pytest.approx(2.0 * 0.75))
 
 
 def test_progloss_manual_and_off():
     cfg = ProgLossConfig(mode="manual", phases=(Phase(0.3, 5.0, 1.0), Phase(1.0, 12.0, 0.3)))
     assert [gains(cfg, e, 11, 7.5, 0.5) for e in (0, 3, 4, 10)] == [
-        (5.0, 1.0),
-        (5.0, 1.0),
-        (12.0, 0.3),
-        (12.0, 0.3),
+        (5.0, 1.0, 1.0),
+        (5.0, 1.0, 1.0),
+        (12.0, 0.3, 2.4),
+        (12.0, 0.3, 2.4),
     ]
     off = ProgLossConfig(mode="off")
-    assert gains(off, 3, 10, 10.0, 0.3) == (10.0, 0.3)
+    assert gains(off, 3, 10, 10.0, 0.3, base_dfl=2.0) == (10.0, 0.3, 2.0)
 
 
 def test_o2m_decay_endpoints():

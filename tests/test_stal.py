@@ -333,3 +333,80 @@ def test_runs_inside_a_yolo_dataset_pipeline(tmp_path, Instances):
         assert n == 0 or (0.0 <= float(item["bboxes"].min()) and float(item["bboxes"].max()) <= 1.0)
     assert stal.bank_size > 0
     assert sum(after.n) > sum(before.n)  # copies were pasted
+
+
+# In a real training run
+
+
+def _small_box_dataset(root, n_train=8, n_val=2, size=64):
+    """Images of ``size`` px with three 8x8 targets each, away from the border and from each other."""
+    spots = ((10, 10), (40, 12), (22, 42))
+    for split, n in (("train", n_train), ("val", n_val)):
+        (root / "images" / split).mkdir(parents=True)
+        (root / "labels" / split).mkdir(parents=True)
+        for k in range(n):
+            img = np.full((size, size, 3), BG, np.uint8)
+            lines = []
+            for j, (x, y) in enumerate(spots):
+                cv2.rectangle(img, (x, y), (x + 7, y + 7), COLOURS[j % 2], thickness=-1)
+                lines.append(f"{j % 2} {(x + 4) / size} {(y + 4) / size} {8 / size} {8 / size}")
+            cv2.imwrite(str(root / "images" / split / f"{k}.png"), img)
+            (root / "labels" / split / f"{k}.txt").write_text("\n".join(lines) + "\n")
+    data = {"path": str(root), "train": "images/train", "val": "images/val", "names": {0: "red", 1: "green"}}
+    (root / "data.yaml").write_text(yaml.safe_dump(data))
+    return root / "data.yaml", len(spots)
+
+
+def test_stal_in_training_batches_from_workers_follows_the_decay_through_close_mosaic(tmp_path):
+    """A 3-epoch run with DataLoader workers, STAL p=1 and a step decay to 0 after half the run (intensity
+    1, 1, 0). close_mosaic=2 rebuilds the transforms before epoch 1. Without mosaic or affine changes every
+    image keeps its 3 labels, so any further box in a batch is a pasted one: every image of epochs 0 and 1
+    has some (epoch 1 after the rebuild), none of epoch 2 has any, although the workers prepared epoch 2's
+    first batches during epoch 1."""
+    import collections
+
+    from edgeyolo.profiles import load_profile
+    from edgeyolo.train import TrainConfig, train
+    from edgeyolo.train.hooks import read_log
+
+    data, per_image = _small_box_dataset(tmp_path / "data")
+    batches = []
+
+    def use_workers(trainer):
+        trainer.args.workers = 2  # the library sets 0 on CPU; GPU runs load batches in workers
+
+    def watch(trainer):
+        def preprocess_batch(batch, _original=trainer.preprocess_batch):
+            counts = collections.Counter(batch["batch_idx"].int().tolist())
+            wh = batch["bboxes"][:, 2:].numpy() * 64
+            batches.append({
+                "epoch": trainer.epoch, "counts": [counts[i] for i in range(len(batch["im_file"]))],
+                "sides": wh.max(1).tolist(), "workers": trainer.train_loader.num_workers,
+                "transforms": trainer.train_loader.dataset.transforms,
+                "stal_inside": find_stal(trainer.train_loader.dataset.transforms) is trainer.stal_transform,
+                "main_bank": trainer.stal_transform.bank_size,
+            })  # fmt: skip
+            return _original(batch)
+
+        trainer.preprocess_batch = preprocess_batch
+
+    stal = StalConfig(p=1.0, schedule="step", decay_start=0.5, end=0.0)
+    overrides = {"mosaic": 0.0, "mixup": 0.0, "scale": 0.0, "translate": 0.0, "close_mosaic": 2, "val": False,
+                 "plots": False, "warmup_epochs": 0}  # fmt: skip
+    r = train(TrainConfig(profile=load_profile("x86-cpu"), data=data, out=tmp_path / "runs", epochs=3, imgsz=64,
+                          batch=4, device="cpu", stal=True, stal_config=stal, check=False, overrides=overrides),
+              callbacks={"on_pretrain_routine_start": [use_workers], "on_train_start": [watch]})  # fmt: skip
+
+    assert [x["stal_intensity"] for x in read_log(r.run_dir)] == [1.0, 1.0, 0.0]
+    by_epoch = collections.defaultdict(list)
+    for b in batches:
+        assert b["workers"] == 2 and b["main_bank"] == 0  # made in workers: the main process never pasted
+        assert b["stal_inside"]
+        by_epoch[b["epoch"]].extend(b["counts"])
+    assert sorted(by_epoch) == [0, 1, 2] and all(len(v) == 8 for v in by_epoch.values())
+    assert all(n > per_image for n in by_epoch[0] + by_epoch[1]), dict(by_epoch)
+    assert by_epoch[2] == [per_image] * 8, dict(by_epoch)  # intensity 0: nothing pasted
+    first = batches[0]["transforms"]
+    rebuilt = [b["transforms"] is not first for b in batches]
+    assert rebuilt == [b["epoch"] >= 1 for b in batches]  # close_mosaic rebuilt them, with STAL inside
+    assert max(s for b in batches for s in b["sides"]) < stal.size  # pasted copies are small targets

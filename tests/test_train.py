@@ -17,7 +17,9 @@ from edgeyolo.errors import ConfigError, DatasetError, EdgeYoloError
 from edgeyolo.profiles import load_profile
 from edgeyolo.train import TrainConfig, prepare, train
 from edgeyolo.train.hooks import read_log
-from edgeyolo.train.progloss import ProgLossConfig, gains, o2m_weight
+from edgeyolo.train.progloss import Phase, ProgLossConfig, gains, o2m_weight
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _results_epochs(run_dir: Path) -> list[int]:
@@ -38,8 +40,8 @@ def test_recipe_run_records_its_settings_and_schedules(tiny_run):
     assert [int(r["epoch"]) for r in log] == [0, 1]
     cfg = ProgLossConfig()
     for r in log:
-        box, cls = gains(cfg, int(r["epoch"]), 2, 7.5, 0.5)
-        assert (r["box"], r["cls"]) == (pytest.approx(box), pytest.approx(cls))
+        box, cls, dfl = gains(cfg, int(r["epoch"]), 2, 7.5, 0.5)
+        assert (r["box"], r["cls"], r["dfl"]) == (pytest.approx(box), pytest.approx(cls), pytest.approx(dfl))
         assert r["o2m"] == pytest.approx(o2m_weight(cfg, int(r["epoch"]), 2), abs=1e-6)
         assert 0.0 <= r["stal_intensity"] <= 1.0
     assert log[0]["stal_intensity"] > log[1]["stal_intensity"]  # decays over training
@@ -116,8 +118,8 @@ def test_resume_after_kill(tmp_path, tiny_data):
     log = read_log(run)
     assert [int(x["epoch"]) for x in log] == [0, 1, 2, 3]
     for x in log:
-        box, cls = gains(ProgLossConfig(), int(x["epoch"]), 4, 7.5, 0.5)
-        assert (x["box"], x["cls"]) == (pytest.approx(box), pytest.approx(cls))
+        box, cls, dfl = gains(ProgLossConfig(), int(x["epoch"]), 4, 7.5, 0.5)
+        assert (x["box"], x["cls"], x["dfl"]) == (pytest.approx(box), pytest.approx(cls), pytest.approx(dfl))
         assert x["o2m"] == pytest.approx(o2m_weight(ProgLossConfig(), int(x["epoch"]), 4), abs=1e-6)
 
     again = subprocess.run([sys.executable, "-m", "edgeyolo", "train", "--resume", str(run)], capture_output=True,
@@ -165,6 +167,164 @@ def test_config_file_with_stal_and_progloss(tmp_path, tiny_data):
     f.write_text("stal_config: {probability: 0.3}\n")
     with pytest.raises(ConfigError, match="unknown key 'probability'"):
         config_from_file(f)
+
+
+# ---------------------------------------------------------------- ProgLoss: the gains the loss used
+# Expected gains per epoch of a 3-epoch run (t = 0, 0.5, 1), written out rather than taken from gains():
+# (box, cls, dfl) and the one-to-many weight. dfl (the L1 box term on YOLO26) moves with box: dfl/box = 1.5/7.5.
+PROGLOSS_CASES = {
+    "auto": (ProgLossConfig(), [(3.75, 1.0, 0.75), (5.625, 0.75, 1.125), (7.5, 0.5, 1.5)], [0.8, 0.45, 0.1]),
+    "manual": (
+        ProgLossConfig(mode="manual", phases=(Phase(0.5, 5.0, 1.0), Phase(1.0, 10.0, 0.3)), o2m_start=0.9),
+        [(5.0, 1.0, 1.0), (5.0, 1.0, 1.0), (10.0, 0.3, 2.0)],
+        [0.9, 0.5, 0.1],
+    ),
+    "off": (ProgLossConfig(mode="off", o2m_start=0.6, o2m_end=0.2), [(7.5, 0.5, 1.5)] * 3, [0.6, 0.4, 0.2]),
+}
+
+
+@pytest.mark.parametrize("mode", list(PROGLOSS_CASES))
+def test_progloss_gains_reach_both_branches_of_the_loss(tmp_path, tiny_data, mode):
+    """Read box/cls/dfl from the criterion's hyp of the one-to-many and one-to-one branches at every batch of
+    a real run: one value per epoch, the schedule's; the assigner threshold and o2m weight likewise."""
+    pl, want, o2m = PROGLOSS_CASES[mode]
+    seen: dict[int, set] = {}
+
+    def watch(trainer):
+        crit = trainer.model.criterion
+        branches = (crit.one2many, crit.one2one)
+        seen.setdefault(trainer.epoch, set()).add(
+            (*((b.hyp.box, b.hyp.cls, b.hyp.dfl) for b in branches), round(crit.o2m, 6), round(crit.o2o, 6),
+             *(b.assigner.stride_val for b in branches))
+        )  # fmt: skip
+
+    cfg = _cfg(tiny_data, tmp_path, epochs=3, batch=8, progloss=pl, assign_min_px=24.0, stal=False, check=False,
+               overrides={"val": False, "plots": False, "warmup_epochs": 0})  # fmt: skip
+    r = train(cfg, callbacks={"on_train_batch_end": [watch]})
+    assert sorted(seen) == [0, 1, 2]
+    for epoch in range(3):
+        [used] = seen[epoch]  # the same gains at every step of the epoch
+        assert used[0] == used[1] == pytest.approx(want[epoch]), (epoch, used)
+        assert used[2:4] == (pytest.approx(o2m[epoch]), pytest.approx(1 - o2m[epoch]))
+        assert used[4:] == (24.0, 24.0)
+    log = read_log(r.run_dir)  # the log is what the loss used
+    assert [(x["box"], x["cls"], x["dfl"]) for x in log] == [pytest.approx(w) for w in want]
+    assert [x["o2m"] for x in log] == pytest.approx(o2m)
+    assert r.settings["loss_gains"] == {"box": 7.5, "cls": 0.5, "dfl": 1.5}
+
+
+# ---------------------------------------------------------------- train options through the CLI
+def test_train_options_through_the_cli_win_over_the_config_file(runner, tmp_path, tiny_data):
+    """Every STAL/ProgLoss/assignment option reaches the run, and wins over --config where they disagree
+    (keys the options do not set stay from the file)."""
+    from edgeyolo.cli import main
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(f"profile: rpi5\ndata: {tiny_data}\nepochs: 1\nimgsz: 64\nbatch: 8\ndevice: cpu\nstal: true\n"
+                   "stal_config: {p: 0.1, size: 8, copies: 2}\nprogloss: {mode: off, o2m_start: 0.5, o2m_end: 0.5}\n"
+                   "assign_min_px: 8\nplots: false\nval: false\nwarmup_epochs: 0\n")  # fmt: skip
+    r = runner.invoke(main, ["train", "--config", str(cfg), "--profile", "x86-cpu", "--epochs", "2", "--stal-p", "0.9",
+                             "--stal-size", "24", "--progloss-phases", "0.5:5:1,1.0:10:0.3", "--o2m", "0.9:0.2",
+                             "--assign-min-px", "24", "--no-check", "--out", str(tmp_path / "runs"), "--name", "cli"])  # fmt: skip
+    assert r.exit_code == 0, r.output + repr(r.exception)
+    run = tmp_path / "runs" / "cli"
+    s = yaml.safe_load((run / "edgeyolo_train.yaml").read_text())
+    assert s["profile"] == "x86-cpu" and s["epochs"] == 2 and s["imgsz"] == 64
+    assert (s["stal"]["p"], s["stal"]["size"], s["stal"]["copies"]) == (0.9, 24, 2)
+    assert isinstance(s["stal"]["size"], int)
+    pl = s["progloss"]
+    assert pl["mode"] == "manual" and (pl["o2m_start"], pl["o2m_end"]) == (0.9, 0.2)
+    assert pl["phases"] == [{"until": 0.5, "box": 5.0, "cls": 1.0}, {"until": 1.0, "box": 10.0, "cls": 0.3}]
+    assert s["assign_min_px"] == 24.0 and s["loss_preset"] is None
+    assert s["train_args"]["val"] is False  # a training argument only the file sets
+    log = read_log(run)
+    assert [(x["box"], x["cls"], x["dfl"], x["o2m"]) for x in log] == [
+        pytest.approx((5.0, 1.0, 1.0, 0.9)),
+        pytest.approx((10.0, 0.3, 2.0, 0.2)),
+    ]
+    assert all(x["stal_intensity"] is not None for x in log)
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--stal-size", "1"], "--stal-size"),
+        (["--stal-size", "24.5"], "--stal-size"),
+        (["--stal-p", "1.5"], "--stal-p"),
+        (["--o2m", "1.2:0.1"], "--o2m"),
+        (["--progloss-phases", "0.5:5:1"], "--progloss-phases"),  # the last phase must reach 1.0
+        (["--progloss", "auto", "--progloss-phases", "1.0:5:1"], "--progloss-phases"),
+        (["--assign-min-px", "0"], "--assign-min-px"),
+    ],
+)
+def test_bad_train_option_values_name_the_flag(runner, tmp_path, tiny_data, args, flag):
+    from edgeyolo.cli import main
+
+    # A test-sized run, should a bad value get through.
+    small = ["--epochs", "1", "--imgsz", "64", "--device", "cpu", "--no-check", "--out", str(tmp_path)]
+    r = runner.invoke(main, ["train", "--profile", "x86-cpu", "--data", str(tiny_data), *small, *args])
+    assert r.exit_code == 2 and flag in r.output and "Traceback" not in r.output, r.output
+
+
+# ---------------------------------------------------------------- loss presets and manual ProgLoss
+MANUAL = ProgLossConfig(mode="manual", phases=(Phase(0.3, 5.0, 1.0), Phase(1.0, 10.0, 0.3)))
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"preset": "small-objects"}, "--preset small-objects would be ignored"),
+        ({"preset": "auto"}, "--preset auto would be ignored"),
+        ({"box": 12.0}, "'box' would be ignored"),
+    ],
+)
+def test_manual_progloss_refuses_gains_it_would_drop(tmp_path, tiny_data, kw, match):
+    with pytest.raises(ConfigError, match=match):
+        prepare(_cfg(tiny_data, tmp_path, progloss=MANUAL, check=False, **kw))
+
+
+def test_manual_progloss_with_a_preset_is_one_line_on_the_cli(runner, tmp_path, tiny_data):
+    from edgeyolo.cli import main
+
+    r = runner.invoke(main, ["train", "--profile", "x86-cpu", "--data", str(tiny_data), "--preset", "small-objects",
+                             "--progloss", "manual", "--progloss-phases", "0.3:5:1,1.0:10:0.3", "--epochs", "1",
+                             "--imgsz", "64", "--device", "cpu", "--no-check", "--out", str(tmp_path)])  # fmt: skip
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    [line] = [ln for ln in r.output.splitlines() if ln.startswith("Error:")]  # (the library may greet first)
+    assert r.output.strip().endswith(line)
+    assert "--preset small-objects" in line and "--progloss manual" in line
+    assert not list(tmp_path.iterdir())  # refused before anything was written
+
+
+def test_presets_and_manual_phases_are_recorded_as_what_they_apply(tmp_path, tiny_data):
+    _, _, s, _ = prepare(_cfg(tiny_data, tmp_path, preset="small-objects", check=False))
+    assert s["loss_preset"] == "small-objects" and s["loss_gains"] == {"box": 10.0, "cls": 0.3, "dfl": 1.5}
+    recipe, _, s, _ = prepare(_cfg(tiny_data, tmp_path, progloss=MANUAL, check=False, overrides={"dfl": 3.0}))
+    assert s["loss_preset"] is None and s["loss_gains"]["dfl"] == 3.0  # no preset: the phases' gains apply
+    assert gains(MANUAL, 0, 10, recipe.base_box, recipe.base_cls, recipe.base_dfl) == (5.0, 1.0, 2.0)
+
+
+def _readme_train_example(needle: str) -> list[str]:
+    """The README's `edgeyolo train` example containing ``needle``, as arguments after 'edgeyolo'."""
+    text = (ROOT / "README.md").read_text().replace("\\\n", " ")
+    [line] = [ln for ln in text.splitlines() if ln.startswith("edgeyolo train") and needle in ln]
+    return line.split("#")[0].split()[1:]
+
+
+def test_readme_manual_progloss_example_trains_as_it_says(runner, tmp_path, tiny_data):
+    from edgeyolo.cli import main
+
+    args = _readme_train_example("--progloss manual")
+    args[args.index("--data") + 1] = str(tiny_data)
+    extra = tmp_path / "fast.yaml"  # test-sized run; the README's options are untouched
+    extra.write_text("plots: false\nval: false\nwarmup_epochs: 0\n")
+    r = runner.invoke(main, [*args, "--epochs", "1", "--imgsz", "64", "--batch", "8", "--device", "cpu", "--no-check",
+                             "--config", str(extra), "--out", str(tmp_path / "runs"), "--name", "readme"])  # fmt: skip
+    assert r.exit_code == 0, r.output + repr(r.exception)
+    s = yaml.safe_load((tmp_path / "runs" / "readme" / "edgeyolo_train.yaml").read_text())
+    assert s["loss_preset"] is None and s["progloss"]["mode"] == "manual" and s["stal"]["p"] == 0.5
+    [row] = read_log(tmp_path / "runs" / "readme")
+    assert (row["box"], row["cls"], row["o2m"]) == (5.0, 1.0, 0.8)  # phase 1's gains, the README's o2m start
 
 
 def _ckpt(path: Path, *, epoch: int, optimizer: bool, best_fitness, fitness, epochs: int = 10) -> Path:

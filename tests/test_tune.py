@@ -124,24 +124,54 @@ def test_conditional_keys_are_sampled_only_when_they_apply():
     assert CUSTOM in seen and len(seen) >= 3
 
 
-@pytest.mark.parametrize("mode", ["auto", "off"])
-def test_custom_gains_become_the_trained_gains(tmp_path, mode):
-    """box/cls sampled for preset custom reach the loss every epoch, through TrainConfig fields only."""
-    base = _base(tmp_path / "d.yaml", tmp_path)
-    params = {"preset": CUSTOM, "box": 12.0, "cls": 0.8, "progloss": mode, "stal_p": 0.3, "stal_size": 24,
-              "mosaic": 0.4, "lr0": 0.002}  # fmt: skip
+@pytest.mark.parametrize("mode", ["auto", "off", "manual"])
+def test_custom_gains_become_the_trained_gains(tmp_path, tiny_data, mode):
+    """box/cls sampled for preset custom reach the loss every epoch through TrainConfig fields only, and the
+    run records them as what they are (loss preset custom, not general), through best.yaml and resume too."""
+    from edgeyolo.train import config_from_file, prepare, recipe_from_settings
+    from edgeyolo.train.progloss import Phase
+    from edgeyolo.tune.outputs import train_config_dict
+
+    manual = ProgLossConfig(mode="manual", phases=(Phase(0.5, 5.0, 1.0), Phase(1.0, 7.5, 0.5)))
+    base = _base(tiny_data, tmp_path, check=False, **({"progloss": manual} if mode == "manual" else {}))
+    params = {
+        "preset": CUSTOM,
+        "box": 12.0,
+        "cls": 0.8,
+        "stal_p": 0.3,
+        "stal_size": 24,
+        "mosaic": 0.4,
+        "lr0": 0.002,
+    }
+    if mode != "manual":
+        params["progloss"] = mode
     if mode == "auto":
         params.update(progloss_cls_start=3.0, progloss_box_start=0.5)
     cfg = apply_params(base, params)
     assert cfg.preset == "general" and cfg.lr0 == 0.002 and cfg.overrides == {"mosaic": 0.4}
     assert cfg.stal is True and (cfg.stal_config.p, cfg.stal_config.size) == (0.3, 24)
+    recipe, args, settings, _ = prepare(cfg)
+    if mode == "manual":  # absolute phase gains, scaled as the general preset's would be: 12/7.5 and 0.8/0.5
+        assert (cfg.box, cfg.cls) == (None, None) and settings["loss_preset"] is None
+        want = [(8.0, 1.6, 1.6)] * 3 + [(12.0, 0.8, 2.4)] * 2
+    else:
+        assert (cfg.box, cfg.cls) == (12.0, 0.8) and (args["box"], args["cls"]) == (12.0, 0.8)
+        assert settings["loss_preset"] == "custom"
+        assert settings["loss_gains"] == {"box": 12.0, "cls": 0.8, "dfl": 1.5}
+        auto = ProgLossConfig(cls_start=3.0, box_start=0.5)
+        want = [gains(auto, e, 5, 12.0, 0.8) if mode == "auto" else (12.0, 0.8, 1.5) for e in range(5)]
     for epoch in range(5):
-        box, cls = gains(cfg.progloss, epoch, 5, 7.5, 0.5)  # the general preset's base gains
-        if mode == "auto":
-            want = gains(ProgLossConfig(cls_start=3.0, box_start=0.5), epoch, 5, 12.0, 0.8)
-        else:
-            want = (12.0, 0.8)
-        assert (box, cls) == (pytest.approx(want[0]), pytest.approx(want[1]))
+        got = gains(recipe.progloss, epoch, 5, recipe.base_box, recipe.base_cls, recipe.base_dfl)
+        assert got == pytest.approx(want[epoch]), epoch
+
+    best = tmp_path / "best.yaml"  # what the search writes, trained with 'edgeyolo train --config'
+    best.write_text(yaml.safe_dump(train_config_dict(cfg)))
+    again_recipe, _, again, _ = prepare(TrainConfig(**config_from_file(best), out=tmp_path))
+    assert again_recipe == recipe and (again["loss_preset"], again["loss_gains"]) == (
+        settings["loss_preset"],
+        settings["loss_gains"],
+    )
+    assert recipe_from_settings(settings, "edgeyolo_train.yaml") == recipe  # what --resume trains with
 
 
 def test_latency_penalty():
@@ -226,7 +256,7 @@ def test_best_yaml_trains(local_search, tiny_data, runner, tmp_path):
         (json.loads(x) for x in (out / "trials.jsonl").read_text().splitlines()), key=lambda x: -x["fitness"]
     )
     assert settings["train_args"]["mosaic"] == pytest.approx(record["params"]["mosaic"])
-    assert settings["loss_preset"] in ("general", record["params"]["preset"])
+    assert settings["loss_preset"] == record["params"]["preset"]  # a named preset, or custom gains
 
 
 def test_a_second_search_into_the_same_folder_needs_resume(local_search, tiny_data):

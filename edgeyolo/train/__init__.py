@@ -4,8 +4,10 @@ The recipe on top of the library's loop: the dataset is checked first (fatal pro
 MuSGD is chosen explicitly (the library's ``auto`` picks AdamW on short runs), the model is selected on
 the NMS-free head that ships (``nms=False`` in validation), loss and augmentation presets come from the
 source document's tables, STAL pastes small targets with a decaying intensity, ProgLoss schedules the
-box/cls gains, and several GPUs train with DDP under the linear LR scaling rule. The exact configuration
-is saved as ``edgeyolo_train.yaml`` in the run folder, and ``resume`` continues a killed run from it.
+box/cls gains (and the L1 box gain with box), and several GPUs train with DDP under the linear LR scaling
+rule. The exact configuration is saved as ``edgeyolo_train.yaml`` in the run folder (``loss_preset`` names
+the preset whose gains apply: ``custom`` for given box/cls gains, none under manual ProgLoss phases), and
+``resume`` continues a killed run from it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from edgeyolo._io import write_text_atomic
 from edgeyolo.errors import CheckpointError, ConfigError, DatasetError
 from edgeyolo.profiles import DeviceProfile, load_profile
 from edgeyolo.train.hooks import Recipe
-from edgeyolo.train.progloss import ProgLossConfig
+from edgeyolo.train.progloss import DEFAULT_DFL, ProgLossConfig
 from edgeyolo.train.recipe import (
     AUG_PRESETS,
     LOSS_PRESETS,
@@ -60,6 +62,8 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = True
     preset: str = "general"  # loss preset name, or "auto" (from the dataset check)
+    box: float | None = None  # box loss gain replacing the preset's (recorded as loss preset "custom")
+    cls: float | None = None  # cls loss gain replacing the preset's (recorded as loss preset "custom")
     aug: str | None = None  # augmentation preset name; None: chosen from the dataset check
     aerial: bool = False  # aerial/satellite imagery (augmentation preset)
     stal: bool | None = None  # None: on when the dataset check recommends it
@@ -160,6 +164,23 @@ def _check_overrides(overrides: dict[str, Any]) -> None:
         )
 
 
+def _check_manual_progloss(cfg: TrainConfig) -> None:
+    """Manual ProgLoss phases are absolute gains: a preset's or given gains would be dropped without a word."""
+    if cfg.progloss.mode != "manual":
+        return
+    if cfg.preset != "general":
+        raise ConfigError(
+            f"train: --progloss manual phases are absolute box/cls gains, so --preset {cfg.preset} would be "
+            "ignored; drop --preset (write the gains you want into the phases) or use --progloss auto or off"
+        )
+    given = [k for k in ("box", "cls") if getattr(cfg, k) is not None]
+    if given:
+        raise ConfigError(
+            f"train: --progloss manual phases are absolute box/cls gains, so '{given[0]}' would be ignored; "
+            "drop it (write the gains you want into the phases) or use --progloss auto or off"
+        )
+
+
 def _stal_config(cfg: TrainConfig) -> Any:
     from edgeyolo.train.stal import StalConfig
 
@@ -187,6 +208,13 @@ def prepare(
         raise ConfigError(f"train: unknown --preset '{cfg.preset}'; known: auto, {', '.join(LOSS_PRESETS)}")
     if cfg.aug is not None and cfg.aug not in AUG_PRESETS:
         raise ConfigError(f"train: unknown --aug '{cfg.aug}'; known: {', '.join(AUG_PRESETS)}")
+    for key in ("box", "cls"):
+        value = getattr(cfg, key)
+        if value is not None and not value > 0:
+            raise ConfigError(f"train: '{key}' (loss gain) must be > 0, got {value}")
+    if cfg.assign_min_px is not None and not cfg.assign_min_px > 0:
+        raise ConfigError(f"train: --assign-min-px must be > 0 pixels, got {cfg.assign_min_px}")
+    _check_manual_progloss(cfg)
 
     warnings: list[str] = []
     recs: dict[str, Any] = {}
@@ -218,16 +246,22 @@ def prepare(
         batch, batch_reason = plan.batch * max(gpus, 1), plan.reason
         nbs = nbs or plan.nbs
 
-    loss_name = cfg.preset
+    loss_name: str | None = cfg.preset
     if loss_name == "auto":
         loss_name = recs["loss_preset"].value if "loss_preset" in recs else "general"
     loss = LOSS_PRESETS[loss_name]
+    base_box = cfg.box if cfg.box is not None else loss.box
+    base_cls = cfg.cls if cfg.cls is not None else loss.cls
+    if cfg.box is not None or cfg.cls is not None:
+        loss_name = "custom"  # given gains (a tuner's): no preset's name describes them
+    elif cfg.progloss.mode == "manual":
+        loss_name = None  # the phases' absolute gains replace any preset's
     aug_name = cfg.aug or (recs["augmentation"].value if "augmentation" in recs else "medium")
     aug = AUG_PRESETS[aug_name]
     stal_on = cfg.stal if cfg.stal is not None else bool(recs["stal"].value) if "stal" in recs else False
 
     args: dict[str, Any] = {**aug.overrides, "optimizer": cfg.optimizer, "patience": cfg.patience,
-                            "seed": cfg.seed, "deterministic": cfg.deterministic, "box": loss.box, "cls": loss.cls}  # fmt: skip
+                            "seed": cfg.seed, "deterministic": cfg.deterministic, "box": base_box, "cls": base_cls}  # fmt: skip
     if aug.overrides.get("copy_paste") and stal_on:
         args.pop(
             "copy_paste"
@@ -249,8 +283,12 @@ def prepare(
     elif "amp" in cfg.overrides:
         precision = f"amp={cfg.overrides['amp']} (given)"
     args.update(cfg.overrides)
+    if "dfl" not in args:
+        from edgeyolo._ultralytics import default_train_argument
 
-    recipe = Recipe(base_box=loss.box, base_cls=loss.cls, progloss=cfg.progloss,
+        args["dfl"] = float(default_train_argument("dfl"))
+
+    recipe = Recipe(base_box=base_box, base_cls=base_cls, base_dfl=float(args["dfl"]), progloss=cfg.progloss,
                     stal=_stal_config(cfg) if stal_on else None, assign_min_px=cfg.assign_min_px)  # fmt: skip
     settings = {
         "edgeyolo_train": 1,
@@ -264,7 +302,8 @@ def prepare(
         "batch_reason": batch_reason,
         "device": device,
         "precision": precision,
-        "loss_preset": loss_name,
+        "loss_preset": loss_name,  # None: manual ProgLoss phases; "custom": box/cls given
+        "loss_gains": {"box": base_box, "cls": base_cls, "dfl": recipe.base_dfl},  # ProgLoss' base gains
         "aug_preset": aug_name,
         "stal": dataclasses.asdict(recipe.stal) if recipe.stal is not None else None,
         "progloss": cfg.progloss.to_dict(),
@@ -284,12 +323,18 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def train(cfg: TrainConfig, log: Log = lambda m: None, on_epoch: OnEpoch | None = None) -> TrainResult:
+def train(
+    cfg: TrainConfig,
+    log: Log = lambda m: None,
+    on_epoch: OnEpoch | None = None,
+    callbacks: dict[str, list[Callable[[Any], None]]] | None = None,
+) -> TrainResult:
     """Check, resolve the recipe, train, and return where best.pt is with its validation metrics.
 
     ``on_epoch(epoch, metrics)`` runs after each epoch's validation (a tuner reports to its pruner there);
     returning True stops training after that epoch, best.pt still validated. Single-device runs only: under
-    DDP the epochs run in other processes.
+    DDP the epochs run in other processes. ``callbacks`` adds Ultralytics callbacks (event name -> functions
+    of the trainer, e.g. ``{"on_train_batch_end": [fn]}``) to watch or adjust the run.
     """
     from edgeyolo._ultralytics import epoch_end_callback, train_detector
 
@@ -297,12 +342,14 @@ def train(cfg: TrainConfig, log: Log = lambda m: None, on_epoch: OnEpoch | None 
     imgsz, batch, device = settings["imgsz"], settings["batch"], settings["device"]
     if on_epoch is not None and len(parse_devices(device)) > 1:
         raise ConfigError(f"train: per-epoch callbacks need a single device, got --device {device}")
-    callbacks = {"on_fit_epoch_end": [epoch_end_callback(on_epoch)]} if on_epoch is not None else None
+    callbacks = {event: list(fns) for event, fns in (callbacks or {}).items()}
+    if on_epoch is not None:
+        callbacks.setdefault("on_fit_epoch_end", []).append(epoch_end_callback(on_epoch))
     name = cfg.name or f"{model_stem(cfg.model)}-{imgsz}"
     run_dir = Path(cfg.out) / name
     write_text_atomic(run_dir / CONFIG_FILE, yaml.safe_dump(settings, sort_keys=False))
     log(f"[train] {cfg.model} at {imgsz} px, batch {batch} ({settings['batch_reason']}), loss preset "
-        f"{settings['loss_preset']}, augmentation {settings['aug_preset']}, STAL {'on' if recipe.stal else 'off'}, "
+        f"{settings['loss_preset'] or 'none (manual ProgLoss phases)'}, augmentation {settings['aug_preset']}, STAL {'on' if recipe.stal else 'off'}, "
         f"ProgLoss {cfg.progloss.mode}, {settings['precision']}")  # fmt: skip
     t0 = time.perf_counter()
     out = train_detector(cfg.model, Path(cfg.data), epochs=cfg.epochs, imgsz=imgsz, batch=batch, device=device,
@@ -339,13 +386,7 @@ def resume(run_dir: str | Path, log: Log = lambda m: None) -> TrainResult:
         )
     settings = yaml.safe_load(cfg_file.read_text())
 
-    stal = settings.get("stal")
-    if stal is not None:
-        stal = stal_config_from_dict(stal, str(cfg_file))
-    recipe = Recipe(
-        base_box=LOSS_PRESETS[settings["loss_preset"]].box, base_cls=LOSS_PRESETS[settings["loss_preset"]].cls,
-        progloss=ProgLossConfig.from_dict(settings["progloss"]), stal=stal, assign_min_px=settings.get("assign_min_px"),
-    )  # fmt: skip
+    recipe = recipe_from_settings(settings, str(cfg_file))
     _truncate_results(run_dir / "results.csv", epoch + 1)
     log(f"[train] resuming {run_dir} after epoch {epoch + 1} of {epochs}")
     t0 = time.perf_counter()
@@ -356,6 +397,24 @@ def resume(run_dir: str | Path, log: Log = lambda m: None) -> TrainResult:
         run_dir=out.run_dir, best=out.best, last=out.last, imgsz=settings["imgsz"], epochs_run=out.epochs_run,
         seconds=time.perf_counter() - t0, metrics=out.metrics, settings=settings,
     )  # fmt: skip
+
+
+def recipe_from_settings(settings: dict[str, Any], where: str) -> Recipe:
+    """The Recipe a run was trained with, from its saved ``edgeyolo_train.yaml`` settings."""
+    stal = settings.get("stal")
+    if stal is not None:
+        stal = stal_config_from_dict(stal, where)
+    gains = settings.get("loss_gains")
+    if gains is None:  # written before loss_gains was recorded: a named preset and the library's dfl
+        preset = LOSS_PRESETS[settings["loss_preset"]]
+        gains = {
+            "box": preset.box,
+            "cls": preset.cls,
+            "dfl": settings.get("train_args", {}).get("dfl", DEFAULT_DFL),
+        }
+    return Recipe(base_box=float(gains["box"]), base_cls=float(gains["cls"]), base_dfl=float(gains["dfl"]),
+                  progloss=ProgLossConfig.from_dict(settings["progloss"]), stal=stal,
+                  assign_min_px=settings.get("assign_min_px"))  # fmt: skip
 
 
 def _truncate_results(results_csv: Path, last_saved_epoch: int) -> None:

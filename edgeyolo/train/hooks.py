@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeyolo.train.progloss import ProgLossConfig, gains
+from edgeyolo.train.progloss import DEFAULT_DFL, ProgLossConfig, gains
 
 PROGLOSS_LOG = "progloss.csv"
-LOG_FIELDS = ("epoch", "box", "cls", "o2m", "o2o", "stal_intensity")
+LOG_FIELDS = ("epoch", "box", "cls", "dfl", "o2m", "o2o", "stal_intensity")
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class Recipe:
 
     base_box: float = 7.5  # loss preset gains ProgLoss schedules around
     base_cls: float = 0.5
+    base_dfl: float = DEFAULT_DFL  # the L1 box term's gain; moves with box (see progloss.py)
     progloss: ProgLossConfig = field(default_factory=ProgLossConfig)
     stal: Any = None  # StalConfig, or None when STAL is off
     assign_min_px: float | None = None  # TaskAlignedAssigner.stride_val: GT sides below it are enlarged
@@ -44,13 +45,15 @@ def _criterion(trainer: Any) -> Any:
 def apply_epoch(trainer: Any, recipe: Recipe, stal_transform: Any = None) -> dict[str, float]:
     """Set this epoch's loss gains, E2E weights, assignment threshold and STAL intensity; return them."""
     epoch, epochs = int(trainer.epoch), int(trainer.epochs)
-    box, cls = gains(recipe.progloss, epoch, epochs, recipe.base_box, recipe.base_cls)
-    trainer.args.box, trainer.args.cls = box, cls  # the loss reads hyp (is trainer.args) at every step
-    row: dict[str, float] = {"epoch": epoch, "box": box, "cls": cls}
+    g = gains(recipe.progloss, epoch, epochs, recipe.base_box, recipe.base_cls, recipe.base_dfl)
+    # The loss reads hyp (trainer.args, for both E2E branches) at every step.
+    trainer.args.box, trainer.args.cls, trainer.args.dfl = g
+    row: dict[str, float] = {"epoch": epoch, "box": g.box, "cls": g.cls, "dfl": g.dfl}
     crit = _criterion(trainer)
-    hyp = getattr(getattr(crit, "one2many", crit), "hyp", None)
-    if hyp is not None and hyp is not trainer.args:  # a criterion built from a copy of the args
-        hyp.box, hyp.cls = box, cls
+    for branch in (getattr(crit, "one2many", None), getattr(crit, "one2one", None), crit):
+        hyp = getattr(branch, "hyp", None)
+        if hyp is not None and hyp is not trainer.args:  # a criterion built from a copy of the args
+            hyp.box, hyp.cls, hyp.dfl = g
     if hasattr(crit, "final_o2m"):  # E2ELoss: one-to-many -> one-to-one decay with our endpoints
         crit.o2m_copy, crit.final_o2m = recipe.progloss.o2m_start, recipe.progloss.o2m_end
         crit.o2m = crit.decay(crit.updates)

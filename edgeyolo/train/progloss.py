@@ -3,14 +3,26 @@
 The source document's ProgLoss is a curriculum: first learn *what* (classification), then *where*
 (localization), so that early localization loss does not drown classification. Ultralytics has no such
 schedule (its "ProgLoss" is the one-to-many -> one-to-one weight decay in ``E2ELoss``, which stays on
-underneath with configurable endpoints); edgeyolo applies this one by setting ``trainer.args.box`` and
-``trainer.args.cls`` at the start of every epoch (the loss reads them at every step).
+underneath with configurable endpoints); edgeyolo applies this one by setting ``trainer.args.box``,
+``.cls`` and ``.dfl`` at the start of every epoch (the loss reads them at every step, in both branches).
+
+Localization has two terms, and both move together. ``v8DetectionLoss`` multiplies three terms by
+``hyp.box``, ``hyp.cls`` and ``hyp.dfl``; ``BboxLoss`` computes the first (CIoU) and the third. With
+YOLO26's ``reg_max: 1`` the third is not a distribution loss but an L1 regression of the same predicted
+left/top/right/bottom distances (normalised by the image size), on the same foreground anchors and with
+the same target-score weights as the CIoU term; it carries no classification signal (with ``reg_max > 1``
+it is DFL, again on those distances). So the ``dfl`` gain scales with ``box``: ``dfl = base_dfl x box /
+base_box`` every epoch. That keeps the library's IoU:L1 balance (7.5 : 1.5 by default) and moves all of
+localization, not five sixths of its gain; scheduling ``box`` alone would also raise the L1 term's share
+of the box loss exactly when the curriculum means to hold localization back.
 
 Modes:
-- ``auto``: cls gain starts at ``cls_start`` x base and box at ``box_start`` x base, then moves to
-  ``cls_end`` / ``box_end`` x base along a cosine over the whole run.
+- ``auto``: cls gain starts at ``cls_start`` x base and box (with dfl) at ``box_start`` x base, then moves
+  to ``cls_end`` / ``box_end`` x base along a cosine over the whole run.
 - ``manual``: user phases ``[{until: 0.3, box: 5.0, cls: 1.0}, {until: 1.0, box: 7.5, cls: 0.5}]``, each
-  applying its gains up to that fraction of the run.
+  applying its gains up to that fraction of the run. The phases are absolute gains: they replace a loss
+  preset's, so training refuses a preset other than ``general`` (or custom box/cls gains) with them; dfl
+  follows each phase's box relative to the general preset's box (7.5).
 - ``off``: the base gains (from the loss preset) for every epoch.
 """
 
@@ -18,11 +30,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from edgeyolo.errors import ConfigError
 
 Mode = Literal["auto", "manual", "off"]
+DEFAULT_DFL = 1.5  # the library's dfl gain (the L1 box term on YOLO26)
+
+
+class Gains(NamedTuple):
+    """The three loss gains of one epoch, as ``hyp.box``, ``hyp.cls`` and ``hyp.dfl`` of the loss."""
+
+    box: float
+    cls: float
+    dfl: float
 
 
 @dataclass(frozen=True)
@@ -92,21 +113,25 @@ class ProgLossConfig:
 
 
 def gains(
-    cfg: ProgLossConfig, epoch: int, epochs: int, base_box: float, base_cls: float
-) -> tuple[float, float]:
-    """Box and cls gains for a 0-based ``epoch`` of ``epochs``."""
+    cfg: ProgLossConfig,
+    epoch: int,
+    epochs: int,
+    base_box: float,
+    base_cls: float,
+    base_dfl: float = DEFAULT_DFL,
+) -> Gains:
+    """Box, cls and dfl gains for a 0-based ``epoch`` of ``epochs``; dfl keeps its ratio to box."""
     t = epoch / max(epochs - 1, 1)
     if cfg.mode == "off":
-        return base_box, base_cls
-    if cfg.mode == "manual":
-        for p in cfg.phases:
-            if t <= p.until + 1e-9:
-                return p.box, p.cls
-        return cfg.phases[-1].box, cfg.phases[-1].cls
-    w = (1 - math.cos(math.pi * t)) / 2  # 0 -> 1, flat at both ends
-    box = base_box * (cfg.box_start + (cfg.box_end - cfg.box_start) * w)
-    cls = base_cls * (cfg.cls_start + (cfg.cls_end - cfg.cls_start) * w)
-    return round(box, 6), round(cls, 6)
+        box, cls = base_box, base_cls
+    elif cfg.mode == "manual":
+        phase = next((p for p in cfg.phases if t <= p.until + 1e-9), cfg.phases[-1])
+        box, cls = phase.box, phase.cls
+    else:
+        w = (1 - math.cos(math.pi * t)) / 2  # 0 -> 1, flat at both ends
+        box = base_box * (cfg.box_start + (cfg.box_end - cfg.box_start) * w)
+        cls = base_cls * (cfg.cls_start + (cfg.cls_end - cfg.cls_start) * w)
+    return Gains(round(box, 6), round(cls, 6), round(base_dfl * box / base_box, 6))
 
 
 def o2m_weight(cfg: ProgLossConfig, epoch: int, epochs: int) -> float:

@@ -180,6 +180,12 @@ class SmallTargetAugment:
     ``set_epoch`` on that copy (``find_stal`` on its transforms) or re-create the workers from the original
     (``train_loader.reset()``).
 
+    Workers prepare batches ahead (the library's loader keeps ``4 x workers`` batches in flight across
+    epoch boundaries), so the shared epoch alone would give the first batches of an epoch the previous
+    epoch's intensity, on a small dataset the whole epoch. :func:`tag_loader_epochs` fixes that: each batch
+    of indices carries the epoch it is drawn for, and the worker applies that epoch's intensity
+    (:meth:`use_epoch`).
+
     Each process draws from its own numpy Generator: seeded from ``seed`` and, in a DataLoader worker,
     the worker's torch seed, so workers differ and a seeded run repeats. The bank is per process, starts
     empty in every worker and is not pickled.
@@ -197,6 +203,7 @@ class SmallTargetAugment:
         self._owner_pid = os.getpid()
         self._rng: np.random.Generator | None = None
         self._rng_pid = -1
+        self._batch_epoch: int | None = None  # this process's current batch's epoch (see use_epoch)
 
     # Epoch state shared with DataLoader workers.
     def set_epoch(self, epoch: int, epochs: int) -> None:
@@ -204,9 +211,19 @@ class SmallTargetAugment:
         if epoch < 0 or epochs < 0:
             raise ValueError(f"set_epoch needs epoch >= 0 and epochs >= 0, got {epoch} of {epochs}")
         self._shared[0], self._shared[1] = int(epoch), int(epochs)
+        self._batch_epoch = None
+
+    def use_epoch(self, epoch: int | None) -> None:
+        """Apply ``epoch``'s intensity to this process's next samples (None: the shared epoch again).
+
+        Called in a DataLoader worker for each batch tagged by :func:`tag_loader_epochs`; it leaves the shared
+        epoch, which other workers read, alone.
+        """
+        self._batch_epoch = None if epoch is None else int(epoch)
 
     @property
     def epoch(self) -> int:
+        """The epoch set by :meth:`set_epoch` (shared with the workers)."""
         return int(self._shared[0])
 
     @property
@@ -216,7 +233,8 @@ class SmallTargetAugment:
     @property
     def intensity(self) -> float:
         """The schedule's value at the current epoch (1.0 until :meth:`set_epoch` is called)."""
-        return stal_intensity(self.cfg, int(self._shared[0]), int(self._shared[1]))
+        epoch = self._batch_epoch if self._batch_epoch is not None else int(self._shared[0])
+        return stal_intensity(self.cfg, epoch, int(self._shared[1]))
 
     @property
     def bank_size(self) -> int:
@@ -230,6 +248,7 @@ class SmallTargetAugment:
             state["_shared"] = None  # shared ctypes only travel while a process is spawned
         state["_bank"] = None
         state["_rng"] = None
+        state["_batch_epoch"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -389,3 +408,61 @@ def find_stal(transforms: Any) -> SmallTargetAugment | None:
         if found is not None:
             return found
     return None
+
+
+class EpochBatch(list):
+    """A batch of dataset indices that carries the epoch it is drawn for."""
+
+    def __init__(self, indices: Any, epoch: int) -> None:
+        super().__init__(indices)
+        self.epoch = epoch
+
+    def __reduce__(self) -> tuple[Any, ...]:  # to a worker through the loader's index queue
+        return EpochBatch, (list(self), self.epoch)
+
+
+class EpochTaggedBatches:
+    """Stands in for the library's endless batch sampler (``_RepeatSampler``): the same batches, each an
+    :class:`EpochBatch`. One pass over ``sampler`` is one epoch; the first pass belongs to the epoch set on
+    the transform when the loader's iterator starts (the library starts it in the first epoch, and again
+    after ``train_loader.reset()``: close_mosaic, an out-of-memory retry, a resume)."""
+
+    def __init__(self, sampler: Any, transform: SmallTargetAugment) -> None:
+        self.sampler = sampler  # the library reads len(batch_sampler.sampler) as the batches per epoch
+        self.transform = transform
+
+    def __iter__(self) -> Any:
+        epoch = self.transform.epoch
+        while True:
+            for batch in self.sampler:
+                yield EpochBatch(batch, epoch)
+            epoch += 1
+
+
+class _EpochItems:
+    """``dataset.__getitems__`` (what torch's fetcher calls with a batch of indices in a worker): set the
+    batch's epoch on the dataset's STAL transform, then load the samples as ``dataset[i]`` would."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def __call__(self, indices: Any) -> list[Any]:
+        stal = find_stal(getattr(self.dataset, "transforms", None))  # close_mosaic rebuilds the transforms
+        if stal is not None:
+            stal.use_epoch(getattr(indices, "epoch", None))
+        return [self.dataset[i] for i in indices]
+
+
+def tag_loader_epochs(loader: Any, transform: SmallTargetAugment) -> None:
+    """Make the workers of an Ultralytics ``InfiniteDataLoader`` apply each batch's own epoch's STAL intensity.
+
+    Call before the loader's first iteration (its workers start then). The loader's batch sampler becomes
+    :class:`EpochTaggedBatches` and its dataset gets a ``__getitems__`` that applies the tag.
+    """
+    repeat = loader.batch_sampler
+    inner = getattr(repeat, "sampler", None)
+    if inner is None or isinstance(repeat, EpochTaggedBatches):
+        return
+    # DataLoader forbids setting batch_sampler after __init__; the library sets its own the same way.
+    object.__setattr__(loader, "batch_sampler", EpochTaggedBatches(inner, transform))
+    loader.dataset.__getitems__ = _EpochItems(loader.dataset)

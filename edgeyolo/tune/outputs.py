@@ -94,8 +94,8 @@ def train_config_dict(cfg: Any) -> dict[str, Any]:
     profile = str(Path(prof.source).resolve()) if prof.source and Path(prof.source).is_file() else prof.name
     d: dict[str, Any] = {"profile": profile, "data": str(Path(cfg.data).resolve()), "model": cfg.model,
                          "epochs": cfg.epochs, "imgsz": cfg.imgsz or prof.imgsz[0]}  # fmt: skip
-    for name in ("batch", "device", "optimizer", "lr0", "patience", "seed", "deterministic", "preset", "aug",
-                 "aerial", "stal", "assign_min_px", "check"):  # fmt: skip
+    for name in ("batch", "device", "optimizer", "lr0", "patience", "seed", "deterministic", "preset", "box",
+                 "cls", "aug", "aerial", "stal", "assign_min_px", "check"):  # fmt: skip
         v = getattr(cfg, name)
         if v != defaults.get(name):
             d[name] = v

@@ -283,8 +283,9 @@ def apply_params(base: TrainConfig, params: dict[str, Any]) -> TrainConfig:
     """The TrainConfig of one trial: the base configuration with the sampled hyperparameters applied.
 
     Everything is expressed with TrainConfig fields, so the result round-trips through a ``--config`` YAML.
-    Custom box/cls gains become ProgLoss multipliers of the ``general`` preset (auto mode), or one manual
-    phase holding the gains for the whole run (mode off), which gives exactly those gains every epoch.
+    Custom box/cls gains become the run's base gains (``TrainConfig.box``/``cls``: ProgLoss auto schedules
+    around them, off keeps them), recorded as loss preset ``custom``; under manual ProgLoss, whose phases are
+    absolute gains, every phase is scaled by the same factors relative to the general preset.
     """
     from edgeyolo.train.progloss import Phase
     from edgeyolo.train.stal import StalConfig
@@ -318,20 +319,18 @@ def apply_params(base: TrainConfig, params: dict[str, Any]) -> TrainConfig:
         changes["stal_config"] = dataclasses.replace(base.stal_config or StalConfig(), **stal)
     pl = dataclasses.replace(base.progloss, **progloss) if progloss else base.progloss
     if gains or params.get("preset") == CUSTOM:
-        named = base.preset if base.preset in LOSS_PRESETS else "general"
-        ref = LOSS_PRESETS["general"]
-        box, cls = gains.get("box", LOSS_PRESETS[named].box), gains.get("cls", LOSS_PRESETS[named].cls)
-        fb, fc = box / ref.box, cls / ref.cls
-        changes["preset"] = "general"
-        if pl.mode == "auto":
-            pl = dataclasses.replace(pl, box_start=pl.box_start * fb, box_end=pl.box_end * fb,
-                                     cls_start=pl.cls_start * fc, cls_end=pl.cls_end * fc)  # fmt: skip
-        elif pl.mode == "off":
-            pl = dataclasses.replace(pl, mode="manual", phases=(Phase(1.0, box, cls),))
-        else:  # manual phases: scale each phase's gains by the same factors
+        named = LOSS_PRESETS[base.preset if base.preset in LOSS_PRESETS else "general"]
+        box = gains.get("box", base.box if base.box is not None else named.box)
+        cls = gains.get("cls", base.cls if base.cls is not None else named.cls)
+        if pl.mode == "manual":  # absolute phase gains: scale each phase like the general preset's gains
+            ref = LOSS_PRESETS["general"]
+            fb, fc = box / ref.box, cls / ref.cls
+            changes["preset"] = "general"
             pl = dataclasses.replace(
                 pl, phases=tuple(Phase(p.until, p.box * fb, p.cls * fc) for p in pl.phases)
             )
+        else:  # the trial's base gains; its edgeyolo_train.yaml records them as loss preset "custom"
+            changes["box"], changes["cls"] = box, cls
     if pl is not base.progloss:
         changes["progloss"] = pl
     return dataclasses.replace(base, overrides=overrides, **changes)
