@@ -95,6 +95,7 @@ def test_crashing_candidate_becomes_an_error_record(tmp_path, onnx_artifact):
     broken = tmp_path / "broken"
     shutil.copytree(onnx_artifact, broken)
     (broken / "model.onnx").write_bytes(b"not an onnx graph")
+    restamp(broken)  # exported that way: it passes the checksum and fails in the runtime
     out = tmp_path / "r.jsonl"
     res = benchmark(BenchConfig(profile=load_profile("x86-cpu"), artifacts=(broken, onnx_artifact), out=out,
                                 iterations=3, warmup=0, threads=1))  # fmt: skip
@@ -102,6 +103,45 @@ def test_crashing_candidate_becomes_an_error_record(tmp_path, onnx_artifact):
     assert "cannot load" in res.records[0]["message"]
     assert [schema_errors(r) for r in res.records] == [[], []]
     assert len(out.read_text().splitlines()) == 2
+
+
+def restamp(folder: Path) -> None:
+    """Record the folder's current files in its manifest, as export does (a test's deliberate change)."""
+    from edgeyolo.export.manifest import write_manifest
+
+    m = json.loads((folder / "manifest.json").read_text())
+    write_manifest(folder, **{k: v for k, v in m.items() if k not in ("schema", "created")})
+
+
+def test_artifact_changed_since_export_is_not_measured(tmp_path, onnx_artifact):
+    """A re-copied model file (still a valid graph) or a manifest without a checksum: an error record that says
+    so, never a measurement reported as the exported artifact's."""
+    import shutil
+
+    import onnx
+
+    from edgeyolo.bench import BenchConfig, benchmark
+    from edgeyolo.profiles import load_profile
+
+    changed = tmp_path / "changed"
+    shutil.copytree(onnx_artifact, changed)
+    model = onnx.load(str(changed / "model.onnx"))
+    model.doc_string = "re-copied from another export"
+    onnx.save(model, str(changed / "model.onnx"))
+    unchecked = tmp_path / "unchecked"
+    shutil.copytree(onnx_artifact, unchecked)
+    m = json.loads((unchecked / "manifest.json").read_text())
+    del m["sha256"]
+    (unchecked / "manifest.json").write_text(json.dumps(m))
+    res = benchmark(BenchConfig(profile=load_profile("x86-cpu"), artifacts=(changed, unchecked, onnx_artifact),
+                                out=tmp_path / "r.jsonl", iterations=2, warmup=0, threads=1))  # fmt: skip
+    bad, old, good = res.records
+    assert bad["status"] == "error" and "changed since export" in bad["message"]
+    assert "re-export" in bad["message"]
+    assert old["status"] == "error" and "no 'sha256'" in old["message"] and "re-export" in old["message"]
+    assert "\n" not in bad["message"] and "Traceback" not in bad["message"]
+    assert good["status"] == "ok"
+    assert good["candidate"]["sha256"] == json.loads((onnx_artifact / "manifest.json").read_text())["sha256"]
 
 
 def test_rerun_needs_resume_or_force(tmp_path, onnx_artifact, tiny_data):

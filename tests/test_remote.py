@@ -6,6 +6,7 @@ import dataclasses
 import getpass
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -92,6 +93,19 @@ def _profile_yaml(name: str) -> str:
         ("devices:\n  a: {host: pi@x, password: hunter2}\n", "unknown key 'password'"),
         ("devices:\n  a: {host: pi@x, workdir: ../up}\n", "must be absolute"),
         ("devices:\n  a: {host: pi@x, workdir: /srv/../etc}\n", "must not contain '..'"),
+        (
+            "devices:\n  a: {host: pi@x, workdir: /}\n",
+            "devices.a: workdir '/' is the root folder; give edgeyolo",
+        ),
+        ("devices:\n  a: {host: pi@x, workdir: '~'}\n", "workdir '~' is the home folder itself"),
+        ("devices:\n  a: {host: pi@x, workdir: '~/'}\n", "workdir '~/' is the home folder itself"),
+        ("devices:\n  a: {host: pi@x, workdir: /home/pi}\n", "workdir '/home/pi' is a home folder itself"),
+        ("devices:\n  a: {host: pi@x, workdir: /root}\n", "workdir '/root' is a top-level system folder"),
+        (
+            "devices:\n  a: {host: pi@x, workdir: /etc/edgeyolo}\n",
+            "workdir '/etc/edgeyolo' is a system folder",
+        ),
+        ("devices:\n  a: {host: pi@x, workdir: /usr/local}\n", "workdir '/usr/local' is a system folder"),
         ("devices:\n  a: {host: 'pi@x:70000'}\n", "between 1 and 65535"),
         ("devices: {a: [\n", "not valid YAML"),
         ("devices:\n  a: {host: pi@x, profile: nope}\n", "devices.a.profile: Unknown profile 'nope'"),
@@ -102,6 +116,77 @@ def test_inventory_rejects(tmp_path, body, match):
     inv.write_text(body)
     with pytest.raises(ConfigError, match=match):
         load_inventory(inv)
+
+
+def test_remote_workdir_flag_refuses_the_root_folder():
+    with pytest.raises(ConfigError, match="--remote-workdir: workdir '/' is the root folder"):
+        remote_devices(["pi@10.0.0.5"], workdir="/")
+
+
+def test_candidate_limit_comes_from_the_work_asked_for(tmp_path):
+    from edgeyolo.bench.remote import candidate_limit_s
+
+    prof = load_profile("rpi5")
+
+    def limit(**kw) -> float:
+        cfg = BenchConfig(profile=prof, artifacts=(), out=tmp_path / "r.jsonl", warmup=0, **kw)
+        return candidate_limit_s(cfg, prof, val_images=50)
+
+    base = limit(iterations=10)
+    assert limit(iterations=1000) > base + 900  # at least a second an image
+    assert limit(iterations=10, min_duration_s=120) == pytest.approx(base + 120)
+    assert limit(iterations=10, data=tmp_path) > base + 49  # and each accuracy image
+    assert base < limit(iterations=10, data=tmp_path, accuracy_images=5) < limit(iterations=10, data=tmp_path)
+    assert base < 3600  # a hang costs minutes, not the old hour per read
+
+
+def test_known_hosts_appends_are_serialised(tmp_path):
+    """Device threads adding keys at once, and another process holding the file (mid-line): every line comes
+    out whole."""
+    import fcntl
+    import threading
+
+    import paramiko
+
+    from edgeyolo.bench.remote import _SaveNewKey
+
+    key = paramiko.Ed25519Key.from_private_key_file(str(_keygen(tmp_path / "host")))
+    known = tmp_path / "known_hosts"
+    known.write_text("mine.example ssh-ed25519 AAAA")  # a user's file without its last newline
+    policy = _SaveNewKey(known, log=lambda m: None)
+    start = threading.Barrier(24)
+
+    def add(i: int) -> None:
+        start.wait()
+        policy.missing_host_key(paramiko.SSHClient(), f"[10.0.0.{i}]:22", key)
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = known.read_text().split("\n")
+    assert lines[0] == "mine.example ssh-ed25519 AAAA" and lines[-1] == ""
+    want = {f"[10.0.0.{i}]:22 ssh-ed25519 {key.get_base64()}" for i in range(24)}
+    assert sorted(lines[1:-1]) == sorted(want)  # each once, whole, no blank lines
+
+    # Another writer holds the file while it writes half a line: the append waits for it.
+    with open(known, "ab") as other:
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX)
+        other.write(b"other.example ssh-ed25519 ")
+        other.flush()
+        t = threading.Thread(
+            target=lambda: policy.missing_host_key(paramiko.SSHClient(), "[late.example]:22", key)
+        )
+        t.start()
+        t.join(0.5)
+        assert t.is_alive() and known.read_text().endswith("other.example ssh-ed25519 ")
+        other.write(b"BBBB\n")
+        other.flush()
+        fcntl.flock(other.fileno(), fcntl.LOCK_UN)
+    t.join(10)
+    late = f"[late.example]:22 ssh-ed25519 {key.get_base64()}"
+    assert known.read_text().endswith(f"other.example ssh-ed25519 BBBB\n{late}\n")
 
 
 def test_unknown_inventory_device(tmp_path):
@@ -372,6 +457,7 @@ def test_candidate_that_crashes_on_the_device(tmp_path, sshd, onnx_artifact):
     broken = tmp_path / "broken"
     shutil.copytree(onnx_artifact, broken)
     (broken / "model.onnx").write_bytes(b"not an onnx graph")
+    _restamp(broken)  # exported that way: it passes the checksum and fails in the device's runtime
     r = benchmark_remote(_cfg(tmp_path, [broken, onnx_artifact]), [sshd.device("crashy")], sshd.opts())
     bad, good = r.records
     assert bad["status"] == "error" and bad["candidate"]["artifact"] == str(broken.resolve())
@@ -435,5 +521,219 @@ def test_results_of_other_candidates_do_not_block_a_new_one(tmp_path, sshd, onnx
     other = tmp_path / "other-artifact"
     shutil.copytree(onnx_artifact, other)
     (other / "model.onnx").write_bytes((other / "model.onnx").read_bytes() + b"\0")  # another checksum
+    _restamp(other)
     r = benchmark_remote(_cfg(tmp_path, [other]), [dev], sshd.opts())  # same results file, no --resume
     assert [x["candidate"]["artifact"] for x in r.records] == [str(other.resolve())]
+
+
+def _restamp(folder: Path) -> None:
+    """Record the folder's current files in its manifest, as export does (a test's deliberate change)."""
+    from edgeyolo.export.manifest import write_manifest
+
+    m = json.loads((folder / "manifest.json").read_text())
+    write_manifest(folder, **{k: v for k, v in m.items() if k not in ("schema", "created")})
+
+
+def _stand_in_artifact(src: Path, dst: Path) -> Path:
+    """An artifact for the stand-in python (which never loads it): ``src``'s manifest and a few bytes for a
+    model, recorded in the manifest, so that it passes the checksum and copies in no time."""
+    dst.mkdir()
+    shutil.copyfile(src / "manifest.json", dst / "manifest.json")
+    (dst / "model.onnx").write_text(f"stand-in {dst.name}")
+    _restamp(dst)
+    return dst
+
+
+def _processes_with(token: str) -> list[str]:
+    """Command lines of the running processes (zombies have none) that mention ``token``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if token in text:
+            found.append(text)
+    return found
+
+
+def _open_connections(wait_s: float = 5.0) -> list:
+    """SSH connections (paramiko transports) still open in this process, after ``wait_s`` for them to end."""
+    import threading
+
+    import paramiko
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        alive = [t for t in threading.enumerate() if isinstance(t, paramiko.Transport) and t.is_alive()]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def _stand_in_python(tmp_path: Path, token: str) -> tuple[Path, Path]:
+    """The device's python: for candidates whose folder names a behaviour (and ``token``), a tiny stand-in for
+    ``edgeyolo bench``; otherwise the real interpreter, after noting which token processes run as it starts."""
+    listing = tmp_path / "running-at-start.txt"
+    script = tmp_path / "python-stand-in"
+    script.write_text(f"""#!{sys.executable}
+import json, os, subprocess, sys, time
+args = sys.argv[1:]
+if args[:3] == ["-m", "edgeyolo", "bench"]:
+    name, out = os.path.basename(args[5]), args[args.index("--out") + 1]
+    if name.endswith("hang-{token}"):  # hangs, with a child of its own
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "{token}-child"])
+        time.sleep(600)
+    if name.endswith("badjson-{token}"):
+        open(out, "a").write("{{not json\\n")
+        sys.exit(0)
+    if name.endswith("nocandidate-{token}"):
+        open(out, "a").write(json.dumps({{"schema": "edgeyolo.bench/1", "status": "ok", "device": {{}}}}) + "\\n")
+        sys.exit(0)
+    others = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = open(f"/proc/{{pid}}/cmdline", "rb").read().replace(b"\\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "{token}" in cmd:
+            others.append(cmd)
+    with open({str(listing)!r}, "a") as f:
+        f.write(json.dumps({{"candidate": name, "running": others}}) + "\\n")
+os.execv(sys.executable, [sys.executable, *args])
+""")
+    script.chmod(0o755)
+    return script, listing
+
+
+def test_hanging_candidate_is_stopped_at_its_limit(tmp_path, sshd, onnx_artifact):
+    """A candidate that hangs on the device (with a child process) is ended as a whole at its time limit and
+    recorded as timed out; the next candidate starts with nothing of it left running and is measured."""
+    token = f"tok{os.getpid()}x{time.monotonic_ns()}"
+    python, listing = _stand_in_python(tmp_path, token)
+    hang = _stand_in_artifact(onnx_artifact, tmp_path / f"hang-{token}")
+    dev = dataclasses.replace(sshd.device("hangs"), python=str(python))
+    limit = 10  # the next candidate, measured for real, must fit in it too on a busy machine
+    t0 = time.monotonic()
+    seen: list[tuple[float, list[str]]] = []
+    r = benchmark_remote(_cfg(tmp_path, [hang, onnx_artifact]), [dev], sshd.opts(candidate_timeout_s=limit),
+                         on_record=lambda rec: seen.append((time.monotonic() - t0, _processes_with(token))))  # fmt: skip
+    hung, good = r.records
+    assert hung["status"] == "error" and f"timed out after {limit} s" in hung["message"], hung
+    assert "stopped" in hung["message"] and hung["candidate"]["artifact"] == str(hang.resolve())
+    assert limit <= seen[0][0] < limit + 10  # at the limit, not at a per-read timeout
+    assert seen[0][1] == []  # the stand-in, its child and the agent are gone once the record is back
+    assert good["status"] == "ok", good.get("message")
+    assert good["latency_ms"]["end_to_end"]["n"] == FAST["iterations"]
+    [start] = [json.loads(line) for line in listing.read_text().splitlines()]
+    assert start == {"candidate": f"{good['candidate']['remote_artifact'].rsplit('/', 1)[-1]}", "running": []}
+    assert _processes_with(token) == []
+    assert _open_connections() == []
+
+
+def test_dropped_connection_ends_the_candidate_on_the_device(tmp_path, sshd):
+    """The connection goes away mid-candidate: the agent there ends the candidate's whole process tree (no
+    pty, so sshd itself would leave it running)."""
+    import threading
+
+    from edgeyolo.bench.remote import _Session
+
+    token = f"tok{os.getpid()}x{time.monotonic_ns()}"
+    sleeper = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)', sys.argv[1]]); time.sleep(600)"  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "edgeyolo.bench.agent",
+        "run",
+        "600",
+        "--",
+        sys.executable,
+        "-c",
+        sleeper,
+        token,
+    ]
+    s = _Session(sshd.device("drops"), sshd.opts(), log=lambda m: None)
+    ended: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            s.run(argv, timeout_s=600)
+        except BaseException as e:  # the connection closes under it
+            ended.append(e)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 20
+    while len(_processes_with(token)) < 3 and time.monotonic() < deadline:  # agent, candidate, its child
+        time.sleep(0.05)
+    assert len(_processes_with(token)) == 3, _processes_with(token)
+    s.close()
+    deadline = time.monotonic() + 15
+    while _processes_with(token) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_with(token) == []
+    t.join(10)
+    assert not t.is_alive()
+
+
+def test_malformed_records_are_errors_of_their_candidate_only(tmp_path, sshd, onnx_artifact):
+    """Bad JSON and a record without 'candidate' from the device: an error record for each of those
+    candidates, and the next candidate on that device is still measured."""
+    token = f"tok{os.getpid()}x{time.monotonic_ns()}"
+    python, _ = _stand_in_python(tmp_path, token)
+    bad_json = _stand_in_artifact(onnx_artifact, tmp_path / f"badjson-{token}")
+    no_candidate = _stand_in_artifact(onnx_artifact, tmp_path / f"nocandidate-{token}")
+    dev = dataclasses.replace(sshd.device("malformed"), python=str(python))
+    r = benchmark_remote(_cfg(tmp_path, [bad_json, no_candidate, onnx_artifact]), [dev], sshd.opts())
+    first, second, good = r.records
+    assert first["status"] == "error" and "malformed record" in first["message"]
+    assert "is not JSON" in first["message"] and "connection lost" not in first["message"]
+    assert second["status"] == "error" and "malformed record" in second["message"]
+    assert "has no 'candidate'" in second["message"]
+    assert first["candidate"]["artifact"] == str(bad_json.resolve())
+    assert second["candidate"]["artifact"] == str(no_candidate.resolve())
+    assert good["status"] == "ok", good.get("message")
+    assert [x["status"] for x in read_records(tmp_path / "results.jsonl")] == ["error", "error", "ok"]
+    assert _open_connections() == []  # not taken for a lost connection and left open
+
+
+def test_workdir_root_or_home_is_refused_before_connecting(tmp_path, sshd, onnx_artifact):
+    for workdir, why in (("/", "the root folder"), ("~", "the home folder itself")):
+        dev = dataclasses.replace(sshd.device(), workdir=workdir)
+        with pytest.raises(ConfigError, match=f"device dut: workdir '{re.escape(workdir)}' is {why}"):
+            benchmark_remote(_cfg(tmp_path, [onnx_artifact]), [dev], sshd.opts())
+    assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_uploads_stay_inside_the_work_folder(tmp_path, sshd):
+    from edgeyolo.bench.remote import RemoteError, _Session
+
+    dev = sshd.device("guarded")
+    local = tmp_path / "f.txt"
+    local.write_text("x")
+    outside = tmp_path / "outside" / "f.txt"
+    s = _Session(dev, sshd.opts(), log=lambda m: None)
+    try:
+        with pytest.raises(RemoteError, match="refusing a path outside the work folder"):
+            s.upload_tree([(local, str(outside))])
+        with pytest.raises(RemoteError, match="refusing a path outside the work folder"):
+            s.upload_tree([(local, "inside/ok.txt"), (local, "../escaped/f.txt")])
+        assert not (Path(dev.workdir) / "inside").exists()  # every path is checked before anything is copied
+        s.upload_tree([(local, "inside/ok.txt")])  # relative to the work folder
+    finally:
+        s.close()
+    assert not outside.parent.exists() and not (Path(dev.workdir).parent / "escaped").exists()
+    assert (Path(dev.workdir) / "inside" / "ok.txt").read_text() == "x"
+
+
+def test_artifact_changed_since_export_is_not_copied_or_measured(tmp_path, sshd, onnx_artifact):
+    changed = tmp_path / "changed"
+    shutil.copytree(onnx_artifact, changed)
+    (changed / "model.onnx").write_bytes((changed / "model.onnx").read_bytes() + b"\0")  # a partial re-sync
+    dev = sshd.device("honest")
+    r = benchmark_remote(_cfg(tmp_path, [changed, onnx_artifact]), [dev], sshd.opts())
+    bad, good = r.records
+    assert bad["status"] == "error" and "changed since export" in bad["message"], bad
+    assert good["status"] == "ok", good.get("message")
+    copied = [p.name for p in (Path(dev.workdir) / "artifacts").iterdir()]
+    assert copied == [Path(good["candidate"]["remote_artifact"]).name]

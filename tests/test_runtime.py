@@ -78,6 +78,38 @@ def test_manifest_contents(onnx_artifact, tiny_weights):
     assert "ultralytics" in m["versions"] and "onnxruntime" in m["versions"]
 
 
+def test_manifest_records_the_checksum_of_the_model_files(onnx_artifact):
+    from edgeyolo.runtime.base import artifact_sha256, verify_artifact
+
+    art = load_artifact(onnx_artifact)
+    assert art.manifest["sha256"] == artifact_sha256(art) == verify_artifact(art)
+
+
+@pytest.mark.parametrize("where", ["../model.onnx", "ABSOLUTE", "sub/model.onnx", "link.onnx"])
+def test_manifest_file_outside_the_artifact_folder_is_refused(tmp_path, onnx_artifact, where):
+    """The checksum covers the files directly in the folder: a model named anywhere else is refused, even
+    when it exists (a path up, an absolute path, a subfolder, a link that leads out)."""
+    import shutil
+
+    art = tmp_path / "art"
+    shutil.copytree(onnx_artifact, art)
+    outside = tmp_path / "model.onnx"
+    shutil.copyfile(art / "model.onnx", outside)
+    (art / "sub").mkdir()
+    shutil.copyfile(art / "model.onnx", art / "sub" / "model.onnx")
+    (art / "link.onnx").symlink_to(outside)
+    m = json.loads((art / "manifest.json").read_text())
+    m["file"] = str(outside) if where == "ABSOLUTE" else where
+    (art / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(
+        ArtifactError, match=r"manifest.json: 'file' is .* outside the artifact folder .* checksum"
+    ):
+        load_artifact(art)
+    m["file"] = "model.onnx"  # the same folder with its own model loads
+    (art / "manifest.json").write_text(json.dumps(m))
+    assert load_artifact(art).model_path == art / "model.onnx"
+
+
 def test_bad_artifacts(tmp_path, onnx_artifact):
     with pytest.raises(ArtifactError, match="not found"):
         load_artifact(tmp_path / "nothing")

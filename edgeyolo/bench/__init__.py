@@ -100,7 +100,11 @@ def _run_worker(spec: CandidateSpec, timeout_s: float) -> dict:
 
 
 def benchmark(cfg: BenchConfig, on_record: Callable[[dict], None] | None = None) -> BenchResult:
-    """Measure each artifact and append its record to ``cfg.out`` as soon as it is done."""
+    """Measure each artifact and append its record to ``cfg.out`` as soon as it is done.
+
+    An artifact whose files no longer match the checksum in its manifest (changed since export) is not
+    measured: its record is an error that says so.
+    """
     if not cfg.artifacts:
         raise ConfigError("bench: no artifacts given; pass one or more folders written by 'edgeyolo export'.")
     for a in cfg.artifacts:

@@ -21,7 +21,7 @@ from edgeyolo.bench.power import PowerMeter
 from edgeyolo.bench.stats import summarize
 from edgeyolo.bench.store import SCHEMA
 from edgeyolo.runtime import load_artifact, runtime_class
-from edgeyolo.runtime.base import RuntimeOptions, artifact_sha256
+from edgeyolo.runtime.base import RuntimeOptions, verify_artifact
 
 MAP_CONF = 0.001  # the COCO protocol scores the full ranked list
 NOISY_CV = 0.10  # end-to-end coefficient of variation above which a run is flagged noisy
@@ -96,6 +96,7 @@ def _synthetic_frames(n: int = 8, size: tuple[int, int] = (640, 480)) -> list[np
 def measure(spec: CandidateSpec) -> dict:
     """Benchmark record for one artifact (``status`` ok), following ``edgeyolo.bench/1``."""
     art = load_artifact(spec.artifact)
+    sha = verify_artifact(art)  # measure the artifact that was exported, or nothing
     m = art.manifest
     cls = runtime_class(m.get("runtime", "onnxruntime"))
 
@@ -165,7 +166,7 @@ def measure(spec: CandidateSpec) -> dict:
             "threads": spec.threads,
             "end2end": bool(m.get("end2end")),
             "artifact": str(art.root.resolve()),
-            "sha256": artifact_sha256(art),
+            "sha256": sha,
             "size_bytes": _size_bytes(art.root),
         },  # fmt: skip
         "device": {**env, "runtime_versions": rt.versions()},

@@ -3,8 +3,12 @@
 Each device runs its candidates one at a time (one remote ``edgeyolo bench`` per candidate, so a record
 comes back as soon as it is measured); several devices run in parallel threads. Anything that goes
 wrong on a device (unreachable, authentication, unknown host key, missing runtime, a crash, a dropped
-connection) becomes an error record for that device's candidates; the others continue and nothing
-measured is lost.
+connection, a malformed record, a candidate past its time limit) becomes an error record for that device's
+candidates; the others continue and nothing measured is lost.
+
+Each candidate runs under ``python -m edgeyolo.bench.agent run``, in a process group of its own that is
+ended as a whole when the candidate outlives its total time limit or the connection drops, so the next
+candidate is never measured next to a leftover one.
 
 Security: key-based authentication only; host keys are checked against known_hosts and an unknown key is
 refused unless ``accept_new_host_key`` (a changed key is always refused); remote commands are argument
@@ -15,10 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import posixpath
 import re
 import shlex
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -30,14 +36,24 @@ import yaml
 from edgeyolo._io import jsonl_lines, sha256_file
 from edgeyolo._version import __version__
 from edgeyolo.bench import BenchConfig, BenchResult, done_checksums, error_record
-from edgeyolo.bench.agent import RUNTIME_PACKAGES
-from edgeyolo.bench.store import append_record
+from edgeyolo.bench.agent import PGID_LINE, RUNTIME_PACKAGES, TIMEOUT_EXIT, TIMEOUT_LINE
+from edgeyolo.bench.store import SCHEMA, _missing_field, append_record
 from edgeyolo.errors import BackendUnavailableError, ConfigError, EdgeYoloError
 from edgeyolo.profiles import DeviceProfile, load_profile
-from edgeyolo.runtime.base import artifact_sha256, load_artifact
+from edgeyolo.runtime.base import artifact_sha256, load_artifact, verify_artifact
 
 DEFAULT_WORKDIR = "~/.cache/edgeyolo-remote"
 Log = Callable[[str], None]
+# A candidate's total time limit on a device (see candidate_limit_s): a slow board's start-up (interpreter,
+# imports, model load or compile, environment capture), then each image at a slow allowance.
+STARTUP_S = 300.0
+PER_IMAGE_MIN_S = 1.0  # per image (warm-up, timed or accuracy) at least this long ...
+PER_IMAGE_BUDGETS = 20  # ... or this many times the profile's latency budget
+CONTROLLER_GRACE_S = 30.0  # past the limit the agent on the device ends the candidate; past this, we do
+# Folders a work folder must not be, nor lie in: edgeyolo writes (and overwrites) files under it.
+_SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run", "/sbin",
+                "/sys", "/usr")  # fmt: skip
+_KNOWN_HOSTS_LOCK = threading.Lock()  # device threads add keys to one known_hosts file
 
 
 class RemoteError(EdgeYoloError, RuntimeError):
@@ -154,7 +170,30 @@ def _check_workdir(workdir: str, where: str) -> str:
         raise ConfigError(f"{where}: workdir '{workdir}' must be absolute or start with ~/")
     if ".." in workdir.split("/"):
         raise ConfigError(f"{where}: workdir '{workdir}' must not contain '..'")
+    problem = _workdir_problem(workdir)
+    if problem:
+        raise ConfigError(f"{where}: workdir '{workdir}' is {problem}")
     return workdir.rstrip("/") or "/"
+
+
+def _workdir_problem(workdir: str, home: str | None = None) -> str | None:
+    """Why a work folder is refused (``/``, a home folder itself or above it, a system folder), or None."""
+    wd = posixpath.normpath(workdir)
+    fix = f"; give edgeyolo a folder of its own, e.g. {DEFAULT_WORKDIR}"
+    if wd in ("/", "//"):
+        return "the root folder" + fix
+    if wd == "~" or (home is not None and wd == posixpath.normpath(home)):
+        return "the home folder itself" + fix
+    if home is not None and posixpath.normpath(home).startswith(wd.rstrip("/") + "/"):
+        return f"a folder above the home folder {home}" + fix
+    parts = wd.strip("/").split("/")
+    if wd.startswith("/") and len(parts) == 1:
+        return "a top-level system folder" + fix
+    if wd.startswith("/") and parts[0] in ("home", "Users") and len(parts) == 2:
+        return "a home folder itself" + fix
+    if any(wd == d or wd.startswith(d + "/") for d in _SYSTEM_DIRS):
+        return "a system folder" + fix
+    return None
 
 
 @dataclass(frozen=True)
@@ -163,7 +202,24 @@ class RemoteOptions:
     accept_new_host_key: bool = False  # add an unknown host's key to known_hosts (a changed key is refused)
     key_file: Path | None = None  # default private key for devices that name none
     connect_timeout_s: float = 15.0
-    candidate_timeout_s: float = 3600.0
+    candidate_timeout_s: float | None = None  # total per candidate; None = candidate_limit_s (from its work)
+
+
+def candidate_limit_s(cfg: BenchConfig, profile: DeviceProfile, val_images: int = 0) -> float:
+    """Total seconds one candidate may take on a device: start-up, plus warm-up, timed and accuracy images at
+    a slow per-image allowance (the profile's latency budget x 20, at least 1 s), plus ``--min-duration``."""
+    warmup = profile.bench.warmup if cfg.warmup is None else cfg.warmup
+    iterations = cfg.iterations or profile.bench.iterations
+    min_duration = profile.bench.min_duration_s if cfg.min_duration_s is None else cfg.min_duration_s
+    images = 0
+    if cfg.data is not None:
+        images = val_images if cfg.accuracy_images is None else min(cfg.accuracy_images, val_images)
+    per_image = max(PER_IMAGE_MIN_S, PER_IMAGE_BUDGETS * profile.latency_budget_ms / 1000)
+    return STARTUP_S + min_duration + (1 + warmup + iterations + images) * per_image
+
+
+class _Expired(Exception):
+    """A remote command outlived its total time limit (its channel is closed)."""
 
 
 def _safe_name(name: str) -> str:
@@ -184,11 +240,18 @@ class _Session:
                 f"{device.host}: no SFTP on the device ({type(e).__name__}: {e}); enable the sftp subsystem in its "
                 "sshd_config (Subsystem sftp internal-sftp), edgeyolo copies files with it"
             ) from None
-        home = self.sftp.normalize(".")
-        wd = device.workdir
-        self.workdir = posixpath.normpath(home + wd[1:] if wd.startswith("~") else wd)
-        self.python = home + device.python[1:] if device.python.startswith("~/") else device.python
-        self.makedirs(self.workdir)
+        try:
+            home = self.sftp.normalize(".")
+            wd = device.workdir
+            self.workdir = posixpath.normpath(home + wd[1:] if wd.startswith("~") else wd)
+            problem = _workdir_problem(self.workdir, home)
+            if problem:  # the resolved folder: '~/' and absolute spellings of the home folder alike
+                raise RemoteError(f"{device.host}: workdir '{wd}' ({self.workdir}) is {problem}")
+            self.python = home + device.python[1:] if device.python.startswith("~/") else device.python
+            self.makedirs(self.workdir)
+        except BaseException:
+            self.close()
+            raise
 
     def _connect(self) -> Any:
         try:
@@ -242,16 +305,27 @@ class _Session:
         return client
 
     def close(self) -> None:
-        self.client.close()
+        """Close the SFTP channel and the connection (never raises: the connection may be gone already)."""
+        for part in (getattr(self, "sftp", None), self.client):
+            try:
+                if part is not None:
+                    part.close()
+            except Exception:  # closing a broken transport can raise anything paramiko's socket raises
+                pass
 
     def path(self, *parts: str) -> str:
+        """A path under the work folder (relative parts are joined to it); anything outside it is refused."""
         p = posixpath.normpath(posixpath.join(self.workdir, *parts))
         if not (p + "/").startswith(self.workdir.rstrip("/") + "/"):
             raise RemoteError(f"{self.device.host}: refusing a path outside the work folder: {p}")
         return p
 
+    def write_text(self, path: str, text: str) -> None:
+        with self.sftp.open(self.path(path), "w") as f:
+            f.write(text)
+
     def makedirs(self, path: str) -> None:
-        parts, cur = path.strip("/").split("/"), ""
+        parts, cur = self.path(path).strip("/").split("/"), ""
         for part in parts:
             cur += "/" + part
             try:
@@ -268,22 +342,60 @@ class _Session:
 
     def run(self, argv: Sequence[str], timeout_s: float, on_line: Log | None = None) -> tuple[int, str]:
         """Run an argument list (each argument quoted); stream its output lines (stderr merged, so neither
-        pipe can fill up and stall the other) to ``on_line``; return (exit code, output)."""
+        pipe can fill up and stall the other) to ``on_line``; return (exit code, output).
+
+        Raises:
+            _Expired: it ran longer than ``timeout_s`` in all (the channel is closed; what it started on the
+                device is the caller's to end).
+        """
         command = " ".join(shlex.quote(str(a)) for a in argv)
-        channel = self.client.get_transport().open_session()
-        channel.settimeout(timeout_s)
-        channel.set_combine_stderr(True)
-        channel.exec_command(command)
-        lines = []
-        for line in channel.makefile("r"):
-            line = line.decode(errors="replace") if isinstance(line, bytes) else line
-            lines.append(line)
-            if on_line:
-                on_line(line.rstrip("\n"))
-        return channel.recv_exit_status(), "".join(lines)
+        deadline = time.monotonic() + timeout_s
+        transport = self.client.get_transport()
+        if transport is None or not transport.is_active():
+            raise EOFError("the SSH connection is closed")
+        channel = transport.open_session()
+        try:
+            channel.set_combine_stderr(True)
+            channel.exec_command(command)
+            lines: list[str] = []
+            pending = b""
+
+            def emit(raw: bytes, end: str) -> None:
+                line = raw.decode(errors="replace")
+                lines.append(line + end)
+                if on_line:
+                    on_line(line)
+
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise _Expired(timeout_s)
+                channel.settimeout(min(left, 1.0))  # a total limit, not one per read
+                try:
+                    data = channel.recv(65536)
+                except TimeoutError:
+                    continue
+                if not data:
+                    break
+                *complete, pending = (pending + data).split(b"\n")
+                for raw in complete:
+                    emit(raw, "\n")
+            if pending:
+                emit(pending, "")
+            while not channel.exit_status_ready():
+                if time.monotonic() > deadline:
+                    raise _Expired(timeout_s)
+                time.sleep(0.02)
+            return channel.recv_exit_status(), "".join(lines)
+        finally:
+            channel.close()
 
     def agent(self, *args: str) -> Any:
-        code, out = self.run([self.python, "-m", "edgeyolo.bench.agent", *args], timeout_s=120)
+        try:
+            code, out = self.run([self.python, "-m", "edgeyolo.bench.agent", *args], timeout_s=120)
+        except _Expired:
+            raise RemoteError(f"{self.device.host}: {self.python} -m edgeyolo.bench.agent {args[0]} did not answer "
+                              "within 120 s; is the device overloaded?") from None  # fmt: skip
         if code != 0:
             last = (out.strip().splitlines() or [f"exit code {code}"])[-1]
             if "No module named" in out or code == 127:
@@ -300,7 +412,9 @@ class _Session:
                               f"{out.strip()[-200:]!r}") from None  # fmt: skip
 
     def upload_tree(self, files: Sequence[tuple[Path, str]]) -> None:
-        for local, remote in files:
+        """Copy (local file, remote path) pairs; every remote path must lie inside the work folder."""
+        targets = [(local, self.path(remote)) for local, remote in files]  # all checked before any copy
+        for local, remote in targets:
             self.makedirs(posixpath.dirname(remote))
             self.sftp.put(str(local), remote)
 
@@ -324,12 +438,28 @@ class _SaveNewKey:
     def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
         client.get_host_keys().add(hostname, key.get_name(), key)
         # Append one line: paramiko's save_host_keys rewrites the whole file and drops what it cannot parse.
-        self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.known_hosts, "a", encoding="utf-8") as f:
-            if self.known_hosts.stat().st_size and not self.known_hosts.read_bytes().endswith(b"\n"):
-                f.write("\n")
-            f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+        append_known_host(self.known_hosts, f"{hostname} {key.get_name()} {key.get_base64()}")
         self.log(f"added {key.get_name()} key of {hostname} to {self.known_hosts} (--accept-new-host-key)")
+
+
+def append_known_host(path: Path, line: str) -> None:
+    """Append one line to a known_hosts file, one writer at a time: device threads hold a lock, and other
+    processes (another ``edgeyolo bench``) an exclusive ``flock`` on the file, where the OS has one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _KNOWN_HOSTS_LOCK, open(path, "a+b") as f:
+        try:
+            import fcntl
+        except ImportError:  # Windows: the thread lock alone
+            fcntl = None
+        if fcntl is not None:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)  # released when the file is closed
+        end = f.seek(0, os.SEEK_END)
+        missing_newline = False
+        if end:
+            f.seek(end - 1)
+            missing_newline = f.read(1) != b"\n"
+        f.write(("\n" if missing_newline else "").encode() + line.encode() + b"\n")  # appended: mode "a"
+        f.flush()
 
 
 def _val_files(data: Path, limit: int | None) -> tuple[dict, list[tuple[Path, str]]]:
@@ -369,6 +499,7 @@ class _DeviceRun:
     session: _Session | None = None
     remote_data: str | None = None
     remote_profile: str | None = None
+    val_images: int = 0  # images of the val split on the device (for the candidate's time limit)
 
     def error(self, artifact: Path, message: str) -> dict:
         rec = error_record(self.profile.name, artifact, message)
@@ -377,7 +508,11 @@ class _DeviceRun:
 
     def connect(self) -> None:
         s = _Session(self.device, self.opts, self.log)
-        self.info = s.agent("info")
+        try:
+            self.info = s.agent("info")
+        except BaseException:
+            s.close()
+            raise
         remote_version = self.info.get("edgeyolo")
         if str(remote_version).split(".")[:2] != __version__.split(".")[:2]:
             s.close()
@@ -385,7 +520,7 @@ class _DeviceRun:
                 f"{self.device.host}: edgeyolo {remote_version} there, {__version__} here; on the device run: "
                 f"{s.python} -m pip install 'edgeyolo[onnx]=={__version__}'"
             )
-        self.session = s
+        self.session = s  # closed by run() at the end, or by _reconnect()
         self._stage_inputs()
 
     def _stage_inputs(self) -> None:
@@ -397,11 +532,11 @@ class _DeviceRun:
         )
         if not s.exists(self.remote_profile):
             s.makedirs(posixpath.dirname(self.remote_profile))
-            with s.sftp.open(self.remote_profile, "w") as f:
-                f.write(text)
+            s.write_text(self.remote_profile, text)
         if self.cfg.data is None:
             return
         data_yaml, files = _val_files(Path(self.cfg.data), self.cfg.accuracy_images)
+        self.val_images = sum(1 for _, rel in files if rel.startswith("images/"))
         folder = s.path("datasets", _digest(files, json.dumps(data_yaml, sort_keys=True))[:16])
         marker = posixpath.join(folder, ".complete")
         if s.exists(marker):
@@ -409,10 +544,9 @@ class _DeviceRun:
         else:
             self.log(f"copying the val split ({len(files)} files) to {folder}")
             s.upload_tree([(local, posixpath.join(folder, rel)) for local, rel in files])
-            with s.sftp.open(posixpath.join(folder, "data.yaml"), "w") as f:
-                f.write(yaml.safe_dump({"path": folder, **data_yaml}, sort_keys=False))
-            with s.sftp.open(marker, "w") as f:
-                f.write("ok\n")
+            data_text = yaml.safe_dump({"path": folder, **data_yaml}, sort_keys=False)
+            s.write_text(posixpath.join(folder, "data.yaml"), data_text)
+            s.write_text(marker, "ok\n")
         self.remote_data = posixpath.join(folder, "data.yaml")
 
     def _upload_artifact(self, artifact: Path, sha: str) -> str:
@@ -443,10 +577,19 @@ class _DeviceRun:
                 argv += [flag, str(value)]
         return argv
 
+    def limit_s(self) -> float:
+        """This device's total time limit for one candidate."""
+        if self.opts.candidate_timeout_s is not None:
+            return self.opts.candidate_timeout_s
+        return candidate_limit_s(self.cfg, self.profile, self.val_images)
+
     def candidate(self, artifact: Path, sha: str) -> dict:
         """Copy, run and fetch one candidate; returns its record (ok or error from the device)."""
         s = self.session
-        runtime = load_artifact(artifact).manifest.get("runtime", "onnxruntime")
+        art = load_artifact(artifact)
+        if verify_artifact(art) != sha:  # raises when it changed since export; here: since this run began
+            raise RemoteError(f"{artifact}: the files changed while the benchmark ran; measure it again")
+        runtime = art.manifest.get("runtime", "onnxruntime")
         module, extra = RUNTIME_PACKAGES.get(runtime, (runtime, runtime))
         if self.info["runtimes"].get(runtime) is None:
             return self.error(artifact, f"{self.device.host}: runtime package '{module}' is not installed for "
@@ -459,16 +602,44 @@ class _DeviceRun:
         out = s.path("results", f"{sha[:16]}-{argv_key}.jsonl")
         s.makedirs(posixpath.dirname(out))
         before = self._remote_records(out)
-        code, output = s.run(self._bench_argv(remote, out), self.opts.candidate_timeout_s,
-                             on_line=lambda ln: self.log(f"{artifact.name}: {ln}") if ln.strip() else None)  # fmt: skip
+        limit = self.limit_s()
+        pgid: list[int] = []
+
+        def on_line(ln: str) -> None:
+            if ln.startswith(PGID_LINE):
+                pgid.append(int(ln[len(PGID_LINE) :]))
+            elif ln.strip():
+                self.log(f"{artifact.name}: {ln}")
+
+        # The agent ends the candidate's whole process group at the limit (or when this connection drops).
+        agent = [s.python, "-m", "edgeyolo.bench.agent", "run", f"{limit:g}", "--"]
+        argv = agent + self._bench_argv(remote, out)
+        try:
+            code, output = s.run(argv, limit + CONTROLLER_GRACE_S, on_line=on_line)
+        except _Expired:  # the agent did not end it: end it from here, and continue on a fresh connection
+            if pgid:
+                try:
+                    s.run(["kill", "-KILL", "--", f"-{pgid[0]}"], timeout_s=15)
+                except (_Expired, *_transport_errors()):
+                    pass
+            self._reconnect()
+            return self.error(artifact, self._timed_out(limit))
+        if code == TIMEOUT_EXIT and TIMEOUT_LINE in output:
+            return self.error(artifact, self._timed_out(limit))
         records = self._remote_records(out)
         new = records[len(before) :]
         if not new:  # skipped by the device's own --resume: its earlier record is the result
-            new = [r for r in records if r.get("candidate", {}).get("sha256") == sha][-1:]
+            new = [r for r in records if isinstance(r, dict) and r["candidate"].get("sha256") == sha][-1:]
         if not new:
             last = (output.strip().splitlines() or [f"exit code {code}"])[-1]
             return self.error(artifact, f"{self.device.host}: edgeyolo bench failed: {last}")
         rec = new[-1]
+        if isinstance(rec, dict) and rec["status"] == "ok" and rec["candidate"].get("sha256") != sha:
+            rec = f"is about another artifact (sha256 {rec['candidate'].get('sha256')!s:.12}, expected {sha[:12]})"
+        if isinstance(rec, str):
+            return self.error(artifact, f"{self.device.host}: the device sent back a malformed record ({out}: {rec}); "
+                                        f"check edgeyolo there ({s.python} -m pip install --force-reinstall "
+                                        f"'edgeyolo=={__version__}') and measure the candidate again")  # fmt: skip
         rec["candidate"]["remote_artifact"] = rec["candidate"].get("artifact")
         rec["candidate"]["artifact"] = str(artifact.resolve())
         rec["device"].update({"name": self.device.name, "host": str(self.device.host)})
@@ -479,15 +650,31 @@ class _DeviceRun:
             rec["accuracy"]["dataset"] = str(Path(self.cfg.data).resolve())
         return rec
 
-    def _remote_records(self, path: str) -> list[dict]:
+    def _timed_out(self, limit: float) -> str:
+        how = ("set by RemoteOptions.candidate_timeout_s" if self.opts.candidate_timeout_s is not None
+               else "from its warm-up, --iterations, --min-duration and accuracy images")  # fmt: skip
+        return (f"{self.device.host}: timed out after {limit:g} s, the candidate's limit ({how}); every process it "
+                "started on the device was stopped. If the device is only slow, measure fewer --iterations or "
+                "--accuracy-images")  # fmt: skip
+
+    def _remote_records(self, path: str) -> list[dict | str]:
+        """The device's records in ``path``, in order; a malformed line is a string that says what is wrong."""
         try:
             with self.session.sftp.open(path, "r") as f:
-                text = f.read().decode()
+                text = f.read().decode(errors="replace")
         except FileNotFoundError:
             return []
-        return [json.loads(ln) for _, ln in jsonl_lines(text)]
+        return [_parse_record(line, n) for n, line in jsonl_lines(text)]
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            if self.session is not None:
+                self.session.close()
+                self.session = None
+
+    def _run(self) -> None:
         shas = self.shas
         todo = [a for a in self.cfg.artifacts if shas[a] not in self.done]
         for a in self.cfg.artifacts:
@@ -517,17 +704,45 @@ class _DeviceRun:
                         self.error(rest, f"{self.device.host}: not measured, the connection was lost earlier")
                     )
                 return
-        self.session.close()
 
     def _lost(self, e: BaseException) -> str:
-        """After a transport failure try one reconnect; the session stays None when the device is gone."""
+        """After a transport failure close the old connection and try one reconnect; the session stays None
+        when the device is gone. (The agent on the device ended the candidate when the connection dropped.)"""
         msg = f"{self.device.host}: connection lost during the candidate ({type(e).__name__}: {e})"
+        self._reconnect()
+        return msg
+
+    def _reconnect(self) -> None:
+        """Close the old connection and open a new one; the session stays None when that fails."""
+        if self.session is not None:
+            self.session.close()
         self.session = None
         try:
             self.connect()
         except (EdgeYoloError, *_transport_errors()):
             self.session = None
-        return msg
+
+
+def _parse_record(line: str, lineno: int) -> dict | str:
+    """One line of a device's results file: the record, or what is wrong with it."""
+    try:
+        rec = json.loads(line)
+    except json.JSONDecodeError as e:
+        return f"line {lineno} is not JSON ({e.msg})"
+    if not isinstance(rec, dict) or rec.get("schema") != SCHEMA:
+        return f"line {lineno} is not an {SCHEMA} record"
+    for key in ("candidate", "device"):
+        if not isinstance(rec.get(key), dict):
+            return f"line {lineno} has no '{key}'"
+    if rec.get("status") not in ("ok", "error"):
+        return f"line {lineno} has no 'status' of ok or error"
+    missing = _missing_field(rec)
+    if missing:
+        return f"line {lineno} is a record without {missing}"
+    acc = rec.get("accuracy")
+    if acc and not (isinstance(acc, dict) and "dataset" in acc):
+        return f"line {lineno} has an 'accuracy' without 'dataset'"
+    return rec
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -548,6 +763,8 @@ def benchmark_remote(
     names = [d.name for d in devices]
     if len(set(names)) != len(names):
         raise ConfigError(f"bench: device names must be unique, got {', '.join(names)}")
+    for d in devices:
+        _check_workdir(d.workdir, f"device {d.name}")
     hosts = [str(d.host) for d in devices]
     if len(set(hosts)) != len(hosts):
         dup = next(h for h in hosts if hosts.count(h) > 1)

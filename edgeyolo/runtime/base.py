@@ -72,22 +72,57 @@ def load_artifact(path: str | Path) -> Artifact:
         )
     if manifest["schema"] != MANIFEST_SCHEMA:
         raise ArtifactError(f"{mf}: schema '{manifest['schema']}' is not {MANIFEST_SCHEMA}; re-export it.")
-    if not (root / manifest["file"]).exists():
-        raise ArtifactError(f"{mf}: model file '{manifest['file']}' is missing from {root}.")
+    file = manifest["file"]
+    # The checksum covers the files directly inside the folder: a model anywhere else would go unchecked.
+    if not isinstance(file, str) or not file or (root / file).resolve().parent != root.resolve():
+        raise ArtifactError(
+            f"{mf}: 'file' is {file!r}, outside the artifact folder {root} (its checksum would not cover it); "
+            "name a model file directly inside the folder (e.g. 'model.onnx') or re-export the artifact."
+        )
+    if not (root / file).exists():
+        raise ArtifactError(f"{mf}: model file '{file}' is missing from {root}.")
     return Artifact(root=root, manifest=manifest)
 
 
-def artifact_sha256(artifact: Artifact) -> str:
-    """Checksum of an artifact's model files (every file in its folder but the manifest)."""
+def folder_sha256(root: Path) -> str:
+    """Checksum of an artifact folder's model files (every file directly inside it but the manifest)."""
     import hashlib
 
     from edgeyolo._io import sha256_file
 
     h = hashlib.sha256()
-    for f in sorted(p for p in artifact.root.iterdir() if p.is_file() and p.name != MANIFEST):
+    for f in sorted(p for p in Path(root).iterdir() if p.is_file() and p.name != MANIFEST):
         h.update(f.name.encode())
         h.update(sha256_file(f).encode())
     return h.hexdigest()
+
+
+def artifact_sha256(artifact: Artifact) -> str:
+    """Checksum of an artifact's model files (every file in its folder but the manifest)."""
+    return folder_sha256(artifact.root)
+
+
+def verify_artifact(artifact: Artifact) -> str:
+    """The artifact's checksum, after checking it against the one its manifest recorded at export.
+
+    Raises:
+        ArtifactError: the files changed since export (a re-copied model, a partial sync), or the manifest
+            has no checksum (written before edgeyolo recorded one).
+    """
+    mf = artifact.root / MANIFEST
+    want = artifact.manifest.get("sha256")
+    if not isinstance(want, str):
+        raise ArtifactError(
+            f"{mf}: no 'sha256' of the model files, so the artifact cannot be checked against its export; "
+            "re-export it with 'edgeyolo export'."
+        )
+    got = artifact_sha256(artifact)
+    if got != want:
+        raise ArtifactError(
+            f"{artifact.root}: the artifact changed since export (files checksum {got[:12]}, manifest.json says "
+            f"{want[:12]}); re-export it, or copy the whole exported folder again."
+        )
+    return got
 
 
 @dataclass
@@ -136,6 +171,15 @@ class Runtime(ABC):
     def infer(self, tensor: np.ndarray) -> np.ndarray:
         """Run the network on one NCHW tensor and return its raw output ``[1, max_det, 6]``."""
 
+    def run_network(self, tensor: np.ndarray) -> np.ndarray:
+        """The network alone, timed as inference; ``select_end2end`` of its output is ``infer``'s."""
+        return self.infer(tensor)
+
+    def select_end2end(self, raw: np.ndarray) -> np.ndarray:
+        """``[1, max_det, 6]`` from ``run_network``'s output, timed as postprocess: the end-to-end head's
+        top-k for graphs that stop before it (NCNN has no top-k layer); the identity for the others."""
+        return raw
+
     def settings(self) -> dict:
         """The runtime settings in force (threads, streams, modes), as the runtime reports them."""
         return {}
@@ -153,9 +197,9 @@ class Runtime(ABC):
         t0 = time.perf_counter()
         tensor, info = self.preprocessor(img_bgr)
         t1 = time.perf_counter()
-        raw = self.infer(tensor)
+        raw = self.run_network(tensor)
         t2 = time.perf_counter()
-        det = decode_end2end(raw, info, conf=conf, classes=classes)
+        det = decode_end2end(self.select_end2end(raw), info, conf=conf, classes=classes)
         t3 = time.perf_counter()
         self.last_times = StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
         return det
