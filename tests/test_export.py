@@ -93,11 +93,13 @@ def test_openvino_round_trip_matches_pytorch(matrix, tiny_weights, tiny_data):
     ref = predict_torch(tiny_weights, images, imgsz=TINY, conf=0.001)
     rt = load_runtime(_item(matrix, "openvino-fp32").artifact, threads=1)
     p = compare_detections(ref, [rt.predict(im, conf=0.001) for im in images])
-    assert p.reference > 0 and p.match_rate >= 0.95 and p.min_iou > 0.98, p
-    # Latency mode, one stream, the thread count asked for: as OpenVINO reports it after compiling.
-    assert rt.settings() | {"INFERENCE_PRECISION_HINT": None} == {
+    # Computed in float32 (not the bfloat16/float16 OpenVINO picks by default on some CPUs): the scores agree
+    # with PyTorch's as FP32 and FP32 do.
+    assert p.reference > 0 and p.match_rate >= 0.95 and p.min_iou > 0.999 and p.max_score_diff < 1e-3, p
+    # Latency mode, one stream, the thread count asked for, FP32: as OpenVINO reports it after compiling.
+    assert rt.settings() == {
         "device": "CPU", "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1", "INFERENCE_NUM_THREADS": "1",
-        "INFERENCE_PRECISION_HINT": None}  # fmt: skip
+        "INFERENCE_PRECISION_HINT": "f32"}  # fmt: skip
 
 
 def test_bundle_holds_every_artifact(matrix):
