@@ -28,7 +28,12 @@ from edgeyolo.profiles import DeviceProfile, TargetSpec
 
 QUANTIZE = {"fp32": 32, "fp16": 16, "int8": 8}
 ULTRALYTICS_FORMAT = {"onnx": "onnx", "openvino": "openvino", "tensorrt": "engine"}
-MODEL_FILE = {"onnx": "model.onnx", "openvino": "model.xml", "tensorrt": "model.engine"}
+MODEL_FILE = {
+    "onnx": "model.onnx",
+    "openvino": "model.xml",
+    "tensorrt": "model.engine",
+    "ncnn": "model.ncnn.param",  # + model.ncnn.bin
+}
 ADVISED_CALIBRATION_IMAGES = 300
 FP32_MIN_MATCH = 0.9  # FP32 artifacts must reproduce at least this share of PyTorch's detections ...
 FP32_MAX_SCORE_DIFF = 0.01  # ... with scores this close (FP32 vs FP32 differ by ~1e-5) ...
@@ -88,18 +93,20 @@ def artifact_name(model: str, imgsz: int, target: TargetSpec) -> str:
 
 def unavailable_reason(target: TargetSpec, data: Path | None) -> str | None:
     """Why this machine cannot build ``target`` (None when it can)."""
+    if target.format == "ncnn" and target.precision == "int8":
+        from edgeyolo.export.ncnn import INT8_REFUSED
+
+        return INT8_REFUSED
     if target.precision == "int8" and data is None:
         return "INT8 needs calibration images: pass --data D.yaml"
-    needs = {"onnx": ("onnx", "onnxruntime"), "openvino": ("openvino",), "tensorrt": ("tensorrt",)}[
-        target.format
-    ]
+    needs = {"onnx": ("onnx", "onnxruntime"), "openvino": ("openvino",), "tensorrt": ("tensorrt",),
+             "ncnn": ("pnnx", "ncnn")}[target.format]  # fmt: skip
     if target.format == "openvino" and target.precision == "int8":
         needs += ("nncf",)
     missing = [m for m in needs if find_spec(m) is None]
     if missing:
-        extra = {"onnx": "onnx", "onnxruntime": "onnx", "openvino": "openvino", "nncf": "openvino"}.get(
-            missing[0], "tensorrt"
-        )
+        extra = {"onnx": "onnx", "onnxruntime": "onnx", "openvino": "openvino", "nncf": "openvino",
+                 "pnnx": "train", "ncnn": "ncnn"}.get(missing[0], "tensorrt")  # fmt: skip
         return f"{missing[0]} is not installed: pip install 'edgeyolo[{extra}]'"
     if target.format == "tensorrt":
         import torch
@@ -115,6 +122,9 @@ def _move_output(produced: Path, fmt: str, dest: Path) -> None:
         xml = next(produced.glob("*.xml"))
         shutil.move(str(xml), dest / "model.xml")
         shutil.move(str(xml.with_suffix(".bin")), dest / "model.bin")
+    elif fmt == "ncnn":  # the param/bin pair only: pnnx's intermediate files stay in staging
+        for name in ("model.ncnn.param", "model.ncnn.bin"):
+            shutil.move(str(produced / name), dest / name)
     else:
         shutil.move(str(produced), dest / MODEL_FILE[fmt])
 
@@ -168,9 +178,15 @@ def _export_one(
         # Ultralytics writes next to the weights; a private copy keeps targets from clobbering each other.
         staged = Path(tmp) / "model.pt"
         shutil.copyfile(cfg.weights, staged)
-        produced = export_model(staged, format=ULTRALYTICS_FORMAT[target.format], imgsz=imgsz,
-                                quantize=32 if onnx_int8 else QUANTIZE[target.precision], data=cfg.data,
-                                max_det=cfg.max_det, device=device, **kwargs)  # fmt: skip
+        # The library's NCNN export drops the end-to-end head; edgeyolo's keeps it (export/ncnn.py).
+        if target.format == "ncnn":
+            from edgeyolo.export.ncnn import export_ncnn
+
+            produced = export_ncnn(staged, Path(tmp) / "ncnn", imgsz=imgsz, fp16=target.precision == "fp16")
+        else:
+            produced = export_model(staged, format=ULTRALYTICS_FORMAT[target.format], imgsz=imgsz,
+                                    quantize=32 if onnx_int8 else QUANTIZE[target.precision], data=cfg.data,
+                                    max_det=cfg.max_det, device=device, **kwargs)  # fmt: skip
         if onnx_int8:
             from edgeyolo.export.onnx_int8 import SETTINGS, quantize_onnx
 
@@ -185,7 +201,8 @@ def _export_one(
         names=info["names"], end2end=True, max_det=cfg.max_det, file=MODEL_FILE[target.format],
         input_dtype="float32", source_weights={"path": str(Path(cfg.weights).resolve()), "sha256": info["sha256"]},
         calibration=calibration, conf_threshold=_diagnosed_threshold(Path(cfg.weights)),
-        versions=package_versions("ultralytics", "torch", "onnx", "onnxruntime", "onnxslim", "openvino", "nncf", "tensorrt"),
+        versions=package_versions("ultralytics", "torch", "onnx", "onnxruntime", "onnxslim", "openvino", "nncf", "tensorrt",
+                                  "pnnx", "ncnn"),
     )  # fmt: skip
     write_manifest(dest, **fields)
     # Load it back with its runtime: the graph must be the NMS-free one, [1, max_det, 6].

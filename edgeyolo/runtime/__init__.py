@@ -30,9 +30,10 @@ RUNTIMES: dict[str, BackendInfo] = {
         BackendInfo("onnxruntime", "edgeyolo.runtime.onnxruntime:OnnxRuntime", "onnx", ("onnx",)),
         BackendInfo("openvino", "edgeyolo.runtime.openvino:OpenVinoRuntime", "openvino", ("openvino",)),
         BackendInfo("tensorrt", "edgeyolo.runtime.tensorrt:TensorRTRuntime", "tensorrt", ("tensorrt",)),
+        BackendInfo("ncnn", "edgeyolo.runtime.ncnn:NcnnRuntime", "ncnn", ("ncnn",)),
     )
 }
-DEFAULT_RUNTIME = {"onnx": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt"}
+DEFAULT_RUNTIME = {"onnx": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt", "ncnn": "ncnn"}
 
 
 def runtime_class(name: str) -> type[Runtime]:
