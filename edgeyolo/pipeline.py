@@ -1,7 +1,9 @@
 """``edgeyolo run``: the full sweep, dataset -> train -> export -> bench -> select -> report, resumable.
 
-One training per (model, image size) (or given weights), every target of the profile exported at every
-size, every artifact benchmarked here or on devices over SSH, then select and report. Each stage leaves its
+One training per (model, image size) (or given weights), every target of the profile exported at the size each
+model was trained at and at every smaller size of the sweep (a model trained at 480 and run at 320 is a real
+candidate, often better than one trained at 320), every artifact benchmarked here or on devices over SSH in
+interleaved rounds, then select and report. Each stage leaves its
 outputs under ``out/`` and a rerun continues where it stopped: the demo dataset, finished trainings
 (``train/<model>-<size>/done.json``), an interrupted training (resumed from its ``last.pt``), exported
 artifacts (manifest written last) and benchmarked candidates (an ok record for the same artifact checksum
@@ -40,6 +42,7 @@ class PipelineConfig:
     synth_val: int = 32
     bench_iterations: int | None = None  # default: the profile's
     bench_warmup: int | None = None
+    bench_rounds: int | None = None  # interleaved rounds; default: the profile's bench.rounds
     train_overrides: dict[str, Any] = field(default_factory=dict)
     devices: tuple[Any, ...] = ()  # edgeyolo.bench.remote.Device: benchmark there instead of here
     remote: Any = None  # edgeyolo.bench.remote.RemoteOptions
@@ -71,6 +74,15 @@ class PipelineResult:
     @property
     def weights(self) -> Path | None:
         return self.trainings[0].weights if self.trainings else None
+
+
+def deploy_sizes(t: Training, cfg: PipelineConfig) -> tuple[int, ...]:
+    """The sizes a trained model is exported at: its own, then every smaller size of the profile and of the sweep
+    (largest first). Given weights are exported at the sweep's sizes, one plan entry each."""
+    if t.state == "given":
+        return (t.imgsz,)
+    smaller = {s for s in (*cfg.profile.imgsz, *(cfg.imgsz or ())) if s < t.imgsz}
+    return (t.imgsz, *sorted(smaller, reverse=True))
 
 
 def _model_spec(name: str) -> str:
@@ -169,13 +181,16 @@ def _where(cfg: PipelineConfig) -> str:
 def _plan_text(plan: Sequence[Training], cfg: PipelineConfig) -> str:
     todo = [t for t in plan if t.state in ("new", "resume")]
     n_targets = len(cfg.profile.targets)
+    n_exports = sum(len(deploy_sizes(t, cfg)) for t in plan) * n_targets
     parts = [f"{len(plan)} model(s) x size(s)"]
     if not cfg.weights:
         resumed = sum(t.state == "resume" for t in plan)
         parts.append(f"{len(todo)} training(s) to run" + (f" ({resumed} resumed)" if resumed else "")
                      + f", {len(plan) - len(todo)} done")  # fmt: skip
-    parts.append(f"up to {len(plan) * n_targets} export(s) ({n_targets} targets each)")
-    parts.append(f"up to {len(plan) * n_targets} benchmark(s) on {_where(cfg)}")
+    cross = sum(len(deploy_sizes(t, cfg)) - 1 for t in plan)
+    parts.append(f"up to {n_exports} export(s) ({n_targets} targets each" + (
+        f", {cross} smaller deploy size(s) of trained models" if cross else "") + ")")  # fmt: skip
+    parts.append(f"up to {n_exports} benchmark(s) on {_where(cfg)}")
     return "[plan] " + "; ".join(parts)
 
 
@@ -238,21 +253,22 @@ def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineRe
             f"{len(d.findings)} finding(s), F1-optimal confidence {conf}")  # fmt: skip
         sections.append((f"Training diagnosis: {t.run_dir.name}", diagnosis_html(d)))
 
-    # 4. export every target this machine can build at each training's size (failures reported, not fatal)
+    # 4. export every target this machine can build at each training's size and at the smaller deploy sizes
+    #    (failures reported, not fatal); a smaller deploy size goes under artifacts/trained<size>/, so a model
+    #    trained at 480 and run at 320 never takes the folder of the one trained at 320
     artifacts, summary = [], []
-    for i, t in enumerate(plan, 1):
-        ex = export(
-            ExportConfig(profile=p, weights=t.weights, out=out / "artifacts", imgsz=(t.imgsz,), data=data)
-        )
+    jobs = [(t, size) for t in plan for size in deploy_sizes(t, cfg)]
+    for i, (t, size) in enumerate(jobs, 1):
+        folder = out / "artifacts" if size == t.imgsz else out / "artifacts" / f"trained{t.imgsz}"
+        ex = export(ExportConfig(profile=p, weights=t.weights, out=folder, imgsz=(size,), data=data))
         for item in ex.items:
-            target = artifact_name(model_stem(t.model), item.imgsz, item.target)
+            target = folder / artifact_name(model_stem(t.model), item.imgsz, item.target)
             summary.append(
                 (str(item.artifact or target), item.status, item.reason or ("reused" if item.reused else ""))
             )
             state = "reused" if item.reused else (item.reason or "exported")
-            log(
-                f"[export {i}/{len(plan)}] {'✅' if item.status == 'ok' else '❌'} {Path(target).name}: {state}"
-            )
+            what = Path(target).name + (f" (trained at {t.imgsz})" if size != t.imgsz else "")
+            log(f"[export {i}/{len(jobs)}] {'✅' if item.status == 'ok' else '❌'} {what}: {state}")
             for w in item.warnings:
                 log(f"[export]    warning: {w}")
         artifacts += ex.artifacts
@@ -266,9 +282,9 @@ def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineRe
     # 5. benchmark (candidates already measured are not measured again)
     results = out / "results.jsonl"
     iterations = p.bench.iterations if cfg.bench_iterations is None else cfg.bench_iterations
-    log(
-        f"[bench] {len(artifacts)} candidate(s) on {_where(cfg)}, {iterations} timed runs each, one at a time per device"
-    )
+    rounds = cfg.bench_rounds or p.bench.rounds
+    log(f"[bench] {len(artifacts)} candidate(s) on {_where(cfg)}, {iterations} timed runs each in {rounds} interleaved "
+        "round(s), one candidate at a time per device")  # fmt: skip
     done_count = [0]
 
     def on_record(r: dict) -> None:
@@ -276,7 +292,7 @@ def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineRe
         log(f"[bench {done_count[0]}] {record_line(r)}")
 
     bcfg = BenchConfig(profile=p, artifacts=tuple(artifacts), out=results, data=data, iterations=cfg.bench_iterations,
-                       warmup=cfg.bench_warmup, resume=True)  # fmt: skip
+                       warmup=cfg.bench_warmup, rounds=cfg.bench_rounds, resume=True)  # fmt: skip
     if cfg.devices:
         from edgeyolo.bench.remote import RemoteOptions, benchmark_remote
 
@@ -284,7 +300,7 @@ def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineRe
             bcfg, cfg.devices, cfg.remote or RemoteOptions(), on_record=on_record, log=log
         )
     else:
-        bench = benchmark(bcfg, on_record=on_record)
+        bench = benchmark(bcfg, on_record=on_record, log=lambda m: log(f"[bench] {m}"))
     if bench.skipped:
         log(f"[bench] {len(bench.skipped)} candidate(s) already benchmarked: kept their records")
 

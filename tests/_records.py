@@ -102,3 +102,70 @@ def sweep(
 def write_jsonl(path: Path, records: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     return path
+
+
+# ---------------------------------------------------------------- per-image data (paired bootstrap) for a record
+def scene(n_images: int = 40, seed: int = 0, classes: int = 3):
+    """Labelled val images (no files needed: the evaluation reads only labels and sizes)."""
+    import numpy as np
+
+    from edgeyolo.data.yolo import LabeledImage
+
+    rng = np.random.default_rng(seed)
+    items, sizes = [], []
+    for i in range(n_images):
+        n = int(rng.integers(2, 5))
+        lab = np.c_[
+            rng.integers(0, classes, n), rng.uniform(0.25, 0.75, (n, 2)), rng.uniform(0.1, 0.3, (n, 2))
+        ]
+        items.append(LabeledImage(Path(f"img{i:03d}.jpg"), lab.astype(np.float32)))
+        sizes.append((240, 320))
+    return items, sizes
+
+
+def detections(
+    items, sizes, *, miss_images: int = 0, miss_share: float = 0.0, jitter: float = 1.0, seed: int = 1
+):
+    """Detections from the labels: boxes moved by ``jitter`` px; on the first ``miss_images`` images (all when
+    ``miss_share`` is set without them) that share of the boxes is missing; plus low-score false positives."""
+    import numpy as np
+
+    from edgeyolo.runtime.types import Detections
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, (item, (h, w)) in enumerate(zip(items, sizes)):
+        lab = item.labels
+        xyxy = np.c_[(lab[:, 1] - lab[:, 3] / 2) * w, (lab[:, 2] - lab[:, 4] / 2) * h,
+                     (lab[:, 1] + lab[:, 3] / 2) * w, (lab[:, 2] + lab[:, 4] / 2) * h]  # fmt: skip
+        xyxy = xyxy + rng.normal(0, jitter, xyxy.shape)
+        keep = np.ones(len(lab), bool)
+        if miss_share and (miss_images == 0 or i < miss_images):
+            keep[: max(1, int(round(len(lab) * miss_share)))] = False
+        junk = rng.uniform(0, 200, (5, 2))
+        true_scores = rng.uniform(0.6, 0.95, len(lab))  # drawn whatever is kept: other images stay alike
+        boxes = np.r_[xyxy[keep], np.c_[junk, junk + 30]].astype(np.float32)
+        scores = np.r_[true_scores[keep], rng.uniform(0.01, 0.3, 5)].astype(np.float32)
+        classes = np.r_[lab[keep, 0], rng.integers(0, 3, 5)].astype(np.int64)
+        order = np.argsort(-scores)
+        out.append(Detections(boxes[order], scores[order], classes[order]))
+    return out
+
+
+def with_per_image(rec: dict, folder: Path, items, sizes, dets, names=CLASSES) -> dict:
+    """Give a hand-built record the accuracy bench measures: the library's mAP, its bootstrap intervals and the
+    per-image sidecar (written into ``folder``, referenced as bench does)."""
+    from edgeyolo._io import sha256_file
+    from edgeyolo.bench.accuracy import coco_map
+    from edgeyolo.bench.bootstrap import FORMAT, accuracy_ci, per_image
+
+    m = coco_map(items, sizes, dets, names)
+    pi = per_image(items, sizes, dets, names)
+    import hashlib
+
+    digest = hashlib.sha256(rec["candidate"]["artifact"].encode()).hexdigest()[:8]
+    path = pi.save(folder / f"{Path(rec['candidate']['artifact']).name}-{digest}.npz")
+    rec["accuracy"].update(map50_95=round(m["map50_95"], 5), map50=round(m["map50"], 5), ci=accuracy_ci(pi),
+                           per_image={"format": FORMAT, "file": path.name, "path": str(path),
+                                      "sha256": sha256_file(path), "images": len(items)})  # fmt: skip
+    return rec

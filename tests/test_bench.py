@@ -68,7 +68,7 @@ def test_benchmark_record(tmp_path, onnx_artifact, tiny_data):
     res = benchmark(BenchConfig(profile=load_profile("rpi5"), artifacts=(onnx_artifact,), out=out, data=tiny_data,
                                 iterations=7, warmup=2, threads=1))  # fmt: skip
     rec = json.loads(out.read_text().splitlines()[-1])
-    assert rec == res.records[0] and rec["status"] == "ok"
+    assert read_records(out)[-1] == res.records[0] and rec["status"] == "ok"  # + the sidecar's resolved path
     assert rec["schema"] == "edgeyolo.bench/1"
     assert rec["candidate"]["threads"] == 1 and rec["device"]["profile"] == "rpi5"
     runtime = rec["settings"]["runtime"]  # read back from the session, not just what was asked
@@ -83,6 +83,32 @@ def test_benchmark_record(tmp_path, onnx_artifact, tiny_data):
     lat = rec["latency_ms"]
     stages = sum(lat[s]["mean"] for s in ("preprocess", "inference", "postprocess"))
     assert stages == pytest.approx(lat["end_to_end"]["mean"], rel=0.01, abs=0.01)
+
+
+def test_worker_threads_and_a_temp_folder_on_another_filesystem(
+    tmp_path, onnx_artifact, tiny_data, monkeypatch
+):
+    """The worker's OpenMP pool is the candidate's thread count even when this process has OMP_NUM_THREADS=1
+    (importing ultralytics sets it); the per-image sidecar reaches the results folder from a temp folder on
+    another filesystem (a container's /tmp vs a mounted work folder), where a rename fails."""
+    import tempfile
+
+    from edgeyolo.bench import BenchConfig, benchmark
+    from edgeyolo.profiles import load_profile
+
+    other = Path("/dev/shm")
+    if not other.is_dir() or other.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs /dev/shm on a filesystem of its own")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setattr(tempfile, "tempdir", str(other))
+    out = tmp_path / "r.jsonl"
+    res = benchmark(BenchConfig(profile=load_profile("rpi5"), artifacts=(onnx_artifact,), out=out, data=tiny_data,
+                                iterations=2, warmup=0, threads=2, rounds=1))  # fmt: skip
+    (rec,) = res.records
+    assert rec["status"] == "ok", rec.get("message")
+    assert rec["settings"]["runtime"]["OMP_NUM_THREADS"] == "2"
+    sidecar = out.parent / rec["accuracy"]["per_image"]["file"]
+    assert sidecar.is_file() and not list(sidecar.parent.glob(".*.part"))
 
 
 def test_crashing_candidate_becomes_an_error_record(tmp_path, onnx_artifact):
@@ -218,3 +244,178 @@ def test_schema_catches_broken_records(onnx_artifact):
     zero_power = json.loads(json.dumps(good))
     zero_power["power"] = 0  # absent sensors are null, never 0
     assert any(e.startswith("power") for e in schema_errors(zero_power))
+
+
+# ---------------------------------------------------------------- bootstrap intervals over val images
+def test_bootstrap_reproduces_the_library_and_pairs_candidates():
+    """With every image once, the per-image re-accumulation is the library's mAP; identical detections differ by
+    exactly 0 in every resample; a clearly worse candidate's interval excludes 0."""
+    from _records import CLASSES, detections, scene
+
+    from edgeyolo.bench.bootstrap import bootstrap, paired_difference, per_image, weighted_map
+
+    items, sizes = scene(40)
+    good = detections(items, sizes, jitter=3.0)
+    worse = detections(items, sizes, jitter=3.0, miss_share=0.5)
+    for dets in (good, worse):
+        lib = coco_map(items, sizes, dets, CLASSES)
+        m, m50 = weighted_map(per_image(items, sizes, dets, CLASSES), np.ones((1, len(items))))
+        assert m[0] == pytest.approx(lib["map50_95"], abs=1e-9)
+        assert m50[0] == pytest.approx(lib["map50"], abs=1e-9)
+    a = bootstrap(per_image(items, sizes, good, CLASSES))
+    b = bootstrap(per_image(items, sizes, good, CLASSES))
+    assert paired_difference(a, b) == (0.0, 0.0)  # same images, same resamples: no difference at all
+    lo, hi = paired_difference(bootstrap(per_image(items, sizes, worse, CLASSES)), a)
+    assert hi < 0 and lo < hi  # the worse candidate is worse in (nearly) every resample
+    other_images = bootstrap(per_image(items[:-1], sizes[:-1], good[:-1], CLASSES))
+    assert paired_difference(a, other_images) is None  # different val images cannot be paired
+
+
+def test_latency_intervals_from_rounds_and_from_samples():
+    from edgeyolo.bench.stats import rounds_interval, samples_interval
+
+    rounds = [summarize([10.0, 11.0, 12.0]), summarize([12.0, 13.0, 14.0]), summarize([11.0, 12.0, 13.0])]
+    ci = rounds_interval(rounds)
+    assert ci["method"] == "range over rounds" and ci["end_to_end"]["p50"] == [11.0, 13.0]
+    one = samples_interval(np.random.default_rng(0).normal(20, 1, 300))
+    lo, hi = one["end_to_end"]["p90"]
+    assert lo < 20 + 1.2816 < hi and one["resamples"] == 1000
+
+
+# ---------------------------------------------------------------- interleaved rounds
+def _other_artifact(src: Path, dst: Path) -> Path:
+    """A copy of ``src`` with another checksum (still a valid graph), exported that way."""
+    import shutil
+
+    import onnx
+
+    shutil.copytree(src, dst)
+    model = onnx.load(str(dst / "model.onnx"))
+    model.doc_string = f"another candidate {dst.name}"
+    onnx.save(model, str(dst / "model.onnx"))
+    restamp(dst)
+    return dst
+
+
+def test_rounds_alternate_wait_for_the_temperature_and_pool(tmp_path, onnx_artifact, tiny_data, monkeypatch):
+    """Two candidates, two rounds: A B, A B, each round a fresh process; the second pass waits until the sensor is
+    back near the first pass's start; one record each with its rounds, pooled percentiles and intervals; the
+    per-image sidecar next to the results; the rounds file is gone once both are done."""
+    from edgeyolo.bench import BenchConfig, benchmark, rounds
+    from edgeyolo.bench import environment as env
+    from edgeyolo.profiles import load_profile
+
+    other = _other_artifact(onnx_artifact, tmp_path / "other")
+    temps = iter([50.0, 50.5, 58.0, 55.0, 51.5, 51.0])  # pass 1: A, B; pass 2: wait twice, then A, B
+    monkeypatch.setattr(env, "cpu_temperature_c", lambda: next(temps, 51.0))
+    monkeypatch.setattr(rounds, "COOL_POLL_S", 0.01)
+    out = tmp_path / "r.jsonl"
+    logs: list[str] = []
+    res = benchmark(BenchConfig(profile=load_profile("x86-cpu"), artifacts=(onnx_artifact, other), out=out,
+                                data=tiny_data, iterations=5, warmup=1, threads=1, rounds=2), log=logs.append)  # fmt: skip
+    a, b = res.records
+    assert [r["status"] for r in (a, b)] == ["ok", "ok"] and read_records(out) == [a, b]
+    assert not (tmp_path / "r.rounds.jsonl").exists()
+    for rec, pos in ((a, 1), (b, 2)):
+        assert [r["round"] for r in rec["rounds"]] == [1, 2]
+        assert [r["position"] for r in rec["rounds"]] == [pos, pos]
+        assert rec["settings"]["rounds"] == 2 and rec["latency_ms"]["end_to_end"]["n"] == 5  # 3 + 2, pooled
+        assert [r["end_to_end"]["n"] for r in rec["rounds"]] == [3, 2]
+        assert rec["latency_ci_ms"]["method"] == "range over rounds"
+        assert schema_errors(rec) == []
+    # alternation: A1 B1 A2 B2, and each pass is shared by both candidates
+    starts = sorted(
+        (r["started"], rec["candidate"]["artifact"], r["round"]) for rec in (a, b) for r in rec["rounds"]
+    )
+    assert [(Path(x[1]).name, x[2]) for x in starts] == [(onnx_artifact.name, 1), ("other", 1),
+                                                         (onnx_artifact.name, 2), ("other", 2)]  # fmt: skip
+    assert a["rounds"][1]["pass"] == b["rounds"][1]["pass"] != a["rounds"][0]["pass"]
+    first, second = a["rounds"]
+    assert first["temperature_c"] == 50.0 and first["waited_s"] == 0.0
+    assert second["temperature_c"] == 51.5 and second["waited_s"] >= 0.02  # 58 and 55 were above 50 + 2
+    assert [r["temperature_c"] for r in b["rounds"]] == [50.5, 51.0]  # read before each candidate's round
+    assert any("cool" in m for m in logs)
+    # accuracy once (first round), with its interval and the per-image sidecar next to the results file
+    acc = a["accuracy"]
+    lo, hi = acc["ci"]["map50_95"]
+    assert lo <= acc["map50_95"] <= hi and acc["ci"]["resamples"] == 1000
+    sidecar = out.parent / acc["per_image"]["file"]
+    assert sidecar.parent.name == "r.per-image" and sidecar.is_file()
+    assert read_records(out)[0]["accuracy"]["per_image"]["path"] == str(sidecar.resolve())
+
+
+def test_rounds_continue_after_a_kill_mid_round(tmp_path, onnx_artifact):
+    """Killed after A's second round: the rerun keeps A1, B1, A2, measures B2, A3, B3 in new passes, and the
+    records carry every round in the order they ran."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    other = _other_artifact(onnx_artifact, tmp_path / "other")
+    out = tmp_path / "r.jsonl"
+    rounds_file = tmp_path / "r.rounds.jsonl"
+    args = [sys.executable, "-m", "edgeyolo", "bench", "--profile", "x86-cpu", str(onnx_artifact), str(other), "--out",
+            str(out), "--threads", "1", "--iterations", "3", "--warmup", "0", "--rounds", "3"]  # fmt: skip
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    deadline = time.time() + 300
+    while proc.poll() is None and time.time() < deadline:
+        if rounds_file.is_file() and rounds_file.read_text().count('"round":') >= 3:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    measured = [json.loads(x) for x in rounds_file.read_text().splitlines()]
+    assert 3 <= len(measured) < 5 and not out.exists(), "killed too late to test continuing"
+
+    again = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "continuing interleaved rounds" in again.stderr
+    a, b = read_records(out)
+    assert [len(r["rounds"]) for r in (a, b)] == [3, 3] and not rounds_file.exists()
+    kept = [x for x in measured if x["round"] < 3]
+    for rec in (a, b):
+        before = [r for r in rec["rounds"] if r["pass"] in {m["pass"] for m in kept}]
+        assert len(before) == sum(m["artifact"] == rec["candidate"]["artifact"] for m in kept)
+    order = sorted((r["started"], Path(rec["candidate"]["artifact"]).name, r["round"]) for rec in (a, b)
+                   for r in rec["rounds"])  # fmt: skip
+    # every candidate's rounds ran in order, alternating with the other's wherever both still had rounds to run
+    names = [n for _, n, _ in order]
+    assert names.count("other") == 3 and all(names[i] != names[i + 1] for i in range(len(names) - 1)), order
+    new_passes = [r for rec in (a, b) for r in rec["rounds"] if r["pass"] not in {m["pass"] for m in kept}]
+    assert len(new_passes) == 6 - len(kept)
+
+
+def test_rounds_over_ssh_alternate_and_bring_the_sidecar_back(
+    tmp_path, tmp_path_factory, onnx_artifact, tiny_data
+):
+    """On a device over SSH: A B, A B, each round a fresh remote process; the device's temperature is read
+    between rounds; the per-image evaluation is fetched next to the local results file."""
+    from test_remote import start_sshd
+
+    from edgeyolo.bench import BenchConfig
+    from edgeyolo.bench.remote import benchmark_remote
+    from edgeyolo.profiles import load_profile
+
+    server = start_sshd(tmp_path_factory.mktemp("sshd-rounds"))
+    other = _other_artifact(onnx_artifact, tmp_path / "other")
+    out = tmp_path / "r.jsonl"
+    try:
+        res = benchmark_remote(BenchConfig(profile=load_profile("x86-cpu"), artifacts=(onnx_artifact, other), out=out,
+                                           data=tiny_data, threads=1, warmup=0, iterations=4, rounds=2),
+                               [server.device()], server.opts())  # fmt: skip
+    finally:
+        server.kill_sessions()
+    a, b = res.records
+    assert a["status"] == "ok" and b["status"] == "ok", (a.get("message"), b.get("message"))
+    assert [r["position"] for r in a["rounds"]] == [1, 1] and [r["position"] for r in b["rounds"]] == [2, 2]
+    assert [r["pass"] for r in a["rounds"]] == [r["pass"] for r in b["rounds"]]
+    assert a["latency_ms"]["end_to_end"]["n"] == 4 and a["device"]["name"] == "dut"
+    assert "temperature_c" in a["rounds"][1]  # read on the device (null where it has no sensor)
+    sidecar = out.parent / a["accuracy"]["per_image"]["file"]
+    assert sidecar.is_file() and sidecar.parent == tmp_path / "r.per-image"
+    assert not a["accuracy"]["per_image"]["remote_file"].startswith("/")  # relative, as on the device
+    assert not (tmp_path / "r.rounds.jsonl").exists() and schema_errors(a) == []

@@ -34,7 +34,7 @@ from edgeyolo.errors import ConfigError
 from edgeyolo.profiles import load_profile
 
 SSHD = "/usr/sbin/sshd"
-FAST = dict(warmup=1, iterations=5)
+FAST = dict(warmup=1, iterations=5, rounds=1)  # one process per candidate; interleaved rounds: test_bench
 
 
 # ---------------------------------------------------------------- host strings and inventories (no server)

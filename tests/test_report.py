@@ -199,3 +199,51 @@ def test_report_in_a_headless_browser(hostile_report, tmp_path):
     s = run_chromium(r.files["html"].resolve().as_uri(), tmp_path / "p2", f"--screenshot={shot}",
                      "--window-size=1400,3000")  # fmt: skip
     assert console_errors(s.stderr) == [] and shot.stat().st_size > 50_000
+
+
+def test_report_shows_intervals_ties_in_words_and_deploy_sizes(tmp_path):
+    """Records with per-image data and rounds: '0.784 ± 0.021' figures, the tie said in words, and per deploy size
+    which training size served it best; old records in the same report get a note."""
+    from _records import detections, scene, with_per_image
+
+    items, sizes = scene(40)
+
+    def make(fmt, p90, train, root, **dets):
+        rec = record("yolo26n", 64, fmt, "fp32", p90, 0.0, root=root)
+        rec["candidate"]["train_imgsz"] = train
+        rec["latency_ci_ms"] = {
+            "method": "range over rounds",
+            "end_to_end": {
+                k: [round(rec["latency_ms"]["end_to_end"][k] * f, 4) for f in (0.97, 1.03)]
+                for k in ("p50", "p90", "p99")
+            },
+        }
+        rec["rounds"] = [
+            {"round": 1, "pass": "a", "position": 1, "of": 2, "started": "x", "end_to_end": {"p90": p90}}
+        ]
+        dets = detections(items, sizes, **{"jitter": 2.0, **dets})
+        return with_per_image(rec, tmp_path, items, sizes, dets)
+
+    own = make("onnx", 20.0, 64, "/art")  # trained at 64
+    tied = make("openvino", 15.0, 64, "/art", miss_images=2, miss_share=0.5)
+    bigger = make("onnx", 21.0, 96, "/art/trained96", miss_images=1, miss_share=0.5)  # trained at 96
+    r = report([own, tied, bigger], tmp_path / "rep")
+    md = r.files["markdown"].read_text()
+    assert re.search(r"\| yolo26n-64-onnx-fp32 \| 0\.\d{3} ± 0\.0\d\d \|", md), md
+    assert re.search(r"\| \d+\.\d\d ± 0\.\d\d \|", md)  # p90 with its round-to-round half-width
+    assert "**Selected:** yolo26n-64-openvino-fp32" in md
+    assert "is tied on accuracy" in md and "contains 0" in md
+    assert "## Deploy sizes: which training size serves each best" in md
+    assert "At 64 px, the model trained at 64 serves best (yolo26n-64-onnx-fp32" in md
+    assert "trained at 96 (0." in md and "cannot be separated from it on these val images" in md
+    page = r.files["html"].read_text()
+    assert "Deploy sizes" in page and "±" in page and "yolo26n-96to64-onnx-fp32" in page
+    with open(r.files["csv"], newline="") as f:
+        rows = {row["name"]: row for row in csv.DictReader(f)}
+    assert rows["yolo26n-96to64-onnx-fp32"]["train_imgsz"] == "96"
+    assert rows["yolo26n-64-onnx-fp32"]["map50_95_lo"]
+    # an old record (no intervals, no rounds) next to them is reported with a note, never dropped
+    old = record("yolo26n", 64, "onnx", "int8", 10.0, 0.2)
+    r = report([own, tied, bigger, old], tmp_path / "rep2")
+    md = r.files["markdown"].read_text()
+    assert "without paired intervals (no per-image data: yolo26n-64-onnx-int8)" in md

@@ -314,3 +314,110 @@ def test_int8_without_fp32_twin_says_its_drop_is_unchecked():
     assert "no FP32 twin was measured, so its mAP drop vs FP32 is unchecked" in sel.reason
     with_twin = select([record(prec="int8", p90=10.0, map_=0.3), record(prec="fp32", p90=20.0, map_=0.3)])
     assert "unchecked" not in with_twin.reason
+
+
+# ---------------------------------------------------------------- intervals: paired bootstrap over val images
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory):
+    """Records with per-image sidecars: the same 40 val images scored for each candidate (as bench does)."""
+    from _records import detections, scene, with_per_image
+
+    folder = tmp_path_factory.mktemp("per-image")
+    items, sizes = scene(40)
+
+    def make(model, fmt, prec, p90, **dets):
+        return with_per_image(record(model, 320, fmt, prec, p90, 0.0, budget=50.0), folder, items, sizes,
+                              detections(items, sizes, jitter=2.0, **dets))  # fmt: skip
+
+    return make
+
+
+def test_a_tie_is_decided_by_the_paired_interval_not_a_fixed_margin(measured):
+    """B misses boxes on 2 of the 40 images: its mAP is lower by far more than 0.001, but resamples without those
+    images (about 13% of them) show no difference at all, so the paired interval contains 0 and the faster B
+    wins. C misses half the boxes everywhere: clearly worse, never tied, although it is the fastest."""
+    a = measured("n", "onnx", "fp32", 30.0)
+    b = measured("n", "openvino", "fp32", 20.0, miss_images=2, miss_share=0.5)
+    c = measured("s", "onnx", "fp32", 10.0, miss_share=0.5)
+    assert a["accuracy"]["map50_95"] - b["accuracy"]["map50_95"] > 0.005  # not a tie by the old fixed 0.001
+    sel = select([a, b, c])
+    by = {x.name: x for x in sel.candidates}
+    assert sel.selected.name == "n-320-openvino-fp32", sel.reason
+    lo, hi = by["n-320-openvino-fp32"].rival_ci  # B minus its rival A
+    assert lo < 0 <= hi == 0.0
+    assert "tied on accuracy" in sel.reason and "contains 0" in sel.reason
+    lo, hi = by["s-320-onnx-fp32"].rival_ci  # C minus the selected B: clearly below
+    assert hi < 0
+    assert sel.bootstrap == {"resamples": 1000, "seed": 0, "confidence": 0.95, "images": 40}
+    assert "paired 95% bootstrap intervals over the 40 val images" in sel.rule
+    assert not any("paired" in n for n in sel.notes)  # every record has its per-image data
+    # without per-image data (older records) the same figures fall back to the fixed tie: A wins on mAP
+    old = [json.loads(json.dumps(r)) for r in (a, b, c)]
+    for r in old:
+        del r["accuracy"]["per_image"], r["accuracy"]["ci"]
+    fallback = select(old)
+    assert fallback.selected.name == "n-320-onnx-fp32" and "older edgeyolo" in " ".join(fallback.notes)
+    assert f"within {0.001:g} counts as a tie" in fallback.rule
+
+
+def test_int8_passes_the_drop_limit_only_when_its_interval_does(measured):
+    fp32 = measured("n", "onnx", "fp32", 30.0)
+    int8 = measured("n", "onnx", "int8", 15.0, miss_images=4, miss_share=0.5)
+    probe = {c.name: c for c in select([fp32, int8], max_map_drop=1.0).candidates}["n-320-onnx-int8"]
+    drop, (lo, hi) = probe.map_drop, probe.drop_ci
+    assert 0 < lo <= drop < hi
+    limit = round((drop + hi) / 2, 4)  # the point drop is within it, the interval's upper end is not
+    sel = select([fp32, int8], max_map_drop=limit)
+    assert sel.selected.name == "n-320-onnx-fp32"
+    note = {c.name: c for c in sel.candidates}["n-320-onnx-int8"].note
+    assert "too small to tell" in note and "40 images" in note
+    wide = {c.name: c for c in select([fp32, int8], max_map_drop=hi + 0.001).candidates}["n-320-onnx-int8"]
+    assert wide.eligible and "too small" not in wide.note  # its interval is within a wider limit
+    # (and it still loses to FP32, which scores higher by a difference the val split resolves)
+
+
+def test_latency_within_the_round_noise_is_reported_as_such(measured):
+    """Two accuracy-tied candidates whose per-pass p90s cross: the faster median is named, and the reason says
+    the data cannot separate them."""
+    a = measured("n", "onnx", "fp32", 20.0)
+    b = measured("n", "openvino", "fp32", 19.5)
+    for rec, p90s in ((a, (20.0, 19.0, 21.0)), (b, (19.5, 19.8, 19.2))):
+        rec["rounds"] = [{"round": i + 1, "pass": f"p{i}", "position": 1, "of": 2, "started": "x",
+                          "end_to_end": {"n": 100, "p90": v}} for i, v in enumerate(p90s)]  # fmt: skip
+        rec["latency_ci_ms"] = {"method": "range over rounds", "end_to_end": {"p90": [min(p90s), max(p90s)]}}
+    sel = select([a, b])
+    assert sel.selected.name == "n-320-openvino-fp32"
+    assert "within the measurement noise" in sel.reason and "cannot separate" in sel.reason
+    assert {c.name: c.latency_vs_rival for c in sel.candidates} == {
+        "n-320-onnx-fp32": "within noise",
+        "n-320-openvino-fp32": "within noise",
+    }
+    b["rounds"] = [dict(r, end_to_end={"n": 100, "p90": 15.0}) for r in b["rounds"]]  # faster in every pass
+    assert {c.name: c.latency_vs_rival for c in select([a, b]).candidates}["n-320-openvino-fp32"] == "faster"
+
+
+def test_cross_size_candidates_carry_both_sizes_and_twin_within_their_training():
+    recs = [record("n", 320, "onnx", "fp32", 20.0, 0.30), record("n", 320, "onnx", "int8", 12.0, 0.25)]
+    from_480 = [record("n", 320, "onnx", "fp32", 21.0, 0.33, root="/art/t480"),
+                record("n", 320, "onnx", "int8", 12.5, 0.3295, root="/art/t480")]  # fmt: skip
+    for r in from_480:
+        r["candidate"]["train_imgsz"] = 480
+    recs[0]["candidate"]["train_imgsz"] = recs[1]["candidate"]["train_imgsz"] = 320
+    sel = select([*recs, *from_480])
+    by = {c.name: c for c in sel.candidates}
+    assert set(by) == {"n-320-onnx-fp32", "n-320-onnx-int8", "n-480to320-onnx-fp32", "n-480to320-onnx-int8"}
+    assert by["n-480to320-onnx-int8"].twin == "/art/t480/n-320-onnx-fp32"  # its own training's FP32
+    assert by["n-480to320-onnx-int8"].map_drop == pytest.approx(0.0005)
+    assert sel.selected.name == "n-480to320-onnx-int8"
+
+
+def test_old_records_load_and_select_as_before_with_a_note(tmp_path):
+    """A results file written before rounds and intervals: it loads, selects by the old rule (fixed tie of 0.001,
+    point drop) and says so."""
+    f = write_jsonl(tmp_path / "old.jsonl", sweep())
+    records = read_records(f)
+    sel = select(records, budget_ms=31)
+    assert sel.selected.name == "yolo26s-480-onnx-int8" and sel.bootstrap is None
+    assert any("before interleaved rounds and intervals" in n for n in sel.notes)
+    assert "within 0.001 counts as a tie" in sel.rule
+    assert all(c.map50_95_ci is None and c.latency_ci is None for c in sel.candidates)

@@ -152,7 +152,9 @@ def test_sweep_continues_after_a_crash(tmp_path, tiny_data):
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert "(1 resumed)" in p.stdout and "resuming" in p.stdout, p.stdout[-3000:]
     records = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
-    assert sorted(r["candidate"]["imgsz"] for r in records) == [64, 96]
+    # trained at 64 and at 96; the one trained at 96 also runs at 64
+    sizes = sorted((r["candidate"]["train_imgsz"], r["candidate"]["imgsz"]) for r in records)
+    assert sizes == [(64, 64), (96, 64), (96, 96)]
     assert all(r["status"] == "ok" for r in records)
     assert (out / "report" / "report.json").is_file()
 
@@ -161,10 +163,10 @@ def test_sweep_continues_after_a_crash(tmp_path, tiny_data):
     assert again.returncode == 0, again.stderr[-2000:]
     assert (
         "0 training(s) to run, 2 done" in again.stdout
-        and "2 candidate(s) already benchmarked" in again.stdout
+        and "3 candidate(s) already benchmarked" in again.stdout
     )
     assert "reused" in again.stdout
-    assert len((out / "results.jsonl").read_text().splitlines()) == 2
+    assert len((out / "results.jsonl").read_text().splitlines()) == 3
 
 
 def test_two_weights_of_the_same_model_are_refused(tmp_path, tiny_weights, tiny_data):
@@ -178,3 +180,39 @@ def test_two_weights_of_the_same_model_are_refused(tmp_path, tiny_weights, tiny_
         run_pipeline(PipelineConfig(profile=load_profile("x86-cpu"), out=tmp_path / "o", data=tiny_data,
                                     weights=(tiny_weights, other)))  # fmt: skip
     assert not (tmp_path / "o" / "artifacts").exists()  # refused before anything was exported
+
+
+def test_deploy_sizes_are_the_training_size_and_every_smaller_one(tmp_path):
+    from edgeyolo.pipeline import Training, deploy_sizes
+
+    p = load_profile("x86-cpu")  # 320, 480, 640
+    cfg = PipelineConfig(profile=p, out=tmp_path, imgsz=(96, 480))
+    assert deploy_sizes(Training("yolo26n.yaml", 480, None), cfg) == (480, 320, 96)
+    assert deploy_sizes(Training("yolo26n.yaml", 96, None), cfg) == (96,)
+    assert deploy_sizes(Training("w", 480, None, state="given"), cfg) == (480,)  # one size per given entry
+
+
+def test_a_model_trained_at_96_is_also_deployed_at_64(tmp_path, tiny_data):
+    """Trained at 96 only; the profile also has 64: both sizes are exported, benchmarked and named with both
+    sizes, and the report says which training size serves 64 px."""
+    import yaml
+
+    from edgeyolo.bench import read_records
+    from edgeyolo.pipeline import run_pipeline
+    from edgeyolo.select import candidate_name
+
+    d = yaml.safe_load(onnx_profile(tmp_path).read_text())
+    d["imgsz"] = [64, 96]
+    prof = tmp_path / "tiny-64-96.yaml"
+    prof.write_text(yaml.safe_dump(d))
+    logs: list[str] = []
+    r = run_pipeline(PipelineConfig(profile=load_profile(prof), out=tmp_path / "s", data=tiny_data, models=("yolo26n",),
+                                    imgsz=(96,), epochs=1, batch=8, bench_iterations=2, bench_warmup=0, bench_rounds=1,
+                                    train_overrides={"nbs": 8, "warmup_epochs": 0, "plots": False}), log=logs.append)  # fmt: skip
+    records = read_records(r.results)
+    assert sorted(candidate_name(x) for x in records) == ["yolo26n-96-onnx-fp32", "yolo26n-96to64-onnx-fp32"]
+    assert all(x["status"] == "ok" and x["candidate"]["train_imgsz"] == 96 for x in records)
+    assert (tmp_path / "s" / "artifacts" / "trained96" / "yolo26n-64-onnx-fp32" / "manifest.json").is_file()
+    assert any("1 smaller deploy size(s) of trained models" in m for m in logs), logs[:3]
+    md = (r.report_dir / "report.md").read_text()
+    assert "At 64 px, the model trained at 96 serves best (yolo26n-96to64-onnx-fp32" in md

@@ -1,22 +1,35 @@
-"""Benchmark artifacts on this machine: one fresh process per candidate, one JSONL record each.
+"""Benchmark artifacts on this machine: interleaved rounds, each in a fresh process; one JSONL record each.
 
-Importing this package does not import torch or ultralytics.
+The candidates are measured in alternation, once per round (see :mod:`edgeyolo.bench.rounds`); a candidate's
+rounds are pooled into one record once it has them all. Importing this package does not import torch or
+ultralytics.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from edgeyolo.bench.measure import CandidateSpec
-from edgeyolo.bench.store import SCHEMA, append_record, read_records
+from edgeyolo.bench.rounds import (
+    RoundStore,
+    Slot,
+    effective_rounds,
+    per_image_dir,
+    rounds_path,
+    run_interleaved,
+    run_key,
+    split,
+)
+from edgeyolo.bench.store import SCHEMA, append_record, read_records, resolve_sidecars
 from edgeyolo.errors import ArtifactError, ConfigError
 from edgeyolo.profiles import DeviceProfile
 from edgeyolo.runtime.base import artifact_sha256, load_artifact
@@ -33,7 +46,12 @@ class BenchConfig:
     iterations: int | None = None  # default: the profile's bench.iterations
     min_duration_s: float | None = None  # keep timing until this long too; default: the profile's
     accuracy_images: int | None = None  # None = the whole val split
-    timeout_s: float = 3600.0  # per candidate
+    # Interleaved rounds (default: the profile's bench.rounds); iterations and min_duration_s are spread over them.
+    rounds: int | None = None
+    # Measure only this round (0-based) of an interleaved set that a controller elsewhere runs (a remote bench):
+    # the record keeps its raw samples for pooling and is not pooled here.
+    round_index: int | None = None
+    timeout_s: float = 3600.0  # per candidate and round
     resume: bool = False  # skip candidates that already have an ok record in ``out``
     force: bool = False  # measure them again (a new record is appended; select uses the newest)
 
@@ -78,14 +96,39 @@ def error_record(profile: str, artifact: Path, message: str) -> dict:
     }  # fmt: skip
 
 
-def _run_worker(spec: CandidateSpec, timeout_s: float) -> dict:
-    """Measure in a fresh interpreter; a crash becomes an error message, never a lost sweep."""
+def training_imgsz(artifact: Path) -> int | None:
+    """The image size an artifact's model was trained at: the manifest's ``train_imgsz`` when export wrote one,
+    else the ``imgsz`` of the training run's ``args.yaml`` next to the source weights (``<run>/weights/x.pt``)
+    when that run is on this machine; None when unknown."""
+    m = load_artifact(artifact).manifest
+    if isinstance(m.get("train_imgsz"), int):
+        return m["train_imgsz"]
+    src = (m.get("source_weights") or {}).get("path")
+    if not src:
+        return None
+    import yaml
+
+    try:
+        value = (
+            yaml.safe_load((Path(src).parent.parent / "args.yaml").read_text(encoding="utf-8")) or {}
+        ).get("imgsz")
+    except (OSError, yaml.YAMLError, AttributeError):  # none there, or one that says nothing about the size
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _run_worker(spec: CandidateSpec, timeout_s: float, sidecars: Path | None = None) -> dict:
+    """Measure in a fresh interpreter; a crash becomes an error message, never a lost sweep. The per-image
+    evaluation the worker writes is moved into ``sidecars`` (the record names it relative to its parent)."""
     with tempfile.TemporaryDirectory(prefix="edgeyolo-bench-") as tmp:
         spec_file, record_file = Path(tmp) / "spec.json", Path(tmp) / "record.json"
+        if sidecars is not None and spec.data and spec.accuracy:
+            spec = replace(spec, per_image_out=str(Path(tmp) / "per-image.npz"))
         spec_file.write_text(json.dumps(asdict(spec)))
         env = dict(os.environ)
-        # One intra-op pool of the requested size: keep OpenMP/BLAS pools from adding their own threads.
-        env.setdefault("OMP_NUM_THREADS", str(spec.threads))
+        # One intra-op pool of the requested size: keep OpenMP/BLAS pools from adding their own threads. Set,
+        # not defaulted: importing ultralytics (an export earlier in `edgeyolo run`) leaves OMP_NUM_THREADS=1.
+        env["OMP_NUM_THREADS"] = str(spec.threads)
         try:
             proc = subprocess.run(
                 [sys.executable, "-m", "edgeyolo.bench.worker", str(spec_file), str(record_file)],
@@ -96,17 +139,32 @@ def _run_worker(spec: CandidateSpec, timeout_s: float) -> dict:
         if proc.returncode != 0 or not record_file.is_file():
             lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
             raise RuntimeError(lines[-1] if lines else f"worker exited with code {proc.returncode}")
-        return json.loads(record_file.read_text())
+        record = json.loads(record_file.read_text())
+        per_image = (record.get("accuracy") or {}).get("per_image")
+        if per_image and spec.per_image_out and Path(spec.per_image_out).is_file():
+            name = f"{record['candidate']['sha256'][:16]}-{per_image['sha256'][:12]}.npz"
+            sidecars.mkdir(parents=True, exist_ok=True)
+            # Copied, then renamed into place: the temp folder may be on another filesystem (a container's
+            # /tmp vs a mounted work folder), where a rename fails.
+            part = sidecars / f".{name}.part"
+            shutil.copyfile(spec.per_image_out, part)
+            os.replace(part, sidecars / name)
+            per_image["file"] = f"{sidecars.name}/{name}"
+        return record
 
 
-def benchmark(cfg: BenchConfig, on_record: Callable[[dict], None] | None = None) -> BenchResult:
-    """Measure each artifact and append its record to ``cfg.out`` as soon as it is done.
+def benchmark(cfg: BenchConfig, on_record: Callable[[dict], None] | None = None,
+              log: Callable[[str], None] = lambda m: None) -> BenchResult:  # fmt: skip
+    """Measure the artifacts in interleaved rounds and append each one's record to ``cfg.out`` as soon as it has
+    all its rounds (rounds measured so far wait in ``<out>.rounds.jsonl``; a killed run continues from them).
 
     An artifact whose files no longer match the checksum in its manifest (changed since export) is not
     measured: its record is an error that says so.
     """
     if not cfg.artifacts:
         raise ConfigError("bench: no artifacts given; pass one or more folders written by 'edgeyolo export'.")
+    if cfg.rounds is not None and cfg.rounds < 1:
+        raise ConfigError(f"bench: --rounds must be at least 1, got {cfg.rounds}")
     for a in cfg.artifacts:
         load_artifact(a)  # validate every manifest before spending minutes on the first one
     if cfg.data is not None:
@@ -115,8 +173,48 @@ def benchmark(cfg: BenchConfig, on_record: Callable[[dict], None] | None = None)
         load_dataset(cfg.data)
     p = cfg.profile
     threads = cfg.threads or p.resolved_threads()
-    result = BenchResult(out=Path(cfg.out))
-    done = done_checksums(Path(cfg.out), p.name, threads, cfg.data) if not cfg.force else set()
+    iterations = cfg.iterations or p.bench.iterations
+    min_duration = p.bench.min_duration_s if cfg.min_duration_s is None else cfg.min_duration_s
+    rounds = effective_rounds(cfg.rounds or p.bench.rounds, iterations)
+    out = Path(cfg.out)
+    result = BenchResult(out=out)
+    data = str(Path(cfg.data).resolve()) if cfg.data else None
+    train_sizes = {a: training_imgsz(a) for a in cfg.artifacts}
+
+    def spec_for(artifact: Path, r: int) -> CandidateSpec:
+        return CandidateSpec(
+            artifact=str(Path(artifact).resolve()), profile=p.name, threads=threads,
+            warmup=cfg.warmup if cfg.warmup is not None else p.bench.warmup,
+            iterations=split(iterations, rounds)[r], min_duration_s=split(float(min_duration), rounds)[r],
+            latency_budget_ms=p.latency_budget_ms, max_map_drop=p.max_map_drop, power_source=p.power.source,
+            data=data, accuracy_images=cfg.accuracy_images, accuracy=r == 0, keep_samples=True,
+            train_imgsz=train_sizes[artifact],
+        )  # fmt: skip
+
+    def measure_round(artifact: Path, r: int) -> dict:
+        try:
+            rec = _run_worker(spec_for(artifact, r), cfg.timeout_s, per_image_dir(out))
+        except (RuntimeError, ArtifactError, OSError, json.JSONDecodeError) as e:
+            rec = error_record(p.name, artifact, str(e))
+        return rec
+
+    def emit(record: dict) -> None:
+        append_record(out, record)
+        resolve_sidecars(record, out)
+        result.records.append(record)
+        if on_record:
+            on_record(record)
+
+    if cfg.round_index is not None:  # one round for a controller that pools the rounds itself
+        if not 0 <= cfg.round_index < rounds:
+            raise ConfigError(f"bench: --round-index {cfg.round_index} is not a round of {rounds}")
+        for artifact in cfg.artifacts:
+            rec = measure_round(artifact, cfg.round_index)
+            rec["round"] = {"index": cfg.round_index, "of": rounds}
+            emit(rec)
+        return result
+
+    done = done_checksums(out, p.name, threads, cfg.data) if not cfg.force else set()
     shas = {a: artifact_sha256(load_artifact(a)) for a in cfg.artifacts}
     already = [a for a in cfg.artifacts if shas[a] in done]
     if already and not cfg.resume:
@@ -124,26 +222,28 @@ def benchmark(cfg: BenchConfig, on_record: Callable[[dict], None] | None = None)
             f"{cfg.out} already has results for {len(already)} of these candidates ({Path(already[0]).name}, ...); "
             "pass --resume to skip them or --force to measure them again"
         )
-    for artifact in cfg.artifacts:
-        if shas[artifact] in done:
-            result.skipped.append(Path(artifact))
-            continue
-        spec = CandidateSpec(
-            artifact=str(Path(artifact).resolve()), profile=p.name, threads=threads,
-            warmup=cfg.warmup if cfg.warmup is not None else p.bench.warmup,
-            iterations=cfg.iterations or p.bench.iterations, min_duration_s=p.bench.min_duration_s if cfg.min_duration_s is None else cfg.min_duration_s,
-            latency_budget_ms=p.latency_budget_ms, max_map_drop=p.max_map_drop, power_source=p.power.source,
-            data=str(Path(cfg.data).resolve()) if cfg.data else None, accuracy_images=cfg.accuracy_images,
-        )  # fmt: skip
-        try:
-            record = _run_worker(spec, cfg.timeout_s)
-        except (RuntimeError, ArtifactError, OSError, json.JSONDecodeError) as e:
-            record = error_record(p.name, artifact, str(e))
-        append_record(cfg.out, record)
-        result.records.append(record)
-        if on_record:
-            on_record(record)
+    result.skipped = [Path(a) for a in cfg.artifacts if shas[a] in done]
+    settings = dict(profile=p.name, threads=threads, data=data, accuracy_images=cfg.accuracy_images,
+                    warmup=cfg.warmup if cfg.warmup is not None else p.bench.warmup, iterations=iterations,
+                    min_duration_s=float(min_duration), rounds=rounds, host=None)  # fmt: skip
+    slots = [Slot(Path(a), shas[a], run_key(shas[a], artifact=str(Path(a).resolve()), **settings))
+             for a in cfg.artifacts if shas[a] not in done]  # fmt: skip
+    store = RoundStore(rounds_path(out))
+    from edgeyolo.bench.environment import cpu_temperature_c
+
+    run_interleaved(slots, rounds, lambda s, r: measure_round(s.artifact, r), store,
+                    emit=lambda s, rec: emit(rec), error=lambda s, msg: error_record(p.name, s.artifact, msg),
+                    temperature=cpu_temperature_c, log=log, fresh=cfg.force)  # fmt: skip
+    store.tidy()
     return result
 
 
-__all__ = ["BenchConfig", "BenchResult", "benchmark", "done_checksums", "error_record", "read_records"]
+__all__ = [
+    "BenchConfig",
+    "BenchResult",
+    "benchmark",
+    "done_checksums",
+    "error_record",
+    "read_records",
+    "training_imgsz",
+]

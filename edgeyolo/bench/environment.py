@@ -122,6 +122,38 @@ def thermal_state() -> dict:
     return out
 
 
+# ELF e_machine -> platform.machine() name, for the emulator's own architecture.
+_ELF_MACHINES = {3: "i686", 8: "mips", 20: "ppc", 21: "ppc64le", 22: "s390x", 40: "armv7l", 62: "x86_64",
+                 183: "aarch64", 243: "riscv64"}  # fmt: skip
+
+
+def _elf_machine(path: str) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(20)
+    except OSError:
+        return None
+    if head[:4] != b"\x7fELF" or len(head) < 20:
+        return None
+    return _ELF_MACHINES.get(int.from_bytes(head[18:20], "little" if head[5] == 1 else "big"))
+
+
+def emulation() -> dict | None:
+    """Whether a user-mode emulator (qemu-user) runs this process, and which; None when it runs natively.
+
+    qemu-user answers /proc/self/exe with the emulated program but not /proc/thread-self/exe, which still names
+    the emulator (e.g. /usr/bin/qemu-aarch64-static); natively both name the same file. Latency measured under
+    emulation says nothing about the device; accuracy still should match.
+    """
+    try:
+        exe, real = os.readlink("/proc/self/exe"), os.readlink("/proc/thread-self/exe")
+    except OSError:  # no procfs (macOS) or a kernel without thread-self (< 3.17)
+        return None
+    if exe == real:
+        return None
+    return {"emulator": os.path.basename(real), "host_arch": _elf_machine(real), "arch": platform.machine()}
+
+
 def capture_environment(profile: str) -> dict:
     """Device facts for a benchmark record (no network; only the device tools that exist run)."""
     try:
@@ -143,4 +175,5 @@ def capture_environment(profile: str) -> dict:
         "jetson_clocks": parse_jetson_clocks(
             _run(["jetson_clocks", "--show"]) or ""
         ),  # needs root; else null
+        "emulation": emulation(),  # null natively; {emulator, host_arch, arch} under qemu-user
     }

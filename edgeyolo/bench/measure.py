@@ -41,6 +41,10 @@ class CandidateSpec:
     data: str | None = None
     accuracy_images: int | None = None  # None = the whole val split
     power_source: str = "none"  # the profile's power.source
+    accuracy: bool = True  # score mAP (with data); an interleaved set does it in its first round only
+    keep_samples: bool = False  # put the raw latency samples into the record (rounds are pooled from them)
+    per_image_out: str | None = None  # write the per-image evaluation (bootstrap sidecar) to this .npz
+    train_imgsz: int | None = None  # the image size the model was trained at, when known
 
 
 def _peak_rss_mb() -> float:
@@ -143,7 +147,7 @@ def measure(spec: CandidateSpec) -> dict:
     cv = e2e["std"] / e2e["mean"] if e2e["mean"] else 0.0
 
     accuracy = None
-    if labeled is not None:
+    if labeled is not None and spec.accuracy:
         from edgeyolo.bench.accuracy import coco_map
 
         dets, sizes = [], []
@@ -153,6 +157,8 @@ def measure(spec: CandidateSpec) -> dict:
             dets.append(rt.predict(img, conf=MAP_CONF))
         accuracy = {"dataset": str(Path(spec.data).resolve()), "split": "val", "conf": MAP_CONF,
                     **coco_map(labeled, sizes, dets, names)}  # fmt: skip
+        if accuracy["map50_95"] is not None:
+            accuracy.update(_intervals(labeled, sizes, dets, names, spec.per_image_out))
 
     return {
         "schema": SCHEMA,
@@ -168,6 +174,7 @@ def measure(spec: CandidateSpec) -> dict:
             "artifact": str(art.root.resolve()),
             "sha256": sha,
             "size_bytes": _size_bytes(art.root),
+            "train_imgsz": spec.train_imgsz,
         },  # fmt: skip
         "device": {**env, "runtime_versions": rt.versions()},
         "settings": {
@@ -189,4 +196,22 @@ def measure(spec: CandidateSpec) -> dict:
         "power_note": None if power is not None else meter.reason,
         "accuracy": accuracy,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
+        **({"latency_samples_ms": {k: [round(v, 4) for v in vals] for k, vals in stages.items()}}
+           if spec.keep_samples else {}),
+    }  # fmt: skip
+
+
+def _intervals(labeled, sizes, dets, names, per_image_out: str | None) -> dict:
+    """Bootstrap intervals of mAP over the val images and, when asked, the per-image evaluation they came from
+    (the sidecar that paired comparisons between candidates read)."""
+    from edgeyolo._io import sha256_file
+    from edgeyolo.bench.bootstrap import FORMAT, accuracy_ci, per_image
+
+    pi = per_image(labeled, sizes, dets, names)
+    out: dict = {"ci": accuracy_ci(pi)}
+    if per_image_out:
+        path = pi.save(per_image_out)
+        out["per_image"] = {"format": FORMAT, "file": None, "sha256": sha256_file(path), "images": len(pi.images),
+                            "image_digest": pi.image_digest, "detections": pi.detections,
+                            "kept": int(pi.det_score.size)}  # fmt: skip
+    return out

@@ -1,7 +1,9 @@
 """Benchmark on remote devices over SSH: copy artifacts (checksummed), run ``edgeyolo bench`` there, fetch.
 
-Each device runs its candidates one at a time (one remote ``edgeyolo bench`` per candidate, so a record
-comes back as soon as it is measured); several devices run in parallel threads. Anything that goes
+Each device runs its candidates one at a time, in interleaved rounds (A B C, A B C, ...; one remote
+``edgeyolo bench --round-index`` per candidate and round, each a fresh process there), and a candidate's record
+comes back as soon as it has all its rounds (rounds measured so far wait in ``<results>.rounds.jsonl`` here,
+so a run that stopped continues them); several devices run in parallel threads. Anything that goes
 wrong on a device (unreachable, authentication, unknown host key, missing runtime, a crash, a dropped
 connection, a malformed record, a candidate past its time limit) becomes an error record for that device's
 candidates; the others continue and nothing measured is lost.
@@ -35,9 +37,19 @@ import yaml
 
 from edgeyolo._io import jsonl_lines, sha256_file
 from edgeyolo._version import __version__
-from edgeyolo.bench import BenchConfig, BenchResult, done_checksums, error_record
+from edgeyolo.bench import BenchConfig, BenchResult, done_checksums, error_record, training_imgsz
 from edgeyolo.bench.agent import PGID_LINE, RUNTIME_PACKAGES, TIMEOUT_EXIT, TIMEOUT_LINE
-from edgeyolo.bench.store import SCHEMA, _missing_field, append_record
+from edgeyolo.bench.rounds import (
+    RoundStore,
+    Slot,
+    StopRounds,
+    effective_rounds,
+    per_image_dir,
+    rounds_path,
+    run_interleaved,
+    run_key,
+)
+from edgeyolo.bench.store import SCHEMA, _missing_field, append_record, resolve_sidecars
 from edgeyolo.errors import BackendUnavailableError, ConfigError, EdgeYoloError
 from edgeyolo.profiles import DeviceProfile, load_profile
 from edgeyolo.runtime.base import artifact_sha256, load_artifact, verify_artifact
@@ -276,11 +288,15 @@ class _Session:
             client.set_missing_host_key_policy(paramiko.RejectPolicy())
         key = d.key_file or o.key_file
         try:
-            client.connect(
-                d.host.hostname, port=d.host.port, username=d.host.user,
-                key_filename=str(key) if key else None, look_for_keys=key is None, allow_agent=key is None,
-                timeout=o.connect_timeout_s, banner_timeout=o.connect_timeout_s, auth_timeout=o.connect_timeout_s,
-            )  # fmt: skip
+            try:
+                client.connect(
+                    d.host.hostname, port=d.host.port, username=d.host.user,
+                    key_filename=str(key) if key else None, look_for_keys=key is None, allow_agent=key is None,
+                    timeout=o.connect_timeout_s, banner_timeout=o.connect_timeout_s, auth_timeout=o.connect_timeout_s,
+                )  # fmt: skip
+            except BaseException:
+                client.close()  # a refused login leaves its transport running ("awaiting auth") until sshd gives up
+                raise
         except paramiko.BadHostKeyException:
             raise RemoteError(
                 f"{d.host}: host key differs from the one in {known}; if the device was reinstalled, remove its "
@@ -400,7 +416,9 @@ class _Session:
             last = (out.strip().splitlines() or [f"exit code {code}"])[-1]
             if "No module named" in out or code == 127:
                 raise RemoteError(
-                    f"{self.device.host}: edgeyolo is not installed for {self.python} ({last}); on the device run: "
+                    f"{self.device.host}: edgeyolo is not installed for {self.python} ({last}); install it from here "
+                    f"(the device needs no internet): edgeyolo device setup --host {self.device.host} --profile PROFILE, "
+                    "then pass the --remote-python it prints; or on the device run: "
                     f"{self.python} -m pip install 'edgeyolo[onnx]=={__version__}' (or [openvino]/[tensorrt]), "
                     "or set the device's python: in devices.yaml / --remote-python"
                 )
@@ -500,6 +518,42 @@ class _DeviceRun:
     remote_data: str | None = None
     remote_profile: str | None = None
     val_images: int = 0  # images of the val split on the device (for the candidate's time limit)
+    store: RoundStore | None = None  # the interleaved rounds measured so far (shared by the device threads)
+    train_sizes: dict[Path, int | None] = field(default_factory=dict)  # artifact -> training image size
+
+    @property
+    def rounds(self) -> int:
+        iterations = self.cfg.iterations or self.profile.bench.iterations
+        return effective_rounds(self.cfg.rounds or self.profile.bench.rounds, iterations)
+
+    def key(self, artifact: Path, sha: str) -> str:
+        """What a candidate's rounds on this device are measured with (rounds resume only under the same key)."""
+        c, p = self.cfg, self.profile
+        return run_key(sha, artifact=str(Path(artifact).resolve()), profile=p.name, threads=c.threads or p.threads, data=str(Path(c.data).resolve()) if c.data else None,
+                       accuracy_images=c.accuracy_images, warmup=p.bench.warmup if c.warmup is None else c.warmup,
+                       iterations=c.iterations or p.bench.iterations, rounds=self.rounds,
+                       min_duration_s=float(p.bench.min_duration_s if c.min_duration_s is None else c.min_duration_s),
+                       host=str(self.device.host))  # fmt: skip
+
+    def temperature(self) -> float | None:
+        """The device's temperature now: its hottest thermal zone, read over SFTP (no process started there, so
+        it costs milliseconds between rounds); None without a sensor or a connection."""
+        if self.session is None:
+            return None
+        sftp, temps = self.session.sftp, []
+        try:
+            zones = [z for z in sftp.listdir("/sys/class/thermal") if z.startswith("thermal_zone")]
+        except OSError:
+            return None
+        for zone in zones:
+            try:
+                with sftp.open(f"/sys/class/thermal/{zone}/temp", "r") as f:
+                    raw = f.read().decode(errors="replace").strip()
+            except OSError:
+                continue
+            if raw.lstrip("-").isdigit():
+                temps.append(int(raw) / 1000.0)
+        return max(temps) if temps else None
 
     def error(self, artifact: Path, message: str) -> dict:
         rec = error_record(self.profile.name, artifact, message)
@@ -565,10 +619,11 @@ class _DeviceRun:
             )
         return remote
 
-    def _bench_argv(self, remote_artifact: str, out: str) -> list[str]:
+    def _bench_argv(self, remote_artifact: str, out: str, round_index: int = 0) -> list[str]:
         c = self.cfg
         argv = [self.session.python, "-m", "edgeyolo", "bench", "--profile", self.remote_profile,
-                remote_artifact, "--out", out, "--force" if c.force else "--resume"]  # fmt: skip
+                remote_artifact, "--out", out, "--force" if c.force else "--resume",
+                "--rounds", str(self.rounds), "--round-index", str(round_index)]  # fmt: skip
         if self.remote_data:
             argv += ["--data", self.remote_data]
         for flag, value in (("--threads", c.threads), ("--warmup", c.warmup), ("--iterations", c.iterations),
@@ -583,8 +638,9 @@ class _DeviceRun:
             return self.opts.candidate_timeout_s
         return candidate_limit_s(self.cfg, self.profile, self.val_images)
 
-    def candidate(self, artifact: Path, sha: str) -> dict:
-        """Copy, run and fetch one candidate; returns its record (ok or error from the device)."""
+    def candidate(self, artifact: Path, sha: str, round_index: int = 0) -> dict:
+        """Copy, run and fetch one round of one candidate; returns that round's record (ok, with its raw samples
+        for pooling, or error from the device)."""
         s = self.session
         art = load_artifact(artifact)
         if verify_artifact(art) != sha:  # raises when it changed since export; here: since this run began
@@ -593,11 +649,12 @@ class _DeviceRun:
         module, extra = RUNTIME_PACKAGES.get(runtime, (runtime, runtime))
         if self.info["runtimes"].get(runtime) is None:
             return self.error(artifact, f"{self.device.host}: runtime package '{module}' is not installed for "
-                                        f"{s.python}; on the device run: {s.python} -m pip install 'edgeyolo[{extra}]'")  # fmt: skip
+                                        f"{s.python}; on the device run: {s.python} -m pip install 'edgeyolo[{extra}]' "
+                                        f"(or from here: edgeyolo device setup --host {self.device.host} --runtimes {runtime})")  # fmt: skip
         remote = self._upload_artifact(artifact, sha)
         # One results file per (artifact, profile, data, settings): the device's own --resume then reuses a
         # record only when it was measured exactly as asked (e.g. after a connection dropped mid-candidate).
-        settings = [a for a in self._bench_argv("", "")[4:] if a not in ("--force", "--resume")]
+        settings = [a for a in self._bench_argv("", "", round_index)[4:] if a not in ("--force", "--resume")]
         argv_key = hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:12]
         out = s.path("results", f"{sha[:16]}-{argv_key}.jsonl")
         s.makedirs(posixpath.dirname(out))
@@ -613,7 +670,7 @@ class _DeviceRun:
 
         # The agent ends the candidate's whole process group at the limit (or when this connection drops).
         agent = [s.python, "-m", "edgeyolo.bench.agent", "run", f"{limit:g}", "--"]
-        argv = agent + self._bench_argv(remote, out)
+        argv = agent + self._bench_argv(remote, out, round_index)
         try:
             code, output = s.run(argv, limit + CONTROLLER_GRACE_S, on_line=on_line)
         except _Expired:  # the agent did not end it: end it from here, and continue on a fresh connection
@@ -627,9 +684,7 @@ class _DeviceRun:
         if code == TIMEOUT_EXIT and TIMEOUT_LINE in output:
             return self.error(artifact, self._timed_out(limit))
         records = self._remote_records(out)
-        new = records[len(before) :]
-        if not new:  # skipped by the device's own --resume: its earlier record is the result
-            new = [r for r in records if isinstance(r, dict) and r["candidate"].get("sha256") == sha][-1:]
+        new = records[len(before) :]  # a round is always measured anew (never taken from an earlier run)
         if not new:
             last = (output.strip().splitlines() or [f"exit code {code}"])[-1]
             return self.error(artifact, f"{self.device.host}: edgeyolo bench failed: {last}")
@@ -648,7 +703,39 @@ class _DeviceRun:
         if rec.get("accuracy"):
             rec["accuracy"]["remote_dataset"] = rec["accuracy"]["dataset"]
             rec["accuracy"]["dataset"] = str(Path(self.cfg.data).resolve())
+            self._fetch_per_image(rec, out)
+        if rec.get("status") == "ok":
+            rec["candidate"]["train_imgsz"] = self.train_sizes.get(artifact)
         return rec
+
+    def _fetch_per_image(self, rec: dict, remote_out: str) -> None:
+        """Copy the round's per-image evaluation (the bootstrap sidecar) next to the local results file; a record
+        whose sidecar cannot be fetched keeps its intervals and loses only the paired comparisons."""
+        per_image = rec["accuracy"].get("per_image")
+        if not isinstance(per_image, dict):
+            return
+        rel, want = str(per_image.get("file")), per_image.get("sha256")
+        if not re.fullmatch(r"[A-Za-z0-9._-]+\.per-image/[0-9a-f]{16}-[0-9a-f]{12}\.npz", rel):
+            rec["accuracy"].pop("per_image")
+            return
+        local_dir = per_image_dir(self.cfg.out)
+        local_dir.mkdir(parents=True, exist_ok=True)
+        name = rel.rsplit("/", 1)[1]
+        tmp = local_dir / f".{name}.part"
+        try:
+            self.session.sftp.get(
+                self.session.path(posixpath.join(posixpath.dirname(remote_out), rel)), str(tmp)
+            )
+            if sha256_file(tmp) != want:
+                raise RemoteError(f"{name} arrived with another checksum")
+            os.replace(tmp, local_dir / name)
+        except (EdgeYoloError, OSError) as e:
+            tmp.unlink(missing_ok=True)
+            rec["accuracy"].pop("per_image")
+            self.log(f"per-image evaluation not fetched ({e}); paired comparisons skip this candidate")
+            return
+        per_image["remote_file"] = rel
+        per_image["file"] = f"{local_dir.name}/{name}"
 
     def _timed_out(self, limit: float) -> str:
         how = ("set by RemoteOptions.candidate_timeout_s" if self.opts.candidate_timeout_s is not None
@@ -688,22 +775,23 @@ class _DeviceRun:
             for a in todo:
                 self.emit(self.error(a, str(e)))
             return
-        for i, a in enumerate(todo):
+
+        def measure(slot: Slot, r: int) -> dict:
             try:
-                if self.session is None:
-                    self.connect()  # after a dropped connection
-                rec = self.candidate(a, shas[a])
+                return self.candidate(slot.artifact, slot.sha, r)
             except EdgeYoloError as e:  # about this candidate or device; the connection is fine
-                rec = self.error(a, str(e))
+                return self.error(slot.artifact, str(e))
             except _transport_errors() as e:  # the connection dropped mid-candidate
-                rec = self.error(a, self._lost(e))
-            self.emit(rec)
-            if self.session is None:
-                for rest in todo[i + 1 :]:
-                    self.emit(
-                        self.error(rest, f"{self.device.host}: not measured, the connection was lost earlier")
-                    )
-                return
+                msg = self._lost(e)
+                if self.session is None:
+                    raise StopRounds(
+                        msg, f"{self.device.host}: not measured, the connection was lost earlier"
+                    ) from None
+                return self.error(slot.artifact, msg)
+
+        run_interleaved([Slot(a, shas[a], self.key(a, shas[a])) for a in todo], self.rounds, measure, self.store,
+                        emit=lambda slot, rec: self.emit(rec), error=lambda slot, msg: self.error(slot.artifact, msg),
+                        temperature=self.temperature, log=self.log, fresh=self.cfg.force)  # fmt: skip
 
     def _lost(self, e: BaseException) -> str:
         """After a transport failure close the old connection and try one reconnect; the session stays None
@@ -783,11 +871,14 @@ def benchmark_remote(
     def emit(rec: dict) -> None:
         with lock:
             append_record(cfg.out, rec)
+            resolve_sidecars(rec, cfg.out)
             result.records.append(rec)
             if on_record:
                 on_record(rec)
 
     runs = []
+    store = RoundStore(rounds_path(cfg.out))
+    train_sizes = {a: training_imgsz(a) for a in artifacts}
     for d in devices:
         profile = d.profile or cfg.profile
         done = (
@@ -796,7 +887,7 @@ def benchmark_remote(
             else done_checksums(Path(cfg.out), profile.name, cfg.threads, cfg.data, host=str(d.host))
         )
         runs.append(_DeviceRun(d, profile, cfg, opts, log=lambda m, n=d.name: log(f"[{n}] {m}"), emit=emit,
-                               shas=shas, done=done))  # fmt: skip
+                               shas=shas, done=done, store=store, train_sizes=train_sizes))  # fmt: skip
     if any(shas[a] in r.done for r in runs for a in artifacts) and not cfg.resume:
         raise ConfigError(
             f"{cfg.out} already has results for some of these candidates on these devices; "
@@ -805,6 +896,7 @@ def benchmark_remote(
     with ThreadPoolExecutor(max_workers=len(runs)) as pool:
         for f in [pool.submit(r.run) for r in runs]:
             f.result()
+    store.tidy()
     for r in runs:
         result.skipped.extend(a for a in artifacts if shas[a] in r.done)
     return result

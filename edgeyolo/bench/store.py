@@ -41,13 +41,28 @@ def record_line(rec: dict) -> str:
     if rec["status"] != "ok":
         return f"❌ {name}: {rec['message']}"
     e2e = rec["latency_ms"]["end_to_end"]
-    m = (rec.get("accuracy") or {}).get("map50_95")
-    return (f"✅ {name}: e2e p50 {e2e['p50']:.2f} ms, p90 {e2e['p90']:.2f} ms, p99 {e2e['p99']:.2f} ms; "
-            f"mAP50-95 {'n/a' if m is None else f'{m:.4f}'}; peak RSS {rec['memory_mb']['peak_rss']} MB")  # fmt: skip
+    acc = rec.get("accuracy") or {}
+    m, ci = acc.get("map50_95"), (acc.get("ci") or {}).get("map50_95")
+    p90_ci = ((rec.get("latency_ci_ms") or {}).get("end_to_end") or {}).get("p90")
+    rounds = (rec.get("settings") or {}).get("rounds")
+    return (f"✅ {name}: e2e p50 {e2e['p50']:.2f} ms, p90 {e2e['p90']:.2f} ms"
+            + (f" ({p90_ci[0]:.2f}-{p90_ci[1]:.2f} over {rounds} rounds)" if p90_ci and rounds and rounds > 1 else "")
+            + f", p99 {e2e['p99']:.2f} ms; mAP50-95 {'n/a' if m is None else f'{m:.4f}'}"
+            + (f" (95% CI {ci[0]:.3f}-{ci[1]:.3f})" if ci else "")
+            + f"; peak RSS {rec['memory_mb']['peak_rss']} MB")  # fmt: skip
 
 
 def append_record(path: str | os.PathLike, record: dict) -> None:
     append_jsonl(path, record)
+
+
+def resolve_sidecars(record: dict, results: str | os.PathLike) -> dict:
+    """Add the absolute ``path`` of a record's per-image evaluation (``accuracy.per_image.file`` is relative to the
+    results file's folder), for readers that get the record without its file; in memory only."""
+    per_image = (record.get("accuracy") or {}).get("per_image")
+    if isinstance(per_image, dict) and isinstance(per_image.get("file"), str):
+        per_image["path"] = str((Path(results).resolve().parent / per_image["file"]).resolve())
+    return record
 
 
 # What select, report and compare read from a record (the full contract is record.schema.json).
@@ -93,5 +108,5 @@ def read_records(*paths: str | os.PathLike) -> list[dict]:
             if missing:
                 raise ResultsError(f"{p}:{lineno}: {rec.get('status', '?')} record without {missing}; "
                                    "remove that line or measure the candidate again with 'edgeyolo bench --force'")  # fmt: skip
-            records.append(rec)
+            records.append(resolve_sidecars(rec, p))
     return records

@@ -34,12 +34,17 @@ from edgeyolo.commands._common import PROFILE_OPT, _profile, remote_from_options
     default=None,
     help="Keep timing until this many seconds have passed too; default: the profile's.",
 )
+@click.option("--rounds", type=click.IntRange(min=1), default=None,
+              help="Interleaved rounds: every candidate once per round, each round a fresh process; --iterations and "
+                   "--min-duration are spread over them. Default: the profile's bench.rounds.")  # fmt: skip
+@click.option("--round-index", type=click.IntRange(min=0), default=None, hidden=True,
+              help="Measure only this round (0-based) for a controller that pools rounds (remote bench).")  # fmt: skip
 @remote_options
 @click.option("--resume", is_flag=True, help="Skip candidates that already have a result in --out.")
 @click.option("--force", is_flag=True, help="Measure candidates again even when --out has their results.")
 def command(
-    profile, artifacts, data_yaml, out, threads, iterations, warmup, accuracy_images, min_duration, resume, force,
-    **remote,
+    profile, artifacts, data_yaml, out, threads, iterations, warmup, accuracy_images, min_duration, rounds, round_index,
+    resume, force, **remote,
 ) -> None:  # fmt: skip
     """Measure latency (per stage, percentiles), memory and mAP of artifacts; append to a JSONL file.
 
@@ -60,14 +65,14 @@ def command(
     cfg = BenchConfig(profile=_profile(profile), artifacts=tuple(Path(a) for a in artifacts), out=Path(out),
                       data=Path(data_yaml) if data_yaml else None, threads=threads, warmup=warmup,
                       iterations=iterations, min_duration_s=min_duration, accuracy_images=accuracy_images,
-                      resume=resume, force=force)  # fmt: skip
+                      rounds=rounds, round_index=round_index, resume=resume, force=force)  # fmt: skip
     devices, opts = remote_from_options(**remote)
     if devices:
         from edgeyolo.bench.remote import benchmark_remote
 
         r = benchmark_remote(cfg, devices, opts, on_record=show, log=lambda m: click.echo(m, err=True))
     else:
-        r = benchmark(cfg, on_record=show)
+        r = benchmark(cfg, on_record=show, log=lambda m: click.echo(m, err=True))
     for skipped in r.skipped:
         click.echo(f"➖ {skipped.name}: already in {r.out} (--resume)")
     click.echo(f"records appended to {r.out}")

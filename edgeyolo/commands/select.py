@@ -28,6 +28,7 @@ def command(results, budget_ms, fps, min_map, metric, device, as_json) -> None:
       edgeyolo select results.jsonl --fps 30 --min-map 0.25 --json
     """  # fmt: skip
     from edgeyolo.bench.store import read_records
+    from edgeyolo.select import pm
     from edgeyolo.select import select as run_select
 
     check_budget(budget_ms, fps)
@@ -38,7 +39,7 @@ def command(results, budget_ms, fps, min_map, metric, device, as_json) -> None:
     else:
         for c in sorted(sel.candidates, key=lambda c: c.latency_ms):
             flags = ("*" if sel.selected is c else " ") + ("P" if c.on_front else " ")
-            m = "n/a" if c.map50_95 is None else f"{c.map50_95:.4f}"
+            m = pm(c.map50_95, c.map50_95_ci, 4)
             note = "; ".join(x for x in [c.note, *(s for s in c.misses if s not in c.note)] if x)
             click.echo(f"{flags} {c.name:<32} {metric} {c.latency_ms:8.2f} ms  mAP50-95 {m}  {note}")
         click.echo("(* selected, P on the Pareto front)")
@@ -46,6 +47,8 @@ def command(results, budget_ms, fps, min_map, metric, device, as_json) -> None:
             click.echo(f"ignored {len(sel.errors)} error record(s):")
             for e in sel.errors:
                 click.echo(f"  {e.get('candidate', {}).get('artifact')}: {e.get('message')}")
+        for n in sel.notes:
+            click.echo(f"note: {n}")
         click.echo(sel.reason)
     if sel.selected is None:
         sys.exit(1)

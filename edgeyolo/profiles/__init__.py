@@ -16,14 +16,19 @@ import yaml
 
 from edgeyolo.errors import ConfigError, UnknownNameError
 
-FORMATS = ("onnx", "openvino", "tensorrt")
+FORMATS = ("onnx", "openvino", "tensorrt", "ncnn")
 PRECISIONS = ("fp32", "fp16", "int8")
-RUNTIMES = ("onnxruntime", "openvino", "tensorrt")
+RUNTIMES = ("onnxruntime", "openvino", "tensorrt", "ncnn")
 POWER_SOURCES = ("none", "rapl", "tegrastats", "rpi-pmic")
 # Which runtimes can execute which artifact format.
-RUNTIMES_FOR_FORMAT = {"onnx": ("onnxruntime",), "openvino": ("openvino",), "tensorrt": ("tensorrt",)}
+RUNTIMES_FOR_FORMAT = {
+    "onnx": ("onnxruntime",),
+    "openvino": ("openvino",),
+    "tensorrt": ("tensorrt",),
+    "ncnn": ("ncnn",),
+}
 
-Format = Literal["onnx", "openvino", "tensorrt"]
+Format = Literal["onnx", "openvino", "tensorrt", "ncnn"]
 Precision = Literal["fp32", "fp16", "int8"]
 
 
@@ -47,6 +52,9 @@ class BenchSettings:
     warmup: int = 10  # untimed inferences before measuring
     iterations: int = 100  # timed end-to-end inferences
     min_duration_s: float = 0.0  # keep measuring until this much time has passed as well
+    # Interleaved rounds: the candidates are measured in alternation (A B C, A B C, ...), each round in a fresh
+    # process, the iterations and min_duration_s spread over them; the round-to-round spread is the noise figure.
+    rounds: int = 3
 
 
 @dataclass(frozen=True)
@@ -170,11 +178,12 @@ def parse_profile(data: Any, source: str = "<dict>") -> DeviceProfile:
     bench_d = data.get("bench") or {}
     if not isinstance(bench_d, dict):
         raise _fail(where, "'bench' must be a mapping like {warmup: 10, iterations: 100}")
-    _check_keys(bench_d, ("warmup", "iterations", "min_duration_s"), (), f"{where} bench")
+    _check_keys(bench_d, ("warmup", "iterations", "min_duration_s", "rounds"), (), f"{where} bench")
     bench = BenchSettings(
         warmup=int(_number(bench_d.get("warmup", 10), "bench.warmup", where)),
         iterations=_positive_int(bench_d.get("iterations", 100), "bench.iterations", where),
         min_duration_s=_number(bench_d.get("min_duration_s", 0.0), "bench.min_duration_s", where),
+        rounds=_positive_int(bench_d.get("rounds", 3), "bench.rounds", where),
     )
     power_d = data.get("power") or {}
     if not isinstance(power_d, dict):

@@ -11,7 +11,7 @@ from edgeyolo._io import write_json_atomic, write_text_atomic
 from edgeyolo._version import __version__
 from edgeyolo.report import html as H
 from edgeyolo.report import plots, tables
-from edgeyolo.select import Metric, Selection, records_of_device, select
+from edgeyolo.select import Metric, Selection, pm, records_of_device, select
 
 
 @dataclass
@@ -35,12 +35,14 @@ def _markdown(records: Sequence[dict], sel: Selection) -> str:
     lines = ["# edgeyolo report", ""]
     for _label, env in devs:
         lines.append(f"Device profile **{env.get('profile', '?')}** on `{env.get('hostname', '?')}` "
-                     f"({env.get('cpu', '?')}, {env.get('cores', '?')} cores).")  # fmt: skip
+                     f"({env.get('cpu', '?')}, {env.get('cores', '?')} cores)"
+                     + (f", **emulated** by {env['emulation.emulator']} on {env.get('emulation.host_arch', '?')}: "
+                        "latency is not the device's" if env.get("emulation.emulator") else "") + ".")  # fmt: skip
     lines += [
         "",
         f"**Selected:** {sel.selected.name if sel.selected else 'none'}. {sel.reason}",
         "",
-        f"Latency is end to end (letterbox + inference + decode), {sel.metric} over the timed run; budget "
+        f"Latency is end to end (letterbox + inference + decode), {sel.metric} over the timed runs of all rounds; budget "
         f"{_fmt(sel.budget_ms, 1)} ms"
         + (f" ({sel.fps:g} FPS)" if sel.fps else "")
         + (f"; minimum mAP50-95 {sel.min_map:g}" if sel.min_map is not None else "")
@@ -48,20 +50,37 @@ def _markdown(records: Sequence[dict], sel: Selection) -> str:
         "",
         f"Rule: {sel.rule}",
         "",
+        *[f"Note: {_md(n)}" for n in sel.notes],
+        *([""] if sel.notes else []),
+        "Figures are shown as value ± half the width of their 95% interval (mAP: bootstrap over the val images; "
+        "latency: range over the interleaved rounds, or a bootstrap of one round's samples).",
+        "",
         "| candidate | mAP50-95 | mAP50 | e2e p50 ms | e2e p90 ms | e2e p99 ms | infer p50 ms | FPS | peak RSS MB "
         "| Pareto | in budget | note |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|:-:|:-:|---|",
     ]
     for c in sorted(sel.candidates, key=lambda c: c.latency_ms):
         r = tables.record_of(records, c.artifact)
-        e2e, inf = r["latency_ms"]["end_to_end"], r["latency_ms"].get("inference") or {}
+        inf = r["latency_ms"].get("inference") or {}
         mark = " **(selected)**" if sel.selected is c else ""
         lines.append(
-            f"| {c.name}{mark} | {_fmt(c.map50_95)} | {_fmt(c.map50)} | {e2e['p50']:.2f} | {e2e['p90']:.2f} | "
-            f"{e2e['p99']:.2f} | {_fmt(inf.get('p50'), 2)} | {r.get('throughput_fps') or 0:.1f} | "
+            f"| {c.name}{mark} | {tables.map_text(c)} | {_fmt(c.map50)} | {tables.latency_text(r, 'p50')} | "
+            f"{tables.latency_text(r, 'p90')} | {tables.latency_text(r, 'p99')} | {_fmt(inf.get('p50'), 2)} | "
+            f"{r.get('throughput_fps') or 0:.1f} | "
             f"{(r.get('memory_mb') or {}).get('peak_rss', 'n/a')} | {'yes' if c.on_front else ''} | "
             f"{'yes' if c.within_budget else 'no'} | {_md(tables.notes(c, r))} |"
         )
+    deploy = tables.deploy_sizes(sel)
+    if deploy:
+        lines += ["", "## Deploy sizes: which training size serves each best", "",
+                  *tables.deploy_summary(deploy), "",
+                  "| deploy size | trained at | most accurate candidate | mAP50-95 | e2e ms | vs the best |",
+                  "|---:|---:|---|---:|---:|---|"]  # fmt: skip
+        for row in deploy:
+            vs = row["verdict"] or (f"{row['diff']:+.3f}" + (f" (95% CI {row['diff_ci'][0]:+.3f} to "
+                                                            f"{row['diff_ci'][1]:+.3f})" if row["diff_ci"] else ""))  # fmt: skip
+            lines.append(f"| {row['deploy_imgsz']} | {row['train_imgsz'] or '?'} | {row['candidate']} | "
+                         f"{row['map_text']} | {row['latency_ms']:.2f} | {vs} |")  # fmt: skip
     if sel.errors:
         lines += ["", "## Failed candidates", ""]
         lines += [
@@ -87,8 +106,9 @@ def summary_html(sel: Selection) -> str:
     choice = f"Selected: {H.esc(sel.selected.name)}" if sel.selected else "Nothing selected"
     return (
         f'<div class="summary{"" if sel.selected else " none"}"><div class="choice">{choice}</div>'
-        f"<p>{H.esc(sel.reason)}</p><details><summary>Selection rule</summary><p>{H.esc(sel.rule)}</p>"
-        "</details></div>"
+        f"<p>{H.esc(sel.reason)}</p>"
+        + "".join(f'<p class="muted">{H.esc(n)}</p>' for n in sel.notes)
+        + f"<details><summary>Selection rule</summary><p>{H.esc(sel.rule)}</p></details></div>"
     )
 
 
@@ -104,9 +124,11 @@ def candidates_table(rows: Sequence[dict], metric: str) -> str:
         body.append([
             H.Cell(f'<span class="name">{H.esc(r["name"] or r["artifact"] or "?")}</span>', sort=r["name"] or "",
                    safe=True),
-            H.num(r["imgsz"]), H.num(r["e2e_p50_ms"]), H.num(r["e2e_p90_ms"]), H.num(r["e2e_p99_ms"]),
+            H.num(r["imgsz"]), H.num(r["e2e_p50_ms"]), _pm_cell(r["e2e_p90_ms"], r["e2e_p90_lo_ms"], r["e2e_p90_hi_ms"], 2),
+            H.num(r["e2e_p99_ms"]),
             H.num(r["fps"], 1), H.num(r["peak_rss_mb"], 1), H.num(r["power_w"], 2), H.num(r["mj_per_image"], 1),
-            H.num(r["map50_95"], 4), H.num(r["map_drop"], 4),
+            _pm_cell(r["map50_95"], r["map50_95_lo"], r["map50_95_hi"], 4),
+            _pm_cell(r["map_drop"], r["map_drop_lo"], r["map_drop_hi"], 4),
             H.Cell(tags, sort=int(r["selected"]) * 2 + int(r["pareto"]), safe=True),
             H.Cell(status, sort=r["status"]) if r["status"] == "ok" else
             H.Cell(f'<span class="status-error">{H.esc(status)}</span>', sort=r["status"], safe=True),
@@ -115,9 +137,29 @@ def candidates_table(rows: Sequence[dict], metric: str) -> str:
         classes.append("error" if r["status"] != "ok" else "selected" if r["selected"] else
                        "" if r["counted"] else "superseded")  # fmt: skip
     return H.table(headers, body, row_classes=classes, numeric=numeric) + (
-        f'<p class="muted">Latency is end to end; the budget applies to {H.esc(metric)}. '
-        "Click a column header to sort.</p>"
+        f'<p class="muted">Latency is end to end; the budget applies to {H.esc(metric)}. Figures with ± show half '
+        "the width of their 95% interval (mAP: bootstrap over the val images; latency: range over the interleaved "
+        "rounds). Click a column header to sort.</p>"
     )
+
+
+def _pm_cell(value: float | None, lo: float | None, hi: float | None, digits: int) -> H.Cell:
+    """A number with the half-width of its interval ('0.2740 ± 0.0200'), sorting by the number."""
+    text = pm(value, None if lo is None or hi is None else (lo, hi), digits)
+    return H.Cell(text, sort="" if value is None else value, num=True)
+
+
+def deploy_html(sel: Selection) -> str:
+    rows = tables.deploy_sizes(sel)
+    if not rows:
+        return ""
+    body = [[H.num(r["deploy_imgsz"]), H.num(r["train_imgsz"]), r["candidate"], H.Cell(r["map_text"], sort=r["map50_95"], num=True),
+             H.num(r["latency_ms"]), r["verdict"] or (f"{r['diff']:+.3f}" + (f" (95% CI {r['diff_ci'][0]:+.3f} to "
+                                                                           f"{r['diff_ci'][1]:+.3f})" if r["diff_ci"] else ""))]
+            for r in rows]  # fmt: skip
+    summary = "".join(f"<p>{H.esc(t)}</p>" for t in tables.deploy_summary(rows))
+    return summary + H.table(["deploy size", "trained at", "most accurate candidate", "mAP50-95", "e2e ms", "vs the best"],
+                             body, numeric=[True, True, False, True, True, False])  # fmt: skip
 
 
 def devices_html(records: Sequence[dict]) -> str:
@@ -137,6 +179,7 @@ def _html(records: Sequence[dict], sel: Selection, rows: Sequence[dict], extra_s
         plots.scatter_svg(pts, metric=sel.metric, budgets=budgets, fronts=[("", front)]), caption
     )
     spreads = tables.spreads(sel, records)
+    deploy = deploy_html(sel)
     dist = H.figure(
         plots.latency_svg(spreads, budget=sel.budget_ms, metric=sel.metric),
         "Box: p50 to p90; whiskers: min and p99; dot: max; diamond: mean (true quartiles when raw samples are "
@@ -173,6 +216,7 @@ def _html(records: Sequence[dict], sel: Selection, rows: Sequence[dict], extra_s
             anchor="latency",
         ),  # fmt: skip
         H.section("Candidates", candidates_table(rows, sel.metric), anchor="candidates"),
+        H.section("Deploy sizes", deploy, anchor="deploy-sizes") if deploy else "",
         H.section("Per-class AP", per_class, anchor="per-class"),
         errors,
         H.section("Devices", devices_html(records), anchor="devices"),

@@ -7,7 +7,16 @@ import io
 from collections.abc import Sequence
 
 from edgeyolo.report.plots import Point, Spread
-from edgeyolo.select import Candidate, Selection, candidate_name, device_label, latest_per_candidate
+from edgeyolo.select import (
+    Candidate,
+    Selection,
+    candidate_name,
+    device_label,
+    latest_per_candidate,
+    paired_interval,
+    pm,
+    tied,
+)
 
 CSV_COLUMNS = (
     "status", "message", "counted", "name", "model", "imgsz", "format", "precision", "runtime", "threads",
@@ -15,6 +24,8 @@ CSV_COLUMNS = (
     "preprocess_mean_ms", "inference_mean_ms", "postprocess_mean_ms", "fps", "peak_rss_mb", "power_w",
     "mj_per_image", "map50", "map50_95", "map_drop", "size_bytes", "pareto", "within_budget", "eligible",
     "selected", "note", "artifact", "created",
+    "train_imgsz", "rounds", "round_spread", "e2e_p90_lo_ms", "e2e_p90_hi_ms", "map50_95_lo", "map50_95_hi",
+    "map_drop_lo", "map_drop_hi", "rival", "rival_diff", "rival_diff_lo", "rival_diff_hi", "latency_vs_rival",
 )  # fmt: skip
 
 
@@ -51,8 +62,50 @@ def record_rows(records: Sequence[dict], sel: Selection) -> list[dict]:
             "pareto": bool(cand and cand.on_front), "within_budget": bool(cand and cand.within_budget),
             "eligible": bool(cand and cand.eligible), "selected": bool(cand and sel.selected is cand),
             "note": notes(cand, rec) if cand else "", "artifact": c.get("artifact"), "created": rec.get("created"),
+            "train_imgsz": c.get("train_imgsz"), "rounds": (rec.get("settings") or {}).get("rounds"),
+            "round_spread": (rec.get("stability") or {}).get("round_spread"),
+            **_pair("e2e_p90", "_ms", _lat_ci(rec, "p90")), **_pair("map50_95", "", (acc.get("ci") or {}).get("map50_95")),
+            **_pair("map_drop", "", cand.drop_ci if cand else None),
+            "rival": cand.rival if cand else None, "rival_diff": cand.rival_diff if cand else None,
+            **_pair("rival_diff", "", cand.rival_ci if cand else None),
+            "latency_vs_rival": cand.latency_vs_rival if cand else None,
         })  # fmt: skip
     return rows
+
+
+def _pair(name: str, unit: str, ci) -> dict:
+    lo, hi = ci if ci else (None, None)
+    return {f"{name}_lo{unit}": lo, f"{name}_hi{unit}": hi}
+
+
+def _lat_ci(rec: dict, key: str) -> list | None:
+    return ((rec.get("latency_ci_ms") or {}).get("end_to_end") or {}).get(key)
+
+
+def latency_text(rec: dict, key: str, digits: int = 2) -> str:
+    """An end-to-end latency percentile with the half-width of its interval: '12.30 ± 0.40'."""
+    value = ((rec.get("latency_ms") or {}).get("end_to_end") or {}).get(key)
+    return pm(value, _lat_ci(rec, key), digits)
+
+
+def map_text(c: Candidate, digits: int = 3) -> str:
+    """mAP50-95 with the half-width of its bootstrap interval: '0.274 ± 0.020'."""
+    return pm(c.map50_95, c.map50_95_ci, digits)
+
+
+def comparison(c: Candidate) -> str:
+    """How a candidate compares with its rival (the selected one, or for that the runner-up), in words."""
+    if c.rival is None or c.rival_diff is None:
+        return ""
+    if c.rival_ci is not None:
+        lo, hi = c.rival_ci
+        acc = (f"mAP50-95 {c.rival_diff:+.3f} vs {c.rival} (95% CI {lo:+.3f} to {hi:+.3f}"
+               + ("; the val split cannot separate them)" if lo <= 0 <= hi else ")"))  # fmt: skip
+    else:
+        acc = f"mAP50-95 {c.rival_diff:+.3f} vs {c.rival} (no paired interval)"
+    if c.latency_vs_rival == "within noise":
+        acc += "; latency within the measurement noise of it"
+    return acc
 
 
 def notes(cand: Candidate | None, rec: dict) -> str:
@@ -60,7 +113,11 @@ def notes(cand: Candidate | None, rec: dict) -> str:
     parts = [cand.note] if cand and cand.note else []
     if cand:
         parts += [m for m in cand.misses if m not in cand.note]
+        if comparison(cand):
+            parts.append(comparison(cand))
     parts += [f"noisy: {r}" for r in (rec.get("stability") or {}).get("reasons") or []]
+    if emu := (rec.get("device") or {}).get("emulation"):
+        parts.append(f"emulated ({emu.get('emulator')}): latency is not the device's")
     return "; ".join(parts)
 
 
@@ -152,3 +209,44 @@ def per_class(sel: Selection, records: Sequence[dict]) -> tuple[list[str], list[
                   (f"{twin_name} (FP32 twin)", [tpc.get(k) for k in classes])]  # fmt: skip
         note = f"Compared with its FP32 twin {twin_name}."
     return classes, series, note
+
+
+def deploy_sizes(sel: Selection) -> list[dict]:
+    """Per deploy size, per training size: the most accurate candidate there, and which training size serves the
+    deploy size best (its rivals tied with it when their paired mAP50-95 difference contains 0). Empty unless some
+    deploy size was served by a model trained at another size."""
+    scored = [c for c in sel.candidates if c.map50_95 is not None]
+    if not any(c.train_imgsz and c.train_imgsz != c.imgsz for c in scored):
+        return []
+    rows = []
+    for size in sorted({c.imgsz for c in scored}):
+        groups: dict[int | None, Candidate] = {}
+        for c in scored:
+            if c.imgsz == size:
+                g = groups.get(c.train_imgsz)
+                if g is None or (c.map50_95, -c.latency_ms) > (g.map50_95, -g.latency_ms):
+                    groups[c.train_imgsz] = c
+        best = max(groups.values(), key=lambda c: (c.map50_95, -c.latency_ms))
+        for train, c in sorted(groups.items(), key=lambda kv: -(kv[0] or 0)):
+            d = paired_interval(c, best) if c is not best else None
+            verdict = "best" if c is best else ("tied with the best" if tied(best, c) else "")
+            rows.append({"deploy_imgsz": size, "train_imgsz": train, "candidate": c.name, "map50_95": c.map50_95,
+                         "map_text": map_text(c), "latency_ms": c.latency_ms, "verdict": verdict,
+                         "diff": None if c is best else round(c.map50_95 - best.map50_95, 5), "diff_ci": d})  # fmt: skip
+    return rows
+
+
+def deploy_summary(rows: Sequence[dict]) -> list[str]:
+    """One sentence per deploy size: which training size served it best, and whether the data can tell."""
+    out = []
+    for size in dict.fromkeys(r["deploy_imgsz"] for r in rows):
+        group = [r for r in rows if r["deploy_imgsz"] == size]
+        best = next(r for r in group if r["verdict"] == "best")
+        ties = [r for r in group if r["verdict"] == "tied with the best"]
+        text = (f"At {size} px, the model trained at {best['train_imgsz'] or 'an unknown size'} serves best "
+                f"({best['candidate']}, mAP50-95 {best['map_text']})")  # fmt: skip
+        if ties:
+            tied_text = ", ".join(f"trained at {r['train_imgsz']} ({r['map_text']})" for r in ties)
+            text += f"; {tied_text} cannot be separated from it on these val images"
+        out.append(text + ".")
+    return out
