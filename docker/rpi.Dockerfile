@@ -1,0 +1,68 @@
+# edgeyolo torch-free runtime for Raspberry Pi 4/5 (arm64): predict, bench, select, report, compare with ONNX
+# Runtime, OpenVINO (IR, ARM CPU plugin) and NCNN. No PyTorch, no Ultralytics, no compiler.
+#
+# Cross-built without emulation: the `wheels` stage runs on the build machine's own platform and has pip fetch
+# the aarch64 wheels for CPython 3.11 (binary wheels only, so nothing is compiled) into a folder; the arm64
+# stage only copies files in and has no RUN, so an x86 laptop builds it without qemu or binfmt_misc.
+#
+#   make docker-rpi                  (or, from the repository root:)
+#   docker build --platform linux/arm64 -f docker/rpi.Dockerfile -t edgeyolo:rpi .
+#   docker run --rm -v "$PWD:/work" edgeyolo:rpi predict artifacts/yolo26n-320-ncnn-fp32 images/ --out preds
+#
+# Build arguments: BASE (arm64 image with python3 3.11), BUILD_BASE (image for the build machine's platform with
+# python3 3.11 and its venv module), RUNTIMES, VERSION/REVISION/SOURCE (OCI labels).
+ARG BASE=python:3.11.13-slim-bookworm
+ARG BUILD_BASE=python:3.11.13-slim-bookworm
+
+FROM --platform=linux/arm64 ${BASE} AS target
+
+FROM --platform=$BUILDPLATFORM ${BUILD_BASE} AS wheels
+ARG RUNTIMES="onnxruntime openvino ncnn"
+COPY pyproject.toml README.md /src/
+COPY edgeyolo /src/edgeyolo
+COPY docker/constraints.txt docker/slim.sh docker/launcher.py /src/docker/
+# The target's account files, to add the edgeyolo user to them here (the arm64 stage cannot run useradd).
+COPY --from=target /etc/passwd /etc/group /src/etc/
+# glibc 2.36 (bookworm): every manylinux tag up to 2.35 that a wheel here uses. pip installs the target's
+# wheels into /out/site-packages and byte-compiles them with this stage's Python (bytecode depends on the
+# Python version only, which is why both bases must be 3.11).
+RUN python3 -m venv /opt/pip \
+ && /opt/pip/bin/pip install --no-cache-dir --quiet --upgrade pip \
+ && /opt/pip/bin/pip wheel --no-cache-dir --quiet --no-deps --wheel-dir /src/dist /src \
+ && /opt/pip/bin/pip install --no-cache-dir --quiet --only-binary=:all: --target /out/site-packages \
+      --implementation cp --python-version 3.11 --abi cp311 --abi abi3 --abi none \
+      --platform manylinux_2_35_aarch64 --platform manylinux_2_34_aarch64 --platform manylinux_2_28_aarch64 \
+      --platform manylinux_2_27_aarch64 --platform manylinux_2_24_aarch64 --platform manylinux_2_17_aarch64 \
+      --platform manylinux2014_aarch64 --platform linux_aarch64 \
+      -c /src/docker/constraints.txt /src/dist/edgeyolo-*.whl ${RUNTIMES} \
+ && rm -rf /out/site-packages/bin \
+ && sh /src/docker/slim.sh /out/site-packages \
+ && install -D -m 0755 /src/docker/launcher.py /out/bin/edgeyolo \
+ && mkdir -p /out/home/edgeyolo /out/work /out/etc \
+ && cp /src/etc/passwd /src/etc/group /out/etc/ \
+ && echo 'edgeyolo:x:1000:1000::/home/edgeyolo:/bin/sh' >>/out/etc/passwd \
+ && echo 'edgeyolo:x:1000:' >>/out/etc/group
+
+FROM target
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG SOURCE=unknown
+LABEL org.opencontainers.image.title="edgeyolo-rpi" \
+      org.opencontainers.image.description="edgeyolo torch-free runtime for Raspberry Pi 4/5, arm64 (ONNX Runtime, OpenVINO, NCNN)" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.licenses="AGPL-3.0-only"
+COPY --from=wheels /out/etc/passwd /out/etc/group /etc/
+COPY --from=wheels /out/site-packages /opt/edgeyolo/site-packages
+COPY --from=wheels /out/bin/edgeyolo /usr/local/bin/edgeyolo
+COPY --from=wheels --chown=1000:1000 /out/home/edgeyolo /home/edgeyolo
+COPY --from=wheels --chown=1000:1000 /out/work /work
+ENV PYTHONPATH=/opt/edgeyolo/site-packages \
+    PYTHONUNBUFFERED=1 \
+    MPLCONFIGDIR=/tmp/matplotlib
+USER edgeyolo
+WORKDIR /work
+VOLUME /work
+ENTRYPOINT ["edgeyolo"]
+CMD ["--help"]
