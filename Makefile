@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # PyTorch is pinned: pip takes these builds from the local wheel cache on the project's machines.
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
-EXTRAS ?= train,onnx,openvino,remote,tune,ray,dev
+EXTRAS ?= train,onnx,openvino,ncnn,remote,tune,ray,dev
 
 .PHONY: install demo test lint clean
 
@@ -30,3 +30,10 @@ lint: install
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache
+
+# Container images (docker/, README "Docker images"), built with podman, buildah or docker, whichever is
+# present. BASE=... picks another base image; LOCAL_BASE=1 makes the cpu/rpi bases from Debian's packages
+# (debootstrap, as root) where no image registry is reachable.
+.PHONY: docker-cpu docker-rpi docker-train docker-jetson
+docker-cpu docker-rpi docker-train docker-jetson:
+	docker/build.sh $(@:docker-%=%)
