@@ -221,7 +221,11 @@ def make_trainer_class(recipe: Any) -> type:
 
         def __init__(self, *args: Any, **kwargs: Any):
             import_ultralytics()  # DDP ranks unpickle this class in a fresh process: patches and offline too
+            overrides = kwargs.get("overrides") or (args[1] if len(args) > 1 else None) or {}
             super().__init__(*args, **kwargs)
+            if self.device.type == "cpu" and overrides.get("workers") is not None:
+                # The library sets workers=0 for any CPU training; edgeyolo's loader plan (or the user) chose.
+                self.args.workers = int(overrides["workers"])
             self.stal_transform = None
             self.add_callback("on_train_epoch_start", EdgeYoloTrainer._on_epoch_start)
 

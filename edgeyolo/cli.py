@@ -230,10 +230,14 @@ def _parse_phases(value: str | None):
               help="YAML of training settings (e.g. a tuner's best.yaml); options given here win.")  # fmt: skip
 @click.option("--resume", "resume_dir", default=None, type=click.Path(file_okay=False),
               help="Continue a killed run from its folder (runs/train/NAME).")  # fmt: skip
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Data loader workers per training process; default: from the cores and GPUs.")  # fmt: skip
+@click.option("--cache", type=click.Choice(["ram", "disk", "off"]), default=None,
+              help="Decoded image cache; default: ram when the dataset fits in memory.")  # fmt: skip
 @click.option("--no-check", is_flag=True, help="Skip the dataset check (not recommended).")
 def train(profile, data_yaml, model, epochs, imgsz, batch, device, out, name, optimizer, lr0, patience, seed, preset,
           aug, aerial, stal, stal_p, stal_size, progloss_mode, progloss_phases, o2m, assign_min_px, config_file,
-          resume_dir, no_check) -> None:  # fmt: skip
+          resume_dir, workers, cache, no_check) -> None:  # fmt: skip
     """Train YOLO26 for a device profile with the recipe: dataset check, MuSGD, presets, STAL, ProgLoss.
 
     \b
@@ -252,7 +256,7 @@ def train(profile, data_yaml, model, epochs, imgsz, batch, device, out, name, op
     kwargs = t.config_from_file(config_file) if config_file else {}
     given = dict(model=model, epochs=epochs, imgsz=imgsz, batch=batch, device=device, name=name, optimizer=optimizer,
                  lr0=lr0, patience=patience, seed=seed, preset=preset, aug=aug, aerial=aerial, stal=stal,
-                 assign_min_px=assign_min_px)  # fmt: skip
+                 assign_min_px=assign_min_px, workers=workers, cache=cache)  # fmt: skip
     kwargs.update({k: v for k, v in given.items() if v is not None})
     if profile:
         kwargs["profile"] = _profile(profile)

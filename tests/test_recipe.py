@@ -181,3 +181,85 @@ def test_cuda_device_strings():
 
     assert parse_devices("cuda:0,cuda:1") == ["0", "1"] and parse_devices(" 0, 1 ") == ["0", "1"]
     assert parse_devices("cpu") == [] and parse_devices(None) == []
+
+
+# ---------------------------------------------------------------- data loader settings from the machine
+GIB = 2**30
+
+
+def _machine(cores, gpus, ram, **kw):
+    from edgeyolo.train.loader import Machine
+
+    return Machine(cores=cores, gpus=gpus, ram_available_gib=ram, **kw)
+
+
+@pytest.mark.parametrize(
+    ("machine", "plan_kw", "workers", "cache", "words"),
+    [
+        # One GPU, 16 cores: every core of its share but one (the library keeps 8), dataset cached.
+        (_machine(16, 1, 100), {}, 15, "ram", "16 cores / 1 GPU(s) = 16 per training process"),
+        # DDP on 8 GPUs, 64 cores: 8 cores per process, 7 workers each.
+        (_machine(64, 8, 400), {}, 7, "ram", "= 8 per training process"),
+        # Many cores for one GPU: at most MAX_WORKERS.
+        (_machine(128, 1, 400), {}, 32, "ram", "at most 32"),
+        # Training on one GPU of 8 visible: the library divides os.cpu_count() by all of them.
+        (_machine(64, 1, 400, visible_gpus=8), {}, 8, "ram", "the library starts 8"),
+        # A dataset of 2 batches: the library starts no more workers than batches.
+        (_machine(16, 1, 100), {"train_images": 16, "batch": 8}, 2, "ram", "2 batches per epoch"),
+        # The dataset does not fit in a quarter of the memory: read from disk every epoch.
+        (_machine(16, 1, 16), {"cache_size": 5 * GIB}, 15, False, "read from disk every epoch"),
+        # Under DDP every process caches its own copy.
+        (_machine(32, 4, 16), {"cache_size": 2 * GIB}, 7, False, "x 4 training processes"),
+        # Little memory, big batches: fewer workers, so the batches in flight fit.
+        (_machine(16, 1, 2), {"batch": 256, "imgsz": 640, "cache_size": 0}, 0, "ram", "in flight"),
+        # CPU training: the model's compute takes every core; no pinning.
+        (_machine(2, 0, 20), {}, 0, "ram", "CPU training on 2 cores"),
+    ],
+)
+def test_loader_settings_from_the_machine(machine, plan_kw, workers, cache, words):
+    from edgeyolo.train.loader import plan_loader
+
+    kw = {"batch": 32, "imgsz": 320, "train_images": 6400, "cache_size": 200 * 2**20, **plan_kw}
+    plan = plan_loader(machine, **kw)
+    assert (plan.workers, plan.cache) == (workers, cache)
+    assert words in plan.reasons["workers"] + " | " + plan.reasons["cache"]
+    assert plan.pin_memory is (machine.gpus > 0) and plan.persistent_workers is (workers > 0)
+    assert set(plan.reasons) == {"workers", "cache", "pin_memory", "persistent_workers"}
+    assert plan.train_args == {"workers": workers, "cache": cache}
+
+
+@pytest.mark.parametrize(
+    ("given", "cache"), [("off", False), ("disk", "disk"), ("ram", "ram"), (True, "ram")]
+)
+def test_given_loader_settings_win_and_are_recorded_as_given(given, cache):
+    from edgeyolo.train.loader import plan_loader
+
+    plan = plan_loader(_machine(16, 1, 100), batch=32, imgsz=320, train_images=6400, cache_size=100 * GIB,
+                       workers=3, cache=given)  # fmt: skip
+    assert (plan.workers, plan.cache) == (3, cache)
+    assert plan.reasons["workers"] == "given" and plan.reasons["cache"] == "given"
+
+
+@pytest.mark.parametrize(
+    ("kw", "flag"),
+    [({"workers": -1}, "--workers"), ({"workers": 1.5}, "--workers"), ({"cache": "gpu"}, "--cache")],
+)
+def test_bad_loader_settings_name_the_flag(kw, flag):
+    from edgeyolo.train.loader import plan_loader
+
+    with pytest.raises(ConfigError, match=flag):
+        plan_loader(_machine(16, 1, 100), batch=32, imgsz=320, train_images=64, cache_size=0, **kw)
+
+
+def test_cache_size_is_estimated_from_image_headers(tmp_path):
+    from PIL import Image
+
+    from edgeyolo.train.loader import cache_bytes
+
+    paths = []
+    for i, size in enumerate([(640, 480)] * 3 + [(100, 400)]):
+        paths.append(tmp_path / f"{i}.png")
+        Image.new("RGB", size).save(paths[-1])
+    # long side resized to 320: 320x240 three times, 80x320 once; 3 bytes a pixel
+    assert cache_bytes(paths, 320) == (3 * 320 * 240 + 80 * 320) * 3
+    assert cache_bytes([], 320) == 0

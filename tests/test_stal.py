@@ -372,9 +372,6 @@ def test_stal_in_training_batches_from_workers_follows_the_decay_through_close_m
     data, per_image = _small_box_dataset(tmp_path / "data")
     batches = []
 
-    def use_workers(trainer):
-        trainer.args.workers = 2  # the library sets 0 on CPU; GPU runs load batches in workers
-
     def watch(trainer):
         def preprocess_batch(batch, _original=trainer.preprocess_batch):
             counts = collections.Counter(batch["batch_idx"].int().tolist())
@@ -394,8 +391,9 @@ def test_stal_in_training_batches_from_workers_follows_the_decay_through_close_m
     overrides = {"mosaic": 0.0, "mixup": 0.0, "scale": 0.0, "translate": 0.0, "close_mosaic": 2, "val": False,
                  "plots": False, "warmup_epochs": 0}  # fmt: skip
     r = train(TrainConfig(profile=load_profile("x86-cpu"), data=data, out=tmp_path / "runs", epochs=3, imgsz=64,
-                          batch=4, device="cpu", stal=True, stal_config=stal, check=False, overrides=overrides),
-              callbacks={"on_pretrain_routine_start": [use_workers], "on_train_start": [watch]})  # fmt: skip
+                          batch=4, device="cpu", stal=True, stal_config=stal, check=False, overrides=overrides,
+                          workers=2),  # the library would load in the main process on CPU; GPU runs use workers
+              callbacks={"on_train_start": [watch]})  # fmt: skip
 
     assert [x["stal_intensity"] for x in read_log(r.run_dir)] == [1.0, 1.0, 0.0]
     by_epoch = collections.defaultdict(list)

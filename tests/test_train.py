@@ -46,6 +46,10 @@ def test_recipe_run_records_its_settings_and_schedules(tiny_run):
         assert 0.0 <= r["stal_intensity"] <= 1.0
     assert log[0]["stal_intensity"] > log[1]["stal_intensity"]  # decays over training
     assert tiny_run.map50_95 is not None
+    # the loader plan: recorded with its reasons, and what the library ran with
+    assert settings["loader"]["cache"] == "ram" and args["cache"] == "ram"
+    assert set(settings["loader"]["reasons"]) == {"workers", "cache", "pin_memory", "persistent_workers"}
+    assert settings["machine"]["cores"] >= 1
 
 
 def _cfg(data, out, **kw):
@@ -255,6 +259,8 @@ def test_train_options_through_the_cli_win_over_the_config_file(runner, tmp_path
         (["--progloss-phases", "0.5:5:1"], "--progloss-phases"),  # the last phase must reach 1.0
         (["--progloss", "auto", "--progloss-phases", "1.0:5:1"], "--progloss-phases"),
         (["--assign-min-px", "0"], "--assign-min-px"),
+        (["--workers", "-1"], "--workers"),
+        (["--cache", "gpu"], "--cache"),
     ],
 )
 def test_bad_train_option_values_name_the_flag(runner, tmp_path, tiny_data, args, flag):
@@ -412,3 +418,66 @@ def test_a_checkpoint_cut_anywhere_is_reported_as_damaged(tmp_path, tiny_run):
         cut.write_bytes(data[: int(len(data) * frac)])
         with pytest.raises(CheckpointError, match="incomplete or damaged"):
             checkpoint_progress(cut)
+
+
+# ---------------------------------------------------------------- data loader settings
+def _fake_machine(monkeypatch, cores=16, ram=64.0):
+    from edgeyolo.train import loader
+
+    def describe(gpus, visible=None):
+        return loader.Machine(
+            cores=cores, gpus=gpus, ram_available_gib=ram, visible_gpus=visible, cpu_count=cores
+        )
+
+    monkeypatch.setattr(loader, "describe_machine", describe)
+
+
+def test_loader_settings_are_chosen_from_the_machine_and_recorded(monkeypatch, tmp_path, tiny_data):
+    """A 16-core machine training on one GPU: 15 workers (the library's default is 8), the dataset in RAM."""
+    _fake_machine(monkeypatch)
+    _, args, s, _ = prepare(_cfg(tiny_data, tmp_path, device="0", batch=1, check=False))
+    assert (args["workers"], args["cache"]) == (15, "ram")
+    assert (
+        s["loader"]["workers"] == 15 and s["loader"]["cache"] == "ram" and s["loader"]["pin_memory"] is True
+    )
+    assert "16 cores / 1 GPU(s)" in s["loader"]["reasons"]["workers"]
+    assert s["machine"] == {
+        "cores": 16,
+        "gpus": 1,
+        "ram_available_gib": 64.0,
+        "visible_gpus": None,
+        "cpu_count": 16,
+    }
+    _, args, s, _ = prepare(_cfg(tiny_data, tmp_path, device="cpu", check=False))
+    assert args["workers"] == 0 and "CPU training on 16 cores" in s["loader"]["reasons"]["workers"]
+
+
+def test_given_loader_settings_win_and_are_recorded(monkeypatch, tmp_path, tiny_data):
+    _fake_machine(monkeypatch)
+    _, args, s, _ = prepare(
+        _cfg(tiny_data, tmp_path, device="0", batch=1, check=False, workers=3, cache="off")
+    )
+    assert (args["workers"], args["cache"]) == (3, False)
+    assert s["loader"]["reasons"]["workers"] == "given" and s["loader"]["reasons"]["cache"] == "given"
+    cfg_file = tmp_path / "loader.yaml"
+    cfg_file.write_text("workers: 2\ncache: disk\n")
+    from edgeyolo.train import config_from_file
+
+    kw = config_from_file(cfg_file)
+    assert (kw["workers"], kw["cache"], kw["overrides"]) == (2, "disk", {})
+    with pytest.raises(ConfigError, match="set 'workers' with its own option"):
+        prepare(_cfg(tiny_data, tmp_path, check=False, overrides={"workers": 8}))
+    with pytest.raises(ConfigError, match="--cache 'gpu'"):
+        prepare(_cfg(tiny_data, tmp_path, check=False, cache="gpu"))
+
+
+def test_workers_given_for_cpu_training_reach_the_data_loader(tmp_path, tiny_data):
+    """The library loads in the main process on any CPU run; a given --workers is used instead."""
+    seen = {}
+
+    def watch(trainer):
+        seen.update(workers=trainer.train_loader.num_workers, cache=trainer.train_loader.dataset.cache)
+
+    train(_cfg(tiny_data, tmp_path, workers=1, cache="off", check=False, overrides={"val": False, "plots": False}),
+          callbacks={"on_train_start": [watch]})  # fmt: skip
+    assert seen == {"workers": 1, "cache": None}

@@ -5,7 +5,8 @@ MuSGD is chosen explicitly (the library's ``auto`` picks AdamW on short runs), t
 the NMS-free head that ships (``nms=False`` in validation), loss and augmentation presets come from the
 source document's tables, STAL pastes small targets with a decaying intensity, ProgLoss schedules the
 box/cls gains (and the L1 box gain with box), and several GPUs train with DDP under the linear LR scaling
-rule. The exact configuration is saved as ``edgeyolo_train.yaml`` in the run folder (``loss_preset`` names
+rule. The data loader's workers and image cache are chosen from the machine (``loader.py``). The exact
+configuration is saved as ``edgeyolo_train.yaml`` in the run folder (``loss_preset`` names
 the preset whose gains apply: ``custom`` for given box/cls gains, none under manual ProgLoss phases), and
 ``resume`` continues a killed run from it.
 """
@@ -42,7 +43,7 @@ OnEpoch = Callable[[int, dict[str, float]], bool]
 
 # Library arguments that edgeyolo owns: set them through TrainConfig fields, not overrides.
 _OWNED = {"data", "epochs", "imgsz", "batch", "device", "project", "name", "optimizer", "patience", "seed",
-          "deterministic", "nms", "box", "cls", "resume", "model"}  # fmt: skip
+          "deterministic", "nms", "box", "cls", "resume", "model", "workers", "cache"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ class TrainConfig:
     progloss: ProgLossConfig = field(default_factory=ProgLossConfig)
     assign_min_px: float | None = None  # small-target label assignment: GT sides below this are enlarged
     check: bool = True  # run the dataset check first
+    workers: int | None = None  # data loader workers per training process; None: from the machine (loader.py)
+    cache: str | None = None  # image cache: ram, disk or off; None: ram when the dataset fits (loader.py)
     overrides: dict[str, Any] = field(default_factory=dict)  # further ultralytics train arguments
 
 
@@ -181,6 +184,15 @@ def _check_manual_progloss(cfg: TrainConfig) -> None:
         )
 
 
+def _check_loader_options(cfg: TrainConfig) -> None:
+    from edgeyolo.train.loader import check_workers, parse_cache
+
+    if cfg.workers is not None:
+        check_workers(cfg.workers)
+    if cfg.cache is not None:
+        parse_cache(cfg.cache)
+
+
 def _stal_config(cfg: TrainConfig) -> Any:
     from edgeyolo.train.stal import StalConfig
 
@@ -215,6 +227,7 @@ def prepare(
     if cfg.assign_min_px is not None and not cfg.assign_min_px > 0:
         raise ConfigError(f"train: --assign-min-px must be > 0 pixels, got {cfg.assign_min_px}")
     _check_manual_progloss(cfg)
+    _check_loader_options(cfg)
 
     warnings: list[str] = []
     recs: dict[str, Any] = {}
@@ -277,6 +290,9 @@ def prepare(
         if gpus > 1:
             lr_note = f"linear scaling: {base:g} x ({batch} / 16) = {args['lr0']:g} over {gpus} GPUs"
             args.setdefault("warmup_epochs", max(3.0, float(cfg.overrides.get("warmup_epochs", 3.0))))
+    machine = _loader_machine(device, gpus)
+    loader = _plan_loader(cfg, dataset, machine, imgsz, batch)
+    args.update(loader.train_args)
     amp, precision = mixed_precision(*cuda_devices(device))
     if gpus and "amp" not in cfg.overrides:
         args["amp"] = amp
@@ -309,10 +325,38 @@ def prepare(
         "progloss": cfg.progloss.to_dict(),
         "assign_min_px": cfg.assign_min_px,
         "lr_scaling": lr_note,
+        "loader": loader.to_dict(),  # workers, cache, pinned memory, persistent workers, each with its reason
+        "machine": dataclasses.asdict(machine),
         "recommendations": {k: {"value": _plain(r.value), "reason": r.reason} for k, r in recs.items()},
         "train_args": {k: _plain(v) for k, v in args.items()},
     }
     return recipe, args, settings, warnings
+
+
+def _loader_machine(device: str, gpus: int) -> Any:
+    """The machine the loader plan is made for (a test replaces ``loader.describe_machine``)."""
+    from edgeyolo.train import loader
+
+    visible = None
+    if gpus:
+        import torch
+
+        visible = torch.cuda.device_count() if torch.cuda.is_available() else None
+    return loader.describe_machine(gpus, visible)
+
+
+def _plan_loader(cfg: TrainConfig, dataset: Any, machine: Any, imgsz: int, batch: int) -> Any:
+    from edgeyolo.data.yolo import list_images
+    from edgeyolo.train.loader import cache_bytes, plan_loader
+
+    where = str(dataset.yaml_path)
+    split_images = {
+        s: list_images(dataset.splits[s], where) if s in dataset.splits else [] for s in ("train", "val")
+    }
+    size = sum(cache_bytes(images, imgsz) for images in split_images.values())
+    return plan_loader(machine, batch=batch, imgsz=imgsz,
+                       train_images=len(split_images["train"]), cache_size=size, workers=cfg.workers,
+                       cache=cfg.cache)  # fmt: skip
 
 
 def _plain(v: Any) -> Any:
@@ -350,7 +394,7 @@ def train(
     write_text_atomic(run_dir / CONFIG_FILE, yaml.safe_dump(settings, sort_keys=False))
     log(f"[train] {cfg.model} at {imgsz} px, batch {batch} ({settings['batch_reason']}), loss preset "
         f"{settings['loss_preset'] or 'none (manual ProgLoss phases)'}, augmentation {settings['aug_preset']}, STAL {'on' if recipe.stal else 'off'}, "
-        f"ProgLoss {cfg.progloss.mode}, {settings['precision']}")  # fmt: skip
+        f"ProgLoss {cfg.progloss.mode}, {settings['precision']}, {_loader_note(settings['loader'])}")  # fmt: skip
     t0 = time.perf_counter()
     out = train_detector(cfg.model, Path(cfg.data), epochs=cfg.epochs, imgsz=imgsz, batch=batch, device=device,
                          out_dir=Path(cfg.out), name=name, recipe=recipe, callbacks=callbacks, **args)  # fmt: skip
@@ -358,6 +402,13 @@ def train(
         run_dir=out.run_dir, best=out.best, last=out.last, imgsz=imgsz, epochs_run=out.epochs_run,
         seconds=time.perf_counter() - t0, metrics=out.metrics, settings=settings, warnings=warnings,
     )  # fmt: skip
+
+
+def _loader_note(loader: dict[str, Any]) -> str:
+    cache = {"ram": "images cached in RAM", "disk": "images cached on disk"}.get(
+        loader["cache"], "no image cache"
+    )
+    return f"{loader['workers']} loader workers, {cache}"
 
 
 def resume(run_dir: str | Path, log: Log = lambda m: None) -> TrainResult:

@@ -23,6 +23,7 @@ import math
 import multiprocessing
 import multiprocessing.context
 import os
+import random
 import sys
 from collections import deque
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ Schedule = Literal["linear", "cosine", "step", "none"]
 SCHEDULES: tuple[str, ...] = ("linear", "cosine", "step", "none")
 
 _MIN_SIDE = 2.0  # boxes thinner than this (clipping slivers) are not copied
-_TRIES = 20  # candidate positions drawn at once for each pasted copy
+_TRIES = 20  # random positions tried for each pasted copy (the first alone, the others at once)
 
 
 @dataclass(frozen=True)
@@ -121,17 +122,33 @@ def stal_intensity(cfg: StalConfig, epoch: int, epochs: int) -> float:
 
 class _Patch(NamedTuple):
     pixels: np.ndarray  # h x w x c, a private copy
-    box: np.ndarray  # the target's xyxy box relative to the patch's top-left corner
+    box: tuple[float, float, float, float]  # the target's xyxy box relative to the patch's top-left corner
     cls: float
 
 
-def _cover(rects: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """Share of each box's area that each rect covers: [len(rects), len(boxes)]."""
-    r, b = rects.T[:, :, None], boxes.T[:, None, :]  # coordinates first: cheap broadcasting views
-    iw = np.minimum(r[2], b[2]) - np.maximum(r[0], b[0])
-    ih = np.minimum(r[3], b[3]) - np.maximum(r[1], b[1])
-    area = (b[2] - b[0]) * (b[3] - b[1])
-    return np.maximum(iw, 0.0) * np.maximum(ih, 0.0) / np.maximum(area, 1e-9)
+def _covers_little(rects: np.ndarray, boxes: np.ndarray, limit: np.ndarray) -> np.ndarray:
+    """Per rect, whether it covers at most ``limit`` (``overlap x area``) of every box: ``[len(rects)]``."""
+    r, b = rects.T[:, :, None], boxes.T[:, None, :]
+    d = np.minimum(r[2:], b[2:])
+    d -= np.maximum(r[:2], b[:2])
+    np.maximum(d, 0.0, out=d)
+    return (d[0] * d[1] <= limit).all(1)
+
+
+def _free(r: tuple[float, float, float, float], boxes: list, limits: list, skip: int = -1) -> bool:
+    """Whether rect ``r`` covers at most its limit (``overlap x area``) of each box (but ``boxes[skip]``).
+
+    Plain floats: an image's few boxes cost less this way than as small numpy arrays, whose per-call
+    overhead dominates at these sizes.
+    """
+    x1, y1, x2, y2 = r
+    for j, (bx1, by1, bx2, by2) in enumerate(boxes):
+        iw = (x2 if x2 < bx2 else bx2) - (x1 if x1 > bx1 else bx1)
+        if iw > 0.0:
+            ih = (y2 if y2 < by2 else by2) - (y1 if y1 > by1 else by1)
+            if ih > 0.0 and iw * ih > limits[j] and j != skip:
+                return False
+    return True
 
 
 def _box_polygons(boxes: np.ndarray, m: int, dtype: Any) -> np.ndarray:
@@ -186,8 +203,9 @@ class SmallTargetAugment:
     of indices carries the epoch it is drawn for, and the worker applies that epoch's intensity
     (:meth:`use_epoch`).
 
-    Each process draws from its own numpy Generator: seeded from ``seed`` and, in a DataLoader worker,
-    the worker's torch seed, so workers differ and a seeded run repeats. The bank is per process, starts
+    Each process draws from its own ``random.Random`` (a scalar draw costs a twentieth of a numpy
+    Generator's, and an image needs a dozen): seeded from ``seed`` and, in a DataLoader worker, the worker's
+    torch seed, so workers differ and a seeded run repeats. The bank is per process, starts
     empty in every worker and is not pickled.
 
     Keypoints (pose) and semantic masks cannot be made up for a pasted object: such samples pass through
@@ -201,7 +219,7 @@ class SmallTargetAugment:
         self._shared = multiprocessing.RawArray("q", 2)  # (epoch, epochs); epochs 0: not set, full intensity
         self._bank: deque[_Patch] = deque(maxlen=self.cfg.bank)
         self._owner_pid = os.getpid()
-        self._rng: np.random.Generator | None = None
+        self._rng: random.Random | None = None
         self._rng_pid = -1
         self._batch_epoch: int | None = None  # this process's current batch's epoch (see use_epoch)
 
@@ -266,14 +284,15 @@ class SmallTargetAugment:
             f"schedule={c.schedule}, intensity={self.intensity:.3f})"
         )
 
-    def _generator(self) -> np.random.Generator:
+    def _generator(self) -> random.Random:
         pid = os.getpid()
         if self._rng is None or self._rng_pid != pid:
             if self.seed is None:
-                self._rng = np.random.default_rng()
+                self._rng = random.Random()
             else:
                 key = _worker_key(self._owner_pid)
-                self._rng = np.random.default_rng(np.random.SeedSequence([int(self.seed) & 0xFFFFFFFF, key]))
+                state = np.random.SeedSequence([int(self.seed) & 0xFFFFFFFF, key]).generate_state(4)
+                self._rng = random.Random(int.from_bytes(state.tobytes(), "little"))
             self._rng_pid = pid
         return self._rng
 
@@ -298,20 +317,23 @@ class SmallTargetAugment:
         instances.denormalize(w, h)
         boxes = np.asarray(instances.bboxes)
         cls = np.asarray(labels["cls"])
+        # An image has a few to a few dozen boxes: plain floats, not small numpy arrays (see _free).
+        b = boxes.reshape(-1, 4).tolist()
+        limits = [cfg.overlap * (x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in b]
 
-        own = self._pick_own(img, boxes, cls[:, 0] if cls.ndim > 1 else cls, rng)
+        own = self._pick_own(img, b, limits, cls[:, 0] if cls.ndim > 1 else cls, rng)
         n_pool = len(own) + len(self._bank)
         chosen: list[_Patch] = []
         if draw and n_pool:
-            picks = rng.integers(0, n_pool, size=int(rng.integers(1, cfg.copies + 1)))
-            chosen = [own[i] if i < len(own) else self._bank[i - len(own)] for i in picks]
+            k = min(1 + int(rng.random() * cfg.copies), cfg.copies)
+            chosen = [own[i] if i < len(own) else self._bank[i - len(own)]
+                      for i in (min(int(rng.random() * n_pool), n_pool - 1) for _ in range(k))]  # fmt: skip
         self._bank.extend(own)  # after drawing, so an image's own targets are not in its pool twice
         if not chosen:
             return labels
 
         out: np.ndarray | None = None
-        occupied = boxes.astype(np.float64).reshape(-1, 4)
-        new_boxes: list[np.ndarray] = []
+        new_boxes: list[tuple[float, float, float, float]] = []
         new_cls: list[float] = []
         lo, hi = cfg.scale
         for patch in chosen:
@@ -319,23 +341,19 @@ class SmallTargetAugment:
             if pix.shape[2] != img.shape[2]:
                 continue
             ph, pw = pix.shape[:2]
-            s = rng.uniform(lo, hi) if hi > lo else lo
+            s = lo + (hi - lo) * rng.random()
             nw, nh = max(1, round(pw * s)), max(1, round(ph * s))
             sx, sy = nw / pw, nh / ph
-            box = rel * (sx, sy, sx, sy)
-            if max(box[2] - box[0], box[3] - box[1]) >= cfg.size or min(box[2] - box[0], box[3] - box[1]) < 1:
+            box = (rel[0] * sx, rel[1] * sy, rel[2] * sx, rel[3] * sy)
+            bw, bh = box[2] - box[0], box[3] - box[1]
+            if max(bw, bh) >= cfg.size or min(bw, bh) < 1:
                 nw, nh, box = pw, ph, rel  # keep the copy a small target: paste it at its own size
             if nw > w or nh > h:
                 continue
-            rects = np.floor(rng.random((_TRIES, 2)) * (w - nw + 1, h - nh + 1))  # top-left corners
-            rects = np.concatenate([rects, rects + (nw, nh)], 1)
-            j = 0
-            if len(occupied):
-                free = np.flatnonzero(_cover(rects, occupied).max(1) <= cfg.overlap)
-                if not free.size:
-                    continue
-                j = free[0]
-            x, y = int(rects[j, 0]), int(rects[j, 1])
+            spot = self._spot(rng, nw, nh, w, h, boxes, b, limits, new_boxes)
+            if spot is None:
+                continue
+            x, y = spot
             if out is None:
                 # Pasted in place, as the library's RandomHSV just before this writes into the image: at this
                 # point of a training pipeline the array belongs to this sample (mosaic, perspective and
@@ -344,58 +362,78 @@ class SmallTargetAugment:
             if (nw, nh) != (pw, ph):
                 pix = cv2.resize(pix, (nw, nh), interpolation=cv2.INTER_LINEAR).reshape(nh, nw, -1)
             out[y : y + nh, x : x + nw] = pix
-            pasted = box + (x, y, x, y)
-            occupied = np.concatenate([occupied, pasted[None]])
-            new_boxes.append(pasted)
+            new_boxes.append((box[0] + x, box[1] + y, box[2] + x, box[3] + y))
             new_cls.append(patch.cls)
         if out is None:
             return labels
 
-        added = np.stack(new_boxes).astype(boxes.dtype if boxes.dtype.kind == "f" else np.float32)
+        added = np.array(new_boxes, boxes.dtype if boxes.dtype.kind == "f" else np.float32)
         segments = None
         if len(instances.segments):  # polygon labels: the pasted box's rectangle keeps counts equal
             seg = instances.segments
             segments = np.concatenate([seg, _box_polygons(added, seg.shape[1], seg.dtype)])
-        instances.update(np.concatenate([boxes.reshape(-1, 4).astype(added.dtype), added]), segments)
+        instances.update(
+            np.concatenate([boxes.reshape(-1, 4).astype(added.dtype, copy=False), added]), segments
+        )
         cls_dtype = cls.dtype if cls.dtype.kind == "f" else np.float32
-        extra = np.asarray(new_cls, dtype=cls_dtype).reshape((-1, *cls.shape[1:]))
+        extra = np.array(new_cls, cls_dtype).reshape((-1, *cls.shape[1:]))
         labels["cls"] = np.concatenate([cls.astype(cls_dtype, copy=False), extra])
         labels["img"] = out
         return labels
 
-    def _pick_own(
-        self, img: np.ndarray, boxes: np.ndarray, cls: np.ndarray, rng: np.random.Generator
-    ) -> list[_Patch]:
-        """Copies of up to ``cfg.copies`` eligible small targets of this image (see the class docstring)."""
+    def _spot(self, rng: random.Random, nw: int, nh: int, w: int, h: int, boxes: np.ndarray, b: list,
+              limits: list, pasted: list) -> tuple[int, int] | None:  # fmt: skip
+        """A random top-left corner where an ``nw x nh`` patch lies inside the image and covers at most
+        ``cfg.overlap`` of every labelled box and every copy pasted before it; None after ``_TRIES`` tries.
+
+        The first try is checked in plain floats (usually it is free); when it is not, the other tries at
+        once with numpy (a crowded image can need all of them).
+        """
+        overlap = self.cfg.overlap
+        pasted_limits = [overlap * (x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in pasted]
+        x, y = math.floor(rng.random() * (w - nw + 1)), math.floor(rng.random() * (h - nh + 1))
+        if _free((x, y, x + nw, y + nh), b, limits) and _free((x, y, x + nw, y + nh), pasted, pasted_limits):
+            return x, y
+        u = np.array([rng.random() for _ in range(2 * _TRIES - 2)]).reshape(-1, 2)
+        xy = np.floor(u * (w - nw + 1, h - nh + 1))
+        rects = np.concatenate([xy, xy + (nw, nh)], 1)
+        ok = _covers_little(rects, boxes.reshape(-1, 4).astype(np.float64), np.asarray(limits)) if b else None
+        for j in range(len(rects)) if ok is None else np.flatnonzero(ok).tolist():
+            x, y = xy[j].tolist()
+            if _free((x, y, x + nw, y + nh), pasted, pasted_limits):
+                return int(x), int(y)
+        return None
+
+    def _pick_own(self, img: np.ndarray, b: list, limits: list, cls: np.ndarray, rng: random.Random
+                  ) -> list[_Patch]:  # fmt: skip
+        """Copies of up to ``cfg.copies`` eligible small targets of this image (see the class docstring).
+
+        ``b`` is the image's xyxy boxes and ``limits`` their ``overlap x area``, as plain floats. Eligible
+        targets are tried in a random order and the first ``cfg.copies`` whose patch does not cover another
+        box are kept: a uniform choice among all such targets, without checking every one of them.
+        """
         cfg = self.cfg
-        if not len(boxes):
-            return []
         h, w = img.shape[:2]
-        b = boxes.astype(np.float64)
-        bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-        ok = (np.maximum(bw, bh) < cfg.size) & (np.minimum(bw, bh) >= _MIN_SIDE)
-        ok &= (b[:, 0] > 0) & (b[:, 1] > 0) & (b[:, 2] < w) & (b[:, 3] < h)
-        idx = np.flatnonzero(ok)
-        if not idx.size:
-            return []
-        m = cfg.margin
-        crop = np.empty((idx.size, 4), np.int64)
-        crop[:, :2] = np.floor(b[idx, :2]) - m
-        crop[:, 2:] = np.ceil(b[idx, 2:]) + m
-        np.maximum(crop, 0, out=crop)
-        np.minimum(crop, (w, h, w, h), out=crop)
-        if len(b) > 1:
-            cover = _cover(crop.astype(np.float64), b)
-            cover[np.arange(idx.size), idx] = 0.0  # a target's own box
-            keep = cover.max(1) <= cfg.overlap
-            idx, crop = idx[keep], crop[keep]
-        if idx.size > cfg.copies:
-            sel = rng.choice(idx.size, size=cfg.copies, replace=False)
-            idx, crop = idx[sel], crop[sel]
-        patches = []
-        for i, (x1, y1, x2, y2) in zip(idx.tolist(), crop.tolist()):
-            pix = img[y1:y2, x1:x2].copy()  # C-contiguous, owned: the image is overwritten next
-            patches.append(_Patch(pix, b[i] - (x1, y1, x1, y1), float(cls[i])))
+        size, m = cfg.size, cfg.margin
+        small = []
+        for i, (x1, y1, x2, y2) in enumerate(b):
+            bw, bh = x2 - x1, y2 - y1
+            if (bw if bw > bh else bh) < size and (bw if bw < bh else bh) >= _MIN_SIDE and \
+                    x1 > 0 and y1 > 0 and x2 < w and y2 < h:  # fmt: skip
+                small.append(i)
+        if len(small) > cfg.copies:
+            rng.shuffle(small)
+        patches: list[_Patch] = []
+        for i in small:
+            x1, y1, x2, y2 = b[i]
+            cx1, cy1 = max(math.floor(x1) - m, 0), max(math.floor(y1) - m, 0)
+            cx2, cy2 = min(math.ceil(x2) + m, w), min(math.ceil(y2) + m, h)
+            if not _free((cx1, cy1, cx2, cy2), b, limits, skip=i):
+                continue
+            pix = img[cy1:cy2, cx1:cx2].copy()  # C-contiguous, owned: the image is overwritten next
+            patches.append(_Patch(pix, (x1 - cx1, y1 - cy1, x2 - cx1, y2 - cy1), float(cls[i])))
+            if len(patches) == cfg.copies:
+                break
         return patches
 
 
