@@ -13,7 +13,6 @@ size), so a second diagnosis is instant and never imports torch. The result is w
 from __future__ import annotations
 
 import csv
-import html
 import json
 import os
 import re
@@ -1269,10 +1268,13 @@ def format_diagnosis(d: Diagnosis) -> str:
 
 
 def diagnosis_html(d: Diagnosis) -> str:
-    """The diagnosis as an HTML fragment (no scripts, every piece of run/user text escaped) for a report."""
+    """The diagnosis as an HTML fragment (no scripts, every piece of run/user text escaped) for a report.
+
+    The fragment goes into a report page (``extra_sections``), so it is built from the report's page pieces.
+    """
+    from edgeyolo.report.html import esc as e
     from edgeyolo.report.html import num, table
 
-    e = html.escape
     m = d.metrics
     out = ['<div class="edgeyolo-diagnosis">',
            f"<p>Run <code>{e(d.run_dir)}</code>: {d.epochs} epochs; best epoch {d.best_epoch}: P {m['precision']:.3f}, "

@@ -99,6 +99,42 @@ def test_user_text_is_escaped_in_html_and_svg(hostile_report):
     assert "Diagnosis &lt;b&gt;" in page  # extra section titles are escaped, bodies are trusted HTML
 
 
+def test_every_page_carries_the_csp_and_fetches_nothing(hostile_report, tmp_path):
+    """report, compare, a report with a diagnosis and tune.html: one page builder, one CSP, nothing external."""
+    from edgeyolo.diagnose import Diagnosis, Finding, Overfitting, diagnosis_html
+    from edgeyolo.report import Run, compare
+    from edgeyolo.report.html import CSP_META
+    from edgeyolo.tune.outputs import write_html
+
+    records, r = hostile_report
+    pi, jetson = sweep(dev=device("rpi5", "pi")), sweep(dev=device("jetson-orin-nano", "orin"), scale=0.4)
+    cmp = compare([Run("pi", pi), Run("jetson", jetson)], tmp_path / "cmp")
+    d = Diagnosis(run_dir="/runs/<x>", epochs=3, best_epoch=3, findings=[Finding("r", "o <b>", "c", "e", "a")],
+                  metrics={"precision": 0.5, "recall": 0.5, "map50": 0.5, "map50_95": 0.3},
+                  overfitting=Overfitting(detected=False, note="none"), notes=["see https://example.com"])  # fmt: skip
+    diag = report(records, tmp_path / "diag", extra_sections=[("Training diagnosis", diagnosis_html(d))])
+    trials = [{"trial": i, "state": "complete", "fitness": 0.1 * i, "map50_95": 0.1 * i, "params": {"lr0": 0.01 * i},
+               "error": "<b>boom</b>" if i else None} for i in (1, 2)]  # fmt: skip
+    space = {"lr0": {"distribution": "log-uniform", "low": 0.001, "high": 0.1}}
+    tune = write_html(tmp_path, trials, {"space": space, "objective": "map"})
+    pages = {
+        "report": r.files["html"],
+        "compare": cmp.files["html"],
+        "diagnosis": diag.files["html"],
+        "tune": tune,
+    }
+    for name, path in pages.items():
+        page = path.read_text()
+        assert page.startswith("<!DOCTYPE html>") and page.count(CSP_META) == 1, name
+        assert page.count("Content-Security-Policy") == 1 and "default-src 'none'" in page, name
+        assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:|//)""", page, re.I), name
+        assert "<link" not in page and "@import" not in page, name
+    diag_page = diag.files["html"].read_text()
+    assert "Training diagnosis" in diag_page and "o &lt;b&gt;" in diag_page and "/runs/&lt;x&gt;" in diag_page
+    tune_page = tune.read_text()
+    assert "&lt;b&gt;boom&lt;/b&gt;" in tune_page and "<script" not in tune_page
+
+
 def test_report_without_accuracy_or_successful_records(tmp_path):
     no_acc = [record("n", 320, "onnx", "fp32", 20, None), record("n", 320, "onnx", "int8", 12, None)]
     r = report(no_acc, tmp_path / "a")

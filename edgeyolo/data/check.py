@@ -21,7 +21,6 @@ Problem codes (severity):
 
 from __future__ import annotations
 
-import math
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -32,12 +31,12 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from edgeyolo.data.labels import parse_row
 from edgeyolo.data.yolo import IMAGE_SUFFIXES, DatasetInfo, label_path_for, list_images, load_dataset
 from edgeyolo.errors import ConfigError, DatasetError
 
 Severity = Literal["error", "warning"]
 
-COORD_TOLERANCE = 1e-6  # normalised coordinates may exceed [0, 1] by this much (float rounding)
 SMALL_AREA = 32**2  # COCO size buckets, in letterboxed pixels
 MEDIUM_AREA = 96**2
 IMBALANCE_RATIO = 10.0  # most / least frequent training class above which imbalance is warned about
@@ -204,55 +203,6 @@ def _decode(path: Path) -> tuple[tuple[int, int] | None, str | None]:
     return (int(img.shape[0]), int(img.shape[1])), None
 
 
-def _parse_row(tokens: list[str], nc: int, file: str, line: int) -> tuple[list[float] | None, list[Problem]]:
-    """A label row as [class, xc, yc, w, h] (polygons become their bounding box), and its problems."""
-
-    def err(code: str, message: str) -> Problem:
-        return Problem("error", code, file, message, line)
-
-    n = len(tokens)
-    if n != 5 and not (n >= 7 and n % 2 == 1):
-        return None, [
-            err(
-                "bad-columns",
-                f"{n} values; a detection row is 'class xc yc w h' (5 values), a polygon row is "
-                "'class x1 y1 x2 y2 x3 y3 ...' (an odd count >= 7)",
-            )
-        ]
-    values: list[float] = []
-    for tok in tokens:
-        try:
-            v = float(tok)
-        except ValueError:
-            v = math.nan
-        if not math.isfinite(v):
-            return None, [err("non-numeric", f"value {tok!r} is not a finite number; rows hold numbers only")]
-        values.append(v)
-    problems: list[Problem] = []
-    cls = values[0]
-    if not cls.is_integer() or not 0 <= cls < nc:
-        problems.append(
-            err("bad-class", f"class id {tokens[0]!r} is not an integer in 0..{nc - 1} (nc={nc})")
-        )
-    coords = values[1:]
-    bad = [t for t, v in zip(tokens[1:], coords) if not -COORD_TOLERANCE <= v <= 1 + COORD_TOLERANCE]
-    if bad:
-        problems.append(
-            err(
-                "out-of-range",
-                f"coordinates {', '.join(bad)} outside [0, 1]; coordinates are normalised by image size",
-            )
-        )
-    if n == 5:
-        xc, yc, w, h = coords
-    else:
-        xs, ys = coords[0::2], coords[1::2]
-        xc, yc, w, h = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2, max(xs) - min(xs), max(ys) - min(ys)
-    if not bad and (w <= 0 or h <= 0):
-        problems.append(err("zero-size", f"box has zero width or height (w={w:g}, h={h:g}); delete the row"))
-    return (None if problems else [cls, xc, yc, w, h]), problems
-
-
 def _scan_labels(label_file: Path, nc: int) -> tuple[bool, np.ndarray, list[Problem]]:
     """Whether the file has rows, its valid unique boxes, and the problems of its rows."""
     if not label_file.is_file():
@@ -268,9 +218,9 @@ def _scan_labels(label_file: Path, nc: int) -> tuple[bool, np.ndarray, list[Prob
         if not tokens:
             continue
         labeled = True
-        box, row_problems = _parse_row(tokens, nc, file, line_no)
-        problems += row_problems
-        if box is None:
+        box, row_problems = parse_row(tokens, nc)
+        problems += [Problem("error", p.code, file, p.message, line_no) for p in row_problems]
+        if box is None or row_problems:
             continue
         key = tuple(float(t) for t in tokens)
         if key in first_seen:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from edgeyolo.data.labels import parse_row
 from edgeyolo.errors import DatasetError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -114,7 +115,8 @@ def read_labels(label_file: Path) -> np.ndarray:
     """Rows of ``class xc yc w h``; a missing file is a background image (no objects).
 
     Polygon rows (``class x1 y1 x2 y2 ...``) become their bounding box. Malformed rows are reported by
-    ``edgeyolo data check``; here they raise.
+    ``edgeyolo data check``; here a row that cannot be read (column count, a value that is not a finite
+    number) raises. Both parse with :func:`edgeyolo.data.labels.parse_row`.
     """
     if not label_file.is_file():
         return np.zeros((0, 5), np.float32)
@@ -123,22 +125,10 @@ def read_labels(label_file: Path) -> np.ndarray:
         parts = line.split()
         if not parts:
             continue
-        try:
-            values = [float(v) for v in parts]
-        except ValueError:
-            raise DatasetError(
-                f"{label_file}:{lineno}: non-numeric value; rows are 'class xc yc w h'"
-            ) from None
-        if len(values) == 5:
-            rows.append(values)
-        elif len(values) >= 7 and len(values) % 2 == 1:  # polygon: class + x,y pairs
-            xy = np.array(values[1:], np.float32).reshape(-1, 2)
-            (x1, y1), (x2, y2) = xy.min(0), xy.max(0)
-            rows.append([values[0], (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1])
-        else:
-            raise DatasetError(
-                f"{label_file}:{lineno}: {len(values)} values; rows are 'class xc yc w h' (5 values)"
-            )
+        box, problems = parse_row(parts)
+        if box is None:
+            raise DatasetError(f"{label_file}:{lineno}: {problems[0].message}")
+        rows.append(box)
     return np.array(rows, np.float32).reshape(-1, 5)
 
 

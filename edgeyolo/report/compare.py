@@ -17,6 +17,7 @@ from edgeyolo._version import __version__
 from edgeyolo.errors import ConfigError, ResultsError
 from edgeyolo.report import html as H
 from edgeyolo.report import plots, tables
+from edgeyolo.report.tables import md_cell as _md
 from edgeyolo.select import Candidate, Metric, Selection, devices_of, records_of_device, select
 
 
@@ -126,11 +127,6 @@ def _summary(runs: Sequence[Run], sels: dict[str, Selection]) -> str:
     if len(picked) == 1:
         return f"{next(iter(picked))} is selected on every run."
     return "Selections differ: " + "; ".join(f"{lb}: {c or 'nothing fits'}" for lb, c in chosen.items()) + "."
-
-
-def _md(s: object) -> str:
-    """A user string in a Markdown table cell."""
-    return str(s).replace("|", "\\|").replace("\n", " ")
 
 
 def _markdown(runs, sels, rows, metric, summary) -> str:

@@ -11,6 +11,7 @@ from edgeyolo._io import write_json_atomic, write_text_atomic
 from edgeyolo._version import __version__
 from edgeyolo.report import html as H
 from edgeyolo.report import plots, tables
+from edgeyolo.report.tables import md_cell as _md
 from edgeyolo.select import Metric, Selection, pm, records_of_device, select
 
 
@@ -23,11 +24,6 @@ class ReportResult:
 
 def _fmt(v: float | None, digits: int = 3) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
-
-
-def _md(s: object) -> str:
-    """A user string in a Markdown table cell: pipes and line breaks would break the row."""
-    return str(s).replace("|", "\\|").replace("\n", " ")
 
 
 def _markdown(records: Sequence[dict], sel: Selection) -> str:

@@ -29,6 +29,11 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
+def md_cell(s: object) -> str:
+    """A user string in a Markdown table cell: pipes and line breaks would break the row."""
+    return str(s).replace("|", "\\|").replace("\n", " ")
+
+
 def status_text(rec: dict, counted: bool) -> str:
     if rec.get("status") != "ok":
         return f"{rec.get('status', 'error')}: {rec.get('message') or 'no message'}"

@@ -21,6 +21,7 @@ from typing import Any
 
 from edgeyolo.errors import BackendUnavailableError
 from edgeyolo.tune.outputs import add_record, write_html
+from edgeyolo.tune.outputs import short as _short
 from edgeyolo.tune.space import SearchSpace, suggest
 from edgeyolo.tune.trial import TrialContext, run_trial
 
@@ -121,7 +122,3 @@ def run_local(cfg: Any, ctx: TrialContext, space: SearchSpace, before: list[dict
         tell(study, trial.number, record)
         write_html(ctx.out, records, settings)
         log(progress_line(record, len(records), cfg.trials, records, started, i + 1))
-
-
-def _short(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import html
 import io
 import json
 import shutil
@@ -230,21 +229,25 @@ def _plots(records: list[dict[str, Any]], space: dict[str, dict[str, Any]]) -> t
 
 
 def write_html(out: Path, records: list[dict[str, Any]], settings: dict[str, Any]) -> Path:
-    """``tune.html``: self-contained (inline SVG and CSS, no scripts, no network)."""
+    """``tune.html``: self-contained (inline SVG and CSS, no scripts, no network), built by the report's page."""
+    from edgeyolo.report import html as H
+
     space = settings.get("space", {})
     fitness_svg, scatter_svg = _plots(records, space) if records else ("", "")
     best = best_record(records)
     ranked = sorted(records, key=lambda r: (r.get("fitness") is None, -(r.get("fitness") or 0), r["trial"]))
     counts = {s: sum(r.get("state") == s for r in records) for s in ("complete", "pruned", "failed")}
-    e = html.escape
+    e = H.esc
     rows = []
     for r in ranked:
         params = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(r.get("params", {}).items()))
+        error = f" {r['error']}" if r.get("error") else ""
+        numbers = [r["trial"], *(_fmt(r.get(k)) for k in ("fitness", "map50_95", "latency_ms")),
+                   r.get("epochs_run", ""), _fmt(r.get("seconds"))]  # fmt: skip
+        cells = [H.Cell(v, num=True) for v in numbers]
         rows.append(
-            f"<tr><td>{r['trial']}</td><td>{e(r.get('state', ''))}</td><td>{_fmt(r.get('fitness'))}</td>"
-            f"<td>{_fmt(r.get('map50_95'))}</td><td>{_fmt(r.get('latency_ms'))}</td><td>{r.get('epochs_run', '')}</td>"
-            f"<td>{_fmt(r.get('seconds'))}</td><td class=p>{e(params)}{e(' ' + r['error']) if r.get('error') else ''}</td></tr>"
-        )  # fmt: skip
+            [cells[0], r.get("state", ""), *cells[1:], H.Cell(f"<code>{e(params + error)}</code>", safe=True)]
+        )
     summary = (f"{len(records)} trials ({counts['complete']} complete, {counts['pruned']} pruned, "
                f"{counts['failed']} failed); objective {e(str(settings.get('objective')))}, backend "
                f"{e(str(settings.get('backend')))}, {settings.get('epochs')} epochs per trial at "
@@ -252,33 +255,22 @@ def write_html(out: Path, records: list[dict[str, Any]], settings: dict[str, Any
     best_line = (f"Best: trial {best['trial']}, fitness {_fmt(best['fitness'])}, mAP50-95 {_fmt(best['map50_95'])}"
                  f" &mdash; <code>edgeyolo train --config {BEST_YAML}</code>." if best else "No complete trial yet.")  # fmt: skip
     guide = "".join(f"<li>{e(g)}</li>" for g in _GUIDE)
-    doc = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>edgeyolo tune</title>
-<style>
-body{{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}}
-h1{{font-size:1.4rem}} h2{{font-size:1.1rem;margin-top:2rem}} table{{border-collapse:collapse;font-size:.85rem}}
-td,th{{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}} td.p{{text-align:left;font-family:monospace;font-size:.75rem}}
-th{{background:#f4f4f4}} svg{{max-width:100%;height:auto}} code{{background:#f4f4f4;padding:0 .2rem}}
-</style></head><body>
-<h1>Hyperparameter search</h1>
-<p>{summary}</p><p>{best_line}</p>
-<h2>Fitness over trials</h2>
-{fitness_svg}
-<h2>Each hyperparameter vs mAP50-95</h2>
-{scatter_svg}
-<h2>Reading the scatter plots</h2><ul>{guide}</ul>
-<h2>Trials, best first</h2>
-<table><tr><th>trial</th><th>state</th><th>fitness</th><th>mAP50-95</th><th>p90 ms</th><th>epochs</th><th>s</th><th>hyperparameters</th></tr>
-{"".join(rows)}
-</table>
-</body></html>
-"""
+    headers = ["trial", "state", "fitness", "mAP50-95", "p90 ms", "epochs", "s", "hyperparameters"]
+    sections = [
+        H.section("Fitness over trials", fitness_svg),
+        H.section("Each hyperparameter vs mAP50-95", scatter_svg),
+        H.section("Reading the scatter plots", f"<ul>{guide}</ul>"),
+        H.section("Trials, best first", H.table(headers, rows, sortable=False, numeric=[True, False, *[True] * 5, False])),
+    ]  # fmt: skip
+    header = f'<div class="summary"><p>{summary}</p><p>{best_line}</p></div>'
+    doc = H.page("edgeyolo tune: hyperparameter search", header, sections, script=False)
     return write_text_atomic(Path(out) / HTML, doc)
 
 
+def short(v: Any) -> str:
+    """A hyperparameter or metric value for a log line or a table cell: floats to 4 significant digits."""
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
 def _fmt(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
+    return "" if v is None else short(v)

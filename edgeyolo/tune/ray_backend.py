@@ -26,6 +26,7 @@ from typing import Any
 
 from edgeyolo.errors import BackendUnavailableError
 from edgeyolo.tune.outputs import add_record, write_html
+from edgeyolo.tune.outputs import short as _short
 from edgeyolo.tune.space import SearchSpace, suggest
 from edgeyolo.tune.trial import SCHEMA, TRIALS_DIR, TrialContext, run_trial, trial_name
 
@@ -132,10 +133,6 @@ def _error(trial: Any) -> str:
         if lines:
             return lines[-1].strip()
     return "the trial's worker failed"
-
-
-def _short(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 class _DefineByRun:
