@@ -33,17 +33,22 @@ METRIC_OPT = click.option("--metric", type=click.Choice(["p50", "p90", "p95", "p
                           help="End-to-end latency percentile the budget applies to.")  # fmt: skip
 
 
+# How SSH logs in and trusts a host: the same for every command that reaches devices (bench, run, device setup).
+SSH_LOGIN_OPTIONS = [
+    click.option("--identity", "-i", default=None, type=click.Path(dir_okay=False),
+                 help="SSH private key; default: ssh-agent and ~/.ssh/id_*."),
+    click.option("--known-hosts", default=None, type=click.Path(dir_okay=False), help="Default ~/.ssh/known_hosts."),
+    click.option("--accept-new-host-key", is_flag=True,
+                 help="Trust and save the key of a host not yet in known_hosts (a changed key is still refused)."),
+]  # fmt: skip
+
 _REMOTE_OPTIONS = [
     click.option("--host", "hosts", multiple=True, metavar="USER@HOST[:PORT]",
                  help="Benchmark on this device over SSH (repeatable; devices run in parallel)."),
     click.option("--devices", "inventory", default=None, type=click.Path(dir_okay=False),
                  help="Inventory YAML: devices: {NAME: {host: user@host[:port], profile: rpi5, key:, python:, workdir:}}."),
     click.option("--only", "device_names", multiple=True, metavar="NAME", help="Only these devices of --devices (repeatable)."),
-    click.option("--identity", "-i", default=None, type=click.Path(dir_okay=False),
-                 help="SSH private key; default: ssh-agent and ~/.ssh/id_*."),
-    click.option("--known-hosts", default=None, type=click.Path(dir_okay=False), help="Default ~/.ssh/known_hosts."),
-    click.option("--accept-new-host-key", is_flag=True,
-                 help="Trust and save the key of a host not yet in known_hosts (a changed key is still refused)."),
+    *SSH_LOGIN_OPTIONS,
     click.option("--remote-python", default="python3", show_default=True,
                  help="Python with edgeyolo installed on --host devices, e.g. '~/venv/bin/python' (quoted)."),
     click.option("--remote-workdir", default=None,
@@ -51,11 +56,20 @@ _REMOTE_OPTIONS = [
 ]  # fmt: skip
 
 
-def remote_options(f):
-    """The SSH options of ``bench`` and ``run`` (devices to benchmark on instead of this machine)."""
-    for option in reversed(_REMOTE_OPTIONS):
+def _apply(options: list, f):
+    for option in reversed(options):
         f = option(f)
     return f
+
+
+def remote_options(f):
+    """The SSH options of ``bench`` and ``run`` (devices to benchmark on instead of this machine)."""
+    return _apply(_REMOTE_OPTIONS, f)
+
+
+def ssh_login_options(f):
+    """--identity, --known-hosts and --accept-new-host-key."""
+    return _apply(SSH_LOGIN_OPTIONS, f)
 
 
 def remote_from_options(hosts, inventory, device_names, identity, known_hosts, accept_new_host_key, remote_python,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgeyolo.commands._common import _profile
+from edgeyolo.commands._common import _profile, ssh_login_options
 
 
 @click.group("device", short_help="Prepare devices for benchmarking over SSH.")
@@ -75,21 +75,7 @@ def _runtimes(value: str | None) -> tuple[str, ...] | None:
     type=click.Path(file_okay=False),
     help="Folder here for the device's wheels (kept for the next device); default ~/.cache/edgeyolo/wheelhouse/<platform>.",
 )
-@click.option(
-    "--identity",
-    "-i",
-    default=None,
-    type=click.Path(dir_okay=False),
-    help="SSH private key; default: ssh-agent and ~/.ssh/id_*.",
-)
-@click.option(
-    "--known-hosts", default=None, type=click.Path(dir_okay=False), help="Default ~/.ssh/known_hosts."
-)
-@click.option(
-    "--accept-new-host-key",
-    is_flag=True,
-    help="Trust and save the key of a host not yet in known_hosts (a changed key is still refused).",
-)
+@ssh_login_options
 @click.option(
     "--force", is_flag=True, help="Copy and install again even when the device already has these versions."
 )
