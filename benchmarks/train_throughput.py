@@ -64,7 +64,7 @@ def _images_per_s(run: Path, n_train: int) -> float:
 def _gpu_amp(device: str) -> object:
     import torch
 
-    from edgeyolo.train.recipe import mixed_precision
+    from edgeyolo.recipe import mixed_precision
 
     dev = int(device.split(",")[0].removeprefix("cuda:"))
     return mixed_precision([torch.cuda.get_device_capability(dev)], (torch.cuda.get_device_name(dev),))[0]
@@ -114,7 +114,7 @@ def _run_variant(variant: str, data: Path, out: Path, a: argparse.Namespace, env
 def _loader_bench(a: argparse.Namespace, data: Path) -> None:
     """Images/s out of the library's DataLoader with the recipe's transforms (no model), alternating."""
     from edgeyolo._ultralytics import _insert_before_format, import_ultralytics
-    from edgeyolo.train.recipe import AUG_PRESETS
+    from edgeyolo.recipe import AUG_PRESETS
     from edgeyolo.train.stal import SmallTargetAugment, StalConfig, tag_loader_epochs
 
     import_ultralytics()

@@ -134,7 +134,7 @@ def _patch_amp_check() -> None:
     def check_amp(model):
         import torch
 
-        from edgeyolo.train.recipe import fp16_amp_breaks
+        from edgeyolo.recipe import fp16_amp_breaks
 
         device = next(model.parameters()).device
         if device.type != "cuda" or (WEIGHTS_DIR / "yolo26n.pt").is_file():

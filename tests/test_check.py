@@ -13,7 +13,7 @@ from edgeyolo.data import check
 from edgeyolo.data.check import CheckReport, check_dataset
 from edgeyolo.data.synth import CLASS_NAMES, SynthConfig, SynthResult, synthesize
 from edgeyolo.errors import ConfigError, DatasetError
-from edgeyolo.train.recipe import batch_for
+from edgeyolo.recipe import batch_for
 
 IMGSZ = 128  # the synthetic images' size, so that letterboxing keeps their small objects small
 

@@ -6,7 +6,7 @@ import pytest
 
 from edgeyolo.errors import ConfigError
 from edgeyolo.train.progloss import Phase, ProgLossConfig, gains, o2m_weight
-from edgeyolo.train.recipe import (
+from edgeyolo.recipe import (
     AUG_PRESETS,
     LOSS_PRESETS,
     aug_preset_for,
@@ -137,7 +137,7 @@ def test_progloss_from_dict_rejects_unknown_keys():
     ],
 )
 def test_mixed_precision_by_compute_capability(caps, amp, words):
-    from edgeyolo.train.recipe import mixed_precision
+    from edgeyolo.recipe import mixed_precision
 
     got, reason = mixed_precision(caps)
     assert got == amp and words in reason
@@ -155,7 +155,7 @@ def test_cpu_training_leaves_amp_to_the_library(tmp_path, tiny_data):
 
 
 def test_large_gpu_batch_is_capped_on_small_datasets():
-    from edgeyolo.train.recipe import MIN_BATCHES_PER_EPOCH, batch_for
+    from edgeyolo.recipe import MIN_BATCHES_PER_EPOCH, batch_for
 
     uncapped = batch_for(80, "n", 320)
     assert uncapped.batch == 256
@@ -169,7 +169,7 @@ def test_large_gpu_batch_is_capped_on_small_datasets():
 
 
 def test_gpus_known_to_break_float16_amp_train_in_float32():
-    from edgeyolo.train.recipe import mixed_precision
+    from edgeyolo.recipe import mixed_precision
 
     amp, reason = mixed_precision([(7, 5)], ("NVIDIA GeForce GTX 1660 SUPER",))
     assert amp is False and "GTX 1660" in reason and "float32" in reason
@@ -177,7 +177,7 @@ def test_gpus_known_to_break_float16_amp_train_in_float32():
 
 
 def test_cuda_device_strings():
-    from edgeyolo.train.recipe import parse_devices
+    from edgeyolo.recipe import parse_devices
 
     assert parse_devices("cuda:0,cuda:1") == ["0", "1"] and parse_devices(" 0, 1 ") == ["0", "1"]
     assert parse_devices("cpu") == [] and parse_devices(None) == []

@@ -4,7 +4,7 @@ Every problem is reported with its file, and its line for label problems, instea
 first one: a dataset with a thousand bad rows should be fixable from one run. Statistics are taken at the
 training image size (each image letterboxed so its long side is ``imgsz``), because whether an object is
 "small" depends on the pixels the model sees, and the recommendations come from the recipe tables in
-:mod:`edgeyolo.train.recipe`.
+:mod:`edgeyolo.recipe`.
 
 Problem codes (severity):
 
@@ -315,9 +315,9 @@ def _recommend(
     scale: str,
     imgsz: int,
 ) -> list[Recommendation]:
-    # Imported here, not at the top: importing edgeyolo.train.recipe runs edgeyolo/train/__init__.py, which
+    # Imported here, not at the top: importing edgeyolo.recipe runs edgeyolo/train/__init__.py, which
     # uses this module to check a dataset before training (a cycle at import time).
-    from edgeyolo.train.recipe import SMALL_SHARE_FOR_STAL, aug_preset_for, batch_for, loss_preset_for
+    from edgeyolo.recipe import SMALL_SHARE_FOR_STAL, aug_preset_for, batch_for, loss_preset_for
 
     recs: list[Recommendation] = []
     if train is not None and train["images"] - train["bad_images"] > 0:
@@ -389,7 +389,7 @@ def check_dataset(
         raise ConfigError(f"data check: imgsz must be a positive number of pixels, got {imgsz}")
     if max_problems_per_code < 0:
         raise ConfigError(f"data check: max_problems_per_code must be >= 0, got {max_problems_per_code}")
-    from edgeyolo.train.recipe import batch_for
+    from edgeyolo.recipe import batch_for
 
     batch_for(gpu_mem_gib, scale, imgsz)  # validates scale before the slow part
     path = Path(data_yaml).expanduser()

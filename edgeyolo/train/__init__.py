@@ -27,7 +27,7 @@ from edgeyolo.errors import CheckpointError, ConfigError, DatasetError
 from edgeyolo.profiles import DeviceProfile, load_profile
 from edgeyolo.train.hooks import Recipe
 from edgeyolo.train.progloss import DEFAULT_DFL, ProgLossConfig
-from edgeyolo.train.recipe import (
+from edgeyolo.recipe import (
     AUG_PRESETS,
     LOSS_PRESETS,
     batch_for,

@@ -127,7 +127,7 @@ def _validate(cfg: TuneConfig) -> SearchSpace:
 
 
 def _devices(device: str | None) -> list[str]:
-    from edgeyolo.train.recipe import parse_devices
+    from edgeyolo.recipe import parse_devices
 
     return parse_devices(device)
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 
 from edgeyolo.errors import ConfigError
-from edgeyolo.train.recipe import LOSS_PRESETS
+from edgeyolo.recipe import LOSS_PRESETS
 
 if TYPE_CHECKING:
     from edgeyolo.train import TrainConfig
