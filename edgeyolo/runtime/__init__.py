@@ -1,7 +1,8 @@
 """Torch-free runtimes for exported artifacts.
 
 Backends are listed in one table and imported only when used, so this package imports neither torch nor
-ultralytics, and a device only needs the runtime it actually runs.
+ultralytics, and a device only needs the runtime it actually runs; a backend's own Python module comes
+through :func:`require`, which names the table's pip extra when it is missing.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
+from types import ModuleType
 
-from edgeyolo.errors import UnknownNameError
+from edgeyolo.errors import BackendUnavailableError, UnknownNameError
 from edgeyolo.runtime.base import Artifact, Runtime, RuntimeOptions, StageTimes, load_artifact
 from edgeyolo.runtime.preprocess import LetterboxInfo, Preprocessor, decode_end2end
 from edgeyolo.runtime.types import Detections
@@ -34,6 +36,25 @@ RUNTIMES: dict[str, BackendInfo] = {
     )
 }
 DEFAULT_RUNTIME = {"onnx": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt", "ncnn": "ncnn"}
+
+
+def require(runtime: str, module: str, *fallbacks: str, needs: str = "", note: str = "") -> ModuleType:
+    """The Python module a backend runs on: ``module``, else the first of ``fallbacks`` that imports.
+
+    Raises:
+        BackendUnavailableError: none is installed; the message names the runtime's pip extra (and ``needs``,
+            what is missing, and ``note``, another way to get it, when given).
+    """
+    for name in (module, *fallbacks):
+        try:
+            return import_module(name)
+        except ImportError:
+            continue
+    what = f" {needs}" if needs else ""
+    other = f" ({note})" if note else ""
+    raise BackendUnavailableError(
+        f"{runtime} runtime needs{what}: pip install 'edgeyolo[{RUNTIMES[runtime].extra}]'{other}"
+    )
 
 
 def runtime_class(name: str) -> type[Runtime]:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeyolo.errors import ArtifactError, BackendUnavailableError
+from edgeyolo.errors import ArtifactError
+from edgeyolo.runtime import require
 from edgeyolo.runtime.base import Runtime
 
 
@@ -54,10 +55,7 @@ class NcnnRuntime(Runtime):
     name = "ncnn"
 
     def load(self) -> None:
-        try:
-            import ncnn
-        except ImportError:
-            raise BackendUnavailableError("ncnn runtime needs: pip install 'edgeyolo[ncnn]'") from None
+        ncnn = require(self.name, "ncnn")
         self._ncnn = ncnn
         net = ncnn.Net()
         opt = net.opt  # options must be set before the model is loaded

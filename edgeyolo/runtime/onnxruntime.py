@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeyolo.errors import ArtifactError, BackendUnavailableError
+from edgeyolo.errors import ArtifactError
+from edgeyolo.runtime import require
 from edgeyolo.runtime.base import Runtime
 
 
@@ -12,10 +13,7 @@ class OnnxRuntime(Runtime):
     name = "onnxruntime"
 
     def load(self) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise BackendUnavailableError("onnxruntime runtime needs: pip install 'edgeyolo[onnx]'") from None
+        ort = require(self.name, "onnxruntime")
         self._ort = ort
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeyolo.errors import ArtifactError, BackendUnavailableError
+from edgeyolo.errors import ArtifactError
+from edgeyolo.runtime import require
 from edgeyolo.runtime.base import Runtime
 
 
@@ -15,12 +16,7 @@ class OpenVinoRuntime(Runtime):
         from edgeyolo._offline import disable_vendor_telemetry
 
         disable_vendor_telemetry()
-        try:
-            import openvino as ov
-        except ImportError:
-            raise BackendUnavailableError(
-                "openvino runtime needs: pip install 'edgeyolo[openvino]'"
-            ) from None
+        ov = require(self.name, "openvino")
         self._ov = ov
         config = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1"}
         if self.artifact.manifest.get("precision") == "fp32":

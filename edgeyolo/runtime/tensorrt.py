@@ -10,21 +10,16 @@ import json
 
 import numpy as np
 
-from edgeyolo.errors import ArtifactError, BackendUnavailableError
+from edgeyolo.errors import ArtifactError
+from edgeyolo.runtime import require
 from edgeyolo.runtime.base import Runtime
 
 
 def _cudart():
-    try:
-        from cuda.bindings import runtime as cudart  # cuda-python >= 12.6
-    except ImportError:
-        try:
-            from cuda import cudart  # older cuda-python
-        except ImportError:
-            raise BackendUnavailableError(
-                "tensorrt runtime needs cuda-python: pip install 'edgeyolo[tensorrt]' (on a Jetson: pip install cuda-python)"
-            ) from None
-    return cudart
+    return require(
+        "tensorrt", "cuda.bindings.runtime", "cuda.cudart",  # cuda-python >= 12.6, then older ones
+        needs="cuda-python", note="on a Jetson: pip install cuda-python",
+    )  # fmt: skip
 
 
 def _check(result):
@@ -51,12 +46,7 @@ class TensorRTRuntime(Runtime):
     name = "tensorrt"
 
     def load(self) -> None:
-        try:
-            import tensorrt as trt
-        except ImportError:
-            raise BackendUnavailableError(
-                "tensorrt runtime needs TensorRT: pip install 'edgeyolo[tensorrt]' (JetPack ships python3-libnvinfer)"
-            ) from None
+        trt = require(self.name, "tensorrt", needs="TensorRT", note="JetPack ships python3-libnvinfer")
         self._trt = trt
         built = (self.artifact.manifest.get("versions") or {}).get("tensorrt")
         if built and built.split(".")[:2] != trt.__version__.split(".")[:2]:

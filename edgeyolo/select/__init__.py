@@ -1,0 +1,34 @@
+"""Choosing the candidate to ship: Pareto front over (p90 latency, mAP50-95) and the budget rule.
+
+Selected: the highest-mAP candidate within the latency budget (and at or above ``min_map`` when given) whose
+mAP drop vs its FP32 twin (same model, training and deploy size) is within ``max_map_drop``. The accuracy
+figures are intervals where the records allow: each record's per-image evaluation (its sidecar file) is
+resampled over the val images (:mod:`edgeyolo.bench.bootstrap`), the same resamples for every candidate, so
+the difference between two candidates has a paired interval. A candidate whose paired difference from the
+best contains 0 is tied with it, and ties go to lower latency, then smaller artifact; an FP16/INT8 candidate
+passes ``max_map_drop`` only when the upper end of its paired drop interval is within it. Records without
+per-image data (older ones) fall back to a fixed tie of ``MAP_TIE`` and the point drop, with a note. Latency
+differences are compared with the noise of interleaved rounds (paired by pass) or the records' intervals.
+
+When nothing fits, the selection names the fastest candidate and the one closest to fitting (smallest
+relative shortfall over all the requirements). Selection is per device: records from several machines are
+never pooled (``device=`` picks one; ``edgeyolo compare`` sets them side by side).
+"""
+
+from edgeyolo.select.paired import paired_interval, tied
+from edgeyolo.select.pareto import pareto_front
+from edgeyolo.select.records import (
+    candidate_name,
+    device_label,
+    devices_of,
+    latest_per_candidate,
+    records_of_device,
+)
+from edgeyolo.select.rule import select
+from edgeyolo.select.text import pm
+from edgeyolo.select.types import Candidate, Metric, Selection
+
+__all__ = [
+    "Candidate", "Metric", "Selection", "candidate_name", "device_label", "devices_of", "latest_per_candidate",
+    "paired_interval", "pareto_front", "pm", "records_of_device", "select", "tied",
+]  # fmt: skip

@@ -1,0 +1,144 @@
+"""What selection works with and returns: the latency metrics, the tie and drop defaults, one
+:class:`Candidate` per benchmarked artifact and the :class:`Selection` with its rule in words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Metric = Literal["p50", "p90", "p95", "p99"]
+METRICS: tuple[str, ...] = ("p50", "p90", "p95", "p99")
+# Without per-image data (records from before intervals), mAP50-95 differences below this count as a tie (then
+# lower latency wins): an FP16 twin scoring 0.26371 vs FP32's 0.26372 is measurement noise. With per-image
+# data the paired bootstrap interval decides instead, whatever the size of the val split.
+MAP_TIE = 0.001
+DEFAULT_MAX_MAP_DROP = 0.02
+
+
+@dataclass
+class Candidate:
+    """The fields of one benchmark record that selection needs."""
+
+    name: str
+    model: str
+    imgsz: int
+    format: str
+    precision: str
+    latency_ms: float  # end-to-end latency at the chosen percentile
+    map50_95: float | None
+    map50: float | None
+    size_bytes: int
+    artifact: str
+    map_drop: float | None = None  # vs the FP32 twin; None when this is FP32 or no twin was measured
+    on_front: bool = False
+    within_budget: bool = False
+    eligible: bool = False
+    note: str = ""
+    runtime: str = ""
+    twin: str | None = None  # artifact of the FP32 twin the drop was measured against
+    misses: list[str] = field(default_factory=list)  # the requirements it fails, in words
+    train_imgsz: int | None = None  # the size the model was trained at (imgsz is the size it runs at)
+    map50_95_ci: tuple[float, float] | None = None  # 95% bootstrap interval over the val images
+    map50_ci: tuple[float, float] | None = None
+    latency_ci: tuple[float, float] | None = None  # of latency_ms: range over rounds, or a sample bootstrap
+    drop_ci: tuple[float, float] | None = None  # paired interval of the drop vs the FP32 twin
+    rival: str | None = None  # the candidate it competes with: the selected one (or, for that, the runner-up)
+    rival_diff: float | None = None  # mAP50-95 of this one minus the rival's
+    rival_ci: tuple[float, float] | None = None  # paired interval of that difference
+    latency_vs_rival: str | None = None  # "faster", "slower" or "within noise" (None: no interval to tell)
+    boot: Any = field(default=None, repr=False, compare=False)  # bootstrap.Bootstrap from the per-image data
+
+    @property
+    def deploy_imgsz(self) -> int:
+        return self.imgsz
+
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d.pop("boot", None)
+        d["misses"] = list(self.misses)
+        d["paired"] = self.boot is not None
+        return d
+
+
+@dataclass
+class Selection:
+    """The outcome of :func:`select`: every candidate, the front, the choice and why."""
+
+    metric: Metric
+    budget_ms: float | None
+    max_map_drop: float
+    candidates: list[Candidate] = field(default_factory=list)
+    selected: Candidate | None = None
+    fastest: Candidate | None = None
+    reason: str = ""
+    errors: list[dict] = field(default_factory=list)  # records with status error
+    min_map: float | None = None
+    fps: float | None = None  # set when the budget was given as a frame rate
+    budget_source: str | None = None  # "budget_ms", "fps", "profile" or None (no budget)
+    closest: Candidate | None = None  # when nothing fits: the candidate nearest to fitting
+    device: str | None = None  # 'profile @ hostname' of the records
+    notes: list[str] = field(default_factory=list)  # what the records could not support (old records, ...)
+    bootstrap: dict | None = None  # resamples, seed, confidence, images of the paired intervals (None: none)
+    emulated: str | None = None  # the records were measured under emulation: 'qemu-aarch64-static on x86_64'
+
+    @property
+    def front(self) -> list[Candidate]:
+        return sorted((c for c in self.candidates if c.on_front), key=lambda c: c.latency_ms)
+
+    def by_artifact(self, artifact: str) -> Candidate | None:
+        return next((c for c in self.candidates if c.artifact == artifact), None)
+
+    @property
+    def rule(self) -> str:
+        """The selection rule with this selection's parameters, in one paragraph."""
+        bs = self.bootstrap
+        reqs = [f"end-to-end {self.metric} <= {budget_text(self)}" if self.budget_ms is not None else None,
+                f"mAP50-95 >= {self.min_map:g}" if self.min_map is not None else None,
+                f"mAP50-95 drop vs its FP32 twin <= {self.max_map_drop:g}"
+                + (" (for an FP16/INT8 candidate, the upper end of its paired 95% drop interval)" if bs else "")]  # fmt: skip
+        if bs:
+            fallback = f" (records without per-image data: a fixed tie of {MAP_TIE:g})" if any(
+                c.boot is None and c.map50_95 is not None for c in self.candidates) else ""  # fmt: skip
+            ties = (f"Accuracy differences are paired {bs['confidence']:.0%} bootstrap intervals over the "
+                    f"{bs['images']} val images ({bs['resamples']} resamples, seed {bs['seed']}): a candidate whose "
+                    f"difference from the best contains 0 is tied with it{fallback}; ties go to lower latency, then "
+                    "smaller artifact, and a latency difference within the measurement noise is reported as such.")  # fmt: skip
+        else:
+            ties = (f"mAP50-95 within {MAP_TIE:g} counts as a tie (no per-image data for intervals), won by lower "
+                    "latency, then smaller artifact.")  # fmt: skip
+        return (
+            f"Pareto front over (end-to-end {self.metric} latency, lower is better; mAP50-95, higher is better). "
+            f"Selected: the highest-mAP50-95 candidate with {', '.join(r for r in reqs if r)}. {ties} If nothing "
+            "fits, the fastest candidate and the one closest to fitting are named."
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "metric": f"end_to_end {self.metric}",
+            "device": self.device,
+            "emulated": self.emulated,
+            "budget_ms": self.budget_ms,
+            "budget_source": self.budget_source,
+            "fps": self.fps,
+            "min_map": self.min_map,
+            "max_map_drop": self.max_map_drop,
+            "rule": self.rule,
+            "selected": self.selected.name if self.selected else None,
+            "selected_artifact": self.selected.artifact if self.selected else None,
+            "fastest": self.fastest.name if self.fastest else None,
+            "closest": self.closest.name if self.closest else None,
+            "reason": self.reason,
+            "notes": list(self.notes),
+            "bootstrap": self.bootstrap,
+            "front": [c.name for c in self.front],
+            "candidates": [c.to_dict() for c in self.candidates],
+            "errors": [
+                {"artifact": e.get("candidate", {}).get("artifact"), "message": e.get("message")}
+                for e in self.errors
+            ],  # fmt: skip
+        }
+
+
+def budget_text(sel: Selection) -> str:
+    """The latency budget in words, with the frame rate it came from when it was given as one."""
+    return f"{sel.budget_ms:g} ms" if sel.fps is None else f"{sel.budget_ms:.4g} ms ({sel.fps:g} FPS)"
