@@ -1,21 +1,6 @@
-"""Click commands that live in their own module (one ``command`` object each), added to ``edgeyolo.cli.main``.
+"""The ``edgeyolo`` commands, one module each; each module's ``command`` is registered in ``edgeyolo.cli``.
 
-Each module imports only click at import time; its heavy imports happen inside the command.
+A command parses its options, builds one config, calls :mod:`edgeyolo.api` and prints the result. Options and
+helpers that several commands share are in ``_options.py``. At import time a module needs only click: the API
+is imported inside the command, so that ``edgeyolo --help`` stays instant and torch-free.
 """
-
-from __future__ import annotations
-
-import importlib
-import pkgutil
-
-import click
-
-
-def commands() -> list[click.Command]:
-    found = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        found.append(module.command)
-    return found

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgeyolo.commands._common import PROFILE_OPT, _profile, remote_from_options, remote_options
+from edgeyolo.commands._options import PROFILE_OPT, remote_from_options, remote_options
 
 
 @click.command("bench")
@@ -56,23 +56,20 @@ def command(
       edgeyolo bench --profile x86-cpu artifacts/yolo26n-320-onnx-fp32 --data datasets/demo/data.yaml
       edgeyolo bench --profile rpi5 artifacts/* --data data.yaml --host pi@rpi5.local --remote-python '~/ey/bin/python'
     """
-    from edgeyolo.bench import BenchConfig, benchmark
-    from edgeyolo.bench.store import record_line
+    import edgeyolo.api as api
 
     def show(r: dict) -> None:
-        click.echo(record_line(r))
+        click.echo(api.record_line(r))
 
-    cfg = BenchConfig(profile=_profile(profile), artifacts=tuple(Path(a) for a in artifacts), out=Path(out),
-                      data=Path(data_yaml) if data_yaml else None, threads=threads, warmup=warmup,
-                      iterations=iterations, min_duration_s=min_duration, accuracy_images=accuracy_images,
-                      rounds=rounds, round_index=round_index, resume=resume, force=force)  # fmt: skip
+    cfg = api.BenchConfig(profile=api.load_profile(profile), artifacts=tuple(Path(a) for a in artifacts), out=Path(out),
+                          data=Path(data_yaml) if data_yaml else None, threads=threads, warmup=warmup,
+                          iterations=iterations, min_duration_s=min_duration, accuracy_images=accuracy_images,
+                          rounds=rounds, round_index=round_index, resume=resume, force=force)  # fmt: skip
     devices, opts = remote_from_options(**remote)
     if devices:
-        from edgeyolo.bench.remote import benchmark_remote
-
-        r = benchmark_remote(cfg, devices, opts, on_record=show, log=lambda m: click.echo(m, err=True))
+        r = api.benchmark_remote(cfg, devices, opts, on_record=show, log=lambda m: click.echo(m, err=True))
     else:
-        r = benchmark(cfg, on_record=show, log=lambda m: click.echo(m, err=True))
+        r = api.benchmark(cfg, on_record=show, log=lambda m: click.echo(m, err=True))
     for skipped in r.skipped:
         click.echo(f"➖ {skipped.name}: already in {r.out} (--resume)")
     click.echo(f"records appended to {r.out}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgeyolo.commands._common import check_budget, selection_options
+from edgeyolo.commands._options import check_budget, selection_options
 
 
 @click.command("compare")
@@ -28,10 +28,12 @@ def command(results, out, budget_ms, fps, min_map, metric) -> None:
       edgeyolo compare rpi5.jsonl jetson.jsonl --out compare/
       edgeyolo compare v1/results.jsonl v2/results.jsonl --out compare/ --fps 30
     """  # fmt: skip
-    from edgeyolo.report import compare, load_runs
+    import edgeyolo.api as api
 
     check_budget(budget_ms, fps)
-    r = compare(load_runs(results), Path(out), budget_ms=budget_ms, metric=metric, fps=fps, min_map=min_map)
+    r = api.compare(
+        api.load_runs(results), Path(out), budget_ms=budget_ms, metric=metric, fps=fps, min_map=min_map
+    )
     click.echo(r.summary)
     for run in r.runs:
         sel = r.selections[run.label]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgeyolo.commands._common import _profile, ssh_login_options
+from edgeyolo.commands._options import ssh_login_from_options, ssh_login_options
 
 
 @click.group("device", short_help="Prepare devices for benchmarking over SSH.")
@@ -93,23 +93,21 @@ def setup(hosts, inventory, device_names, profile, runtimes, base_python, remote
       edgeyolo device setup --host pi@rpi5.local --profile rpi5
       edgeyolo device setup --devices devices.yaml --only pi5-lab --runtimes onnxruntime,ncnn
     """
-    from edgeyolo.bench.remote import RemoteOptions, remote_devices
-    from edgeyolo.device import SetupConfig, SetupResult, setup_devices
+    import edgeyolo.api as api
 
     if not hosts and not inventory:
         raise click.UsageError("name the device: --host USER@HOST[:PORT] or --devices devices.yaml")
     if device_names and not inventory:
         raise click.UsageError("--only picks devices from --devices FILE; pass the inventory too")
-    devices = remote_devices(hosts, inventory, device_names, python=base_python, workdir=remote_workdir)
-    prof = _profile(profile) if profile else None
+    devices = api.remote_devices(hosts, inventory, device_names, python=base_python, workdir=remote_workdir)
+    prof = api.load_profile(profile) if profile else None
     names = _runtimes(runtimes)
-    configs = [SetupConfig(device=d, runtimes=names, profile=prof, base_python=base_python, force=force,
-                           wheelhouse=Path(wheelhouse) if wheelhouse else None) for d in devices]  # fmt: skip
-    opts = RemoteOptions(known_hosts=Path(known_hosts) if known_hosts else None,
-                         accept_new_host_key=accept_new_host_key, key_file=Path(identity) if identity else None)  # fmt: skip
+    configs = [api.SetupConfig(device=d, runtimes=names, profile=prof, base_python=base_python, force=force,
+                               wheelhouse=Path(wheelhouse) if wheelhouse else None) for d in devices]  # fmt: skip
+    opts = ssh_login_from_options(identity, known_hosts, accept_new_host_key)
     failed = 0
-    for cfg, r in zip(configs, setup_devices(configs, opts, log=lambda m: click.echo(m, err=True))):
-        if not isinstance(r, SetupResult):
+    for cfg, r in zip(configs, api.setup_devices(configs, opts, log=lambda m: click.echo(m, err=True))):
+        if not isinstance(r, api.SetupResult):
             failed += 1
             named = cfg.device.name == str(cfg.device.host)  # --host: the message names it already
             click.echo(f"❌ {r}" if named else f"❌ {cfg.device.name}: {r}")

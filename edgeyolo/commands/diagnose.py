@@ -28,7 +28,9 @@ def command(run_dir, data_yaml, imgsz, device, as_json) -> None:
     """
     import json
 
-    from edgeyolo.diagnose import diagnose, format_diagnosis
+    import edgeyolo.api as api
 
-    d = diagnose(run_dir, data=data_yaml, imgsz=imgsz, device=device, log=lambda m: click.echo(m, err=True))
-    click.echo(json.dumps(d.to_dict(), indent=2) if as_json else format_diagnosis(d))
+    d = api.diagnose(
+        run_dir, data=data_yaml, imgsz=imgsz, device=device, log=lambda m: click.echo(m, err=True)
+    )
+    click.echo(json.dumps(d.to_dict(), indent=2) if as_json else api.format_diagnosis(d))

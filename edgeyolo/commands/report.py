@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgeyolo.commands._common import DEVICE_OPT, check_budget, selection_options
+from edgeyolo.commands._options import DEVICE_OPT, check_budget, selection_options
 
 
 @click.command("report")
@@ -27,12 +27,11 @@ def command(results, out, budget_ms, fps, min_map, metric, device) -> None:
     Example:
       edgeyolo report results.jsonl --out report/
     """  # fmt: skip
-    from edgeyolo.bench.store import read_records
-    from edgeyolo.report import report as run_report
+    import edgeyolo.api as api
 
     check_budget(budget_ms, fps)
-    r = run_report(read_records(*results), Path(out), budget_ms=budget_ms, metric=metric, fps=fps, min_map=min_map,
-                   device=device)  # fmt: skip
+    r = api.report(api.read_records(*results), Path(out), budget_ms=budget_ms, metric=metric, fps=fps,
+                   min_map=min_map, device=device)  # fmt: skip
     click.echo(r.selection.reason)
     for f in r.files.values():
         click.echo(f"wrote {f}")

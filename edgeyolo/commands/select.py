@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from edgeyolo.commands._common import DEVICE_OPT, check_budget, selection_options
+from edgeyolo.commands._options import DEVICE_OPT, check_budget, selection_options
 
 
 @click.command("select")
@@ -27,19 +27,17 @@ def command(results, budget_ms, fps, min_map, metric, device, as_json) -> None:
       edgeyolo select results.jsonl --budget-ms 30
       edgeyolo select results.jsonl --fps 30 --min-map 0.25 --json
     """  # fmt: skip
-    from edgeyolo.bench.store import read_records
-    from edgeyolo.select import pm
-    from edgeyolo.select import select as run_select
+    import edgeyolo.api as api
 
     check_budget(budget_ms, fps)
-    sel = run_select(read_records(*results), budget_ms=budget_ms, fps=fps, min_map=min_map, metric=metric,
+    sel = api.select(api.read_records(*results), budget_ms=budget_ms, fps=fps, min_map=min_map, metric=metric,
                      device=device)  # fmt: skip
     if as_json:
         click.echo(json.dumps(sel.to_dict(), indent=2))
     else:
         for c in sorted(sel.candidates, key=lambda c: c.latency_ms):
             flags = ("*" if sel.selected is c else " ") + ("P" if c.on_front else " ")
-            m = pm(c.map50_95, c.map50_95_ci, 4)
+            m = api.pm(c.map50_95, c.map50_95_ci, 4)
             note = "; ".join(x for x in [c.note, *(s for s in c.misses if s not in c.note)] if x)
             click.echo(f"{flags} {c.name:<32} {metric} {c.latency_ms:8.2f} ms  mAP50-95 {m}  {note}")
         click.echo("(* selected, P on the Pareto front)")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgeyolo.commands._common import PROFILE_OPT
+from edgeyolo.commands._options import PROFILE_OPT
 
 
 @click.command("tune")
@@ -60,18 +60,16 @@ def command(profile, data_yaml, trials, epochs, space_file, backend, objective, 
       edgeyolo tune --profile rpi5 --data d.yaml --trials 40 --resume      # after an interruption
       edgeyolo train --config runs/tune/best.yaml --epochs 300
     """
-    from edgeyolo.commands._common import _profile
-    from edgeyolo.train import TrainConfig
-    from edgeyolo.tune import TuneConfig, tune
+    import edgeyolo.api as api
 
-    base = TrainConfig(profile=_profile(profile), data=Path(data_yaml), out=Path(out), model=model, epochs=epochs,
-                       imgsz=imgsz, batch=batch, device=device, seed=seed)  # fmt: skip
-    cfg = TuneConfig(base=base, out=Path(out), trials=trials, space=Path(space_file) if space_file else None,
-                     backend=backend, objective=objective, seed=seed, pruner=pruner, scheduler=scheduler,
-                     grace_epochs=grace_epochs, ray_address=ray_address, num_cpus=num_cpus,
-                     cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,
-                     latency_budget_ms=latency_budget_ms, resume=resume)  # fmt: skip
-    r = tune(cfg, log=click.echo)
+    base = api.TrainConfig(profile=api.load_profile(profile), data=Path(data_yaml), out=Path(out), model=model,
+                           epochs=epochs, imgsz=imgsz, batch=batch, device=device, seed=seed)  # fmt: skip
+    cfg = api.TuneConfig(base=base, out=Path(out), trials=trials, space=Path(space_file) if space_file else None,
+                         backend=backend, objective=objective, seed=seed, pruner=pruner, scheduler=scheduler,
+                         grace_epochs=grace_epochs, ray_address=ray_address, num_cpus=num_cpus,
+                         cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,
+                         latency_budget_ms=latency_budget_ms, resume=resume)  # fmt: skip
+    r = api.tune(cfg, log=click.echo)
     states = [x["state"] for x in r.records]
     click.echo(f"{len(r.records)} trials ({r.ran} run now, {r.skipped} finished before): "
                f"{states.count('complete')} complete, {states.count('pruned')} pruned, "

@@ -1,17 +1,29 @@
-"""Options and helpers shared by the commands in cli.py and edgeyolo/commands/."""
+"""What the commands share: options that several commands declare the same way, and the helpers that turn
+their values into API arguments (image sizes, the devices to reach over SSH and how to log in, a budget).
+
+Only click is imported here; the API is imported inside the helpers that need it.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-
-def _profile(name: str):
-    from edgeyolo.profiles import load_profile
-
-    return load_profile(name)
+PROFILE_OPT = click.option("--profile", "-p", "profile", required=True,
+                           help="Built-in device profile name (see 'edgeyolo profiles list') or a profile YAML path.")  # fmt: skip
 
 
-def _parse_sizes(value: str | None) -> tuple[int, ...] | None:
+METRIC_OPT = click.option("--metric", type=click.Choice(["p50", "p90", "p95", "p99"]), default="p90", show_default=True,
+                          help="End-to-end latency percentile the budget applies to.")  # fmt: skip
+
+
+DEVICE_OPT = click.option("--device", default=None,
+                          help="Results from several devices: the one to use (label 'profile @ host', hostname or profile).")  # fmt: skip
+
+
+def parse_sizes(value: str | None) -> tuple[int, ...] | None:
+    """'320,480' -> (320, 480): image sizes, positive multiples of 32; None when the option is not given."""
     if value is None:
         return None
     try:
@@ -25,16 +37,14 @@ def _parse_sizes(value: str | None) -> tuple[int, ...] | None:
     return sizes
 
 
-PROFILE_OPT = click.option("--profile", "-p", "profile", required=True,
-                           help="Built-in device profile name (see 'edgeyolo profiles list') or a profile YAML path.")  # fmt: skip
-
-
-METRIC_OPT = click.option("--metric", type=click.Choice(["p50", "p90", "p95", "p99"]), default="p90", show_default=True,
-                          help="End-to-end latency percentile the budget applies to.")  # fmt: skip
+def _apply(options: list, f):
+    for option in reversed(options):
+        f = option(f)
+    return f
 
 
 # How SSH logs in and trusts a host: the same for every command that reaches devices (bench, run, device setup).
-SSH_LOGIN_OPTIONS = [
+_SSH_LOGIN_OPTIONS = [
     click.option("--identity", "-i", default=None, type=click.Path(dir_okay=False),
                  help="SSH private key; default: ssh-agent and ~/.ssh/id_*."),
     click.option("--known-hosts", default=None, type=click.Path(dir_okay=False), help="Default ~/.ssh/known_hosts."),
@@ -48,7 +58,7 @@ _REMOTE_OPTIONS = [
     click.option("--devices", "inventory", default=None, type=click.Path(dir_okay=False),
                  help="Inventory YAML: devices: {NAME: {host: user@host[:port], profile: rpi5, key:, python:, workdir:}}."),
     click.option("--only", "device_names", multiple=True, metavar="NAME", help="Only these devices of --devices (repeatable)."),
-    *SSH_LOGIN_OPTIONS,
+    *_SSH_LOGIN_OPTIONS,
     click.option("--remote-python", default="python3", show_default=True,
                  help="Python with edgeyolo installed on --host devices, e.g. '~/venv/bin/python' (quoted)."),
     click.option("--remote-workdir", default=None,
@@ -56,10 +66,9 @@ _REMOTE_OPTIONS = [
 ]  # fmt: skip
 
 
-def _apply(options: list, f):
-    for option in reversed(options):
-        f = option(f)
-    return f
+def ssh_login_options(f):
+    """--identity, --known-hosts and --accept-new-host-key."""
+    return _apply(_SSH_LOGIN_OPTIONS, f)
 
 
 def remote_options(f):
@@ -67,30 +76,26 @@ def remote_options(f):
     return _apply(_REMOTE_OPTIONS, f)
 
 
-def ssh_login_options(f):
-    """--identity, --known-hosts and --accept-new-host-key."""
-    return _apply(SSH_LOGIN_OPTIONS, f)
+def ssh_login_from_options(identity, known_hosts, accept_new_host_key):
+    """The API's RemoteOptions from --identity, --known-hosts and --accept-new-host-key."""
+    import edgeyolo.api as api
+
+    return api.RemoteOptions(known_hosts=Path(known_hosts) if known_hosts else None,
+                             accept_new_host_key=accept_new_host_key, key_file=Path(identity) if identity else None)  # fmt: skip
 
 
 def remote_from_options(hosts, inventory, device_names, identity, known_hosts, accept_new_host_key, remote_python,
                         remote_workdir):  # fmt: skip
     """(devices, RemoteOptions) from the remote options; no devices when neither --host nor --devices."""
-    from pathlib import Path
-
     if not hosts and not inventory:
         if device_names:
             raise click.UsageError("--only picks devices from --devices FILE; pass the inventory too")
         return [], None
-    from edgeyolo.bench.remote import RemoteOptions, remote_devices
+    import edgeyolo.api as api
 
-    devices = remote_devices(hosts, inventory, device_names, python=remote_python, workdir=remote_workdir)
-    opts = RemoteOptions(known_hosts=Path(known_hosts) if known_hosts else None,
-                         accept_new_host_key=accept_new_host_key, key_file=Path(identity) if identity else None)  # fmt: skip
-    return devices, opts
+    devices = api.remote_devices(hosts, inventory, device_names, python=remote_python, workdir=remote_workdir)
+    return devices, ssh_login_from_options(identity, known_hosts, accept_new_host_key)
 
-
-DEVICE_OPT = click.option("--device", default=None,
-                          help="Results from several devices: the one to use (label 'profile @ host', hostname or profile).")  # fmt: skip
 
 _SELECTION_OPTIONS = [
     click.option("--budget-ms", type=float, default=None,
@@ -103,11 +108,10 @@ _SELECTION_OPTIONS = [
 
 def selection_options(f):
     """--budget-ms, --fps, --min-map and --metric of select, report and compare."""
-    for option in reversed(_SELECTION_OPTIONS):
-        f = option(f)
-    return f
+    return _apply(_SELECTION_OPTIONS, f)
 
 
 def check_budget(budget_ms: float | None, fps: float | None) -> None:
+    """The latency budget is given at most one way."""
     if budget_ms is not None and fps is not None:
         raise click.UsageError("give the latency budget either as --budget-ms or as --fps, not both")

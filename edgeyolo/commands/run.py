@@ -1,0 +1,101 @@
+"""``edgeyolo run``: the full resumable sweep (train, export, bench, select, report)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgeyolo.commands._options import PROFILE_OPT, parse_sizes, remote_from_options, remote_options
+
+
+def _parse_list(value: str | None) -> tuple[str, ...] | None:
+    items = tuple(v.strip() for v in (value or "").split(",") if v.strip())
+    return items or None
+
+
+def _demo_overrides(batch: int) -> dict:
+    # The built-in demo is a short CPU run: one optimizer step per batch (nbs = batch) instead of accumulating
+    # to 64 images, a one-epoch warm-up and two mosaic-free epochs at the end. A user's --data gets the recipe.
+    return {"nbs": batch, "warmup_epochs": 1, "close_mosaic": 2}
+
+
+@click.command("run")
+@PROFILE_OPT
+@click.option("--data", "data_yaml", default=None, type=click.Path(dir_okay=False),
+              help="YOLO data.yaml; default: generate the built-in demo dataset.")  # fmt: skip
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False), help="Folder for everything the run writes."
+)
+@click.option(
+    "--models",
+    default=None,
+    help="Comma-separated scales or configs (yolo26n,yolo26s; a local .pt fine-tunes). "
+    "Default: the profile's with --data, yolo26n for the demo.",
+)
+@click.option(
+    "--weights", default=None, help="Comma-separated trained .pt files to reuse instead of training."
+)
+@click.option("--epochs", type=click.IntRange(min=1), default=15, show_default=True)
+@click.option(
+    "--imgsz",
+    default=None,
+    help="Comma-separated sizes. Default: the profile's with --data, its first for the demo.",
+)
+@click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--device", default=None, help="Training device: cpu, 0, 0,1.")
+@click.option(
+    "--synth-train",
+    type=click.IntRange(min=1),
+    default=128,
+    show_default=True,
+    help="Demo dataset training images (without --data).",
+)
+@click.option("--synth-val", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--bench-iterations", type=click.IntRange(min=1), default=None, help="Default: the profile's.")
+@remote_options
+def command(profile, data_yaml, out, models, weights, epochs, imgsz, batch, device, synth_train, synth_val,
+            bench_iterations, **remote) -> None:  # fmt: skip
+    """The full sweep: train each model x size, export every target, bench, select, report. Resumable.
+
+    Rerunning the same command after a crash continues where it stopped: finished trainings, artifacts and
+    measurements are reused, an interrupted training resumes from its last epoch.
+
+    \b
+    Examples:
+      edgeyolo run --profile x86-cpu --out demo
+      edgeyolo run --profile rpi5 --data data.yaml --out sweep --models yolo26n,yolo26s --imgsz 320,480 \\
+          --host pi@rpi5.local --remote-python '~/ey/bin/python'
+    """
+    import time
+
+    import edgeyolo.api as api
+
+    devices, opts = remote_from_options(**remote)
+    t0 = time.perf_counter()
+    r = api.run_pipeline(
+        api.PipelineConfig(
+            profile=api.load_profile(profile),
+            out=Path(out),
+            data=Path(data_yaml) if data_yaml else None,
+            models=_parse_list(models),
+            weights=tuple(Path(w) for w in _parse_list(weights) or ()),
+            epochs=epochs,
+            imgsz=parse_sizes(imgsz),
+            batch=batch,
+            device=device,
+            synth_train=synth_train,
+            synth_val=synth_val,
+            bench_iterations=bench_iterations,
+            train_overrides=_demo_overrides(batch) if data_yaml is None else {},
+            devices=tuple(devices),
+            remote=opts,
+        ),
+        log=click.echo,
+    )
+    click.echo(f"\nselected: {r.selected or 'none'}. {r.reason}")
+    for label, folder in r.reports.items():
+        click.echo(f"report ({label}): {folder / 'report.html'} (and report.md, report.json, results.csv)")
+    if r.compare_dir:
+        click.echo(f"compare: {r.compare_dir / 'compare.html'}")
+    click.echo(f"took {time.perf_counter() - t0:.0f} s")
