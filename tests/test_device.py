@@ -25,7 +25,8 @@ from click.testing import CliRunner
 from test_remote import sshd  # noqa: F401  (sshd: a real server of this module)
 
 from edgeyolo.bench.environment import capture_environment, emulation
-from edgeyolo.bench.remote import Device, Host, RemoteError, RemoteOptions, _Session
+from edgeyolo.bench.remote import Device, Host, RemoteError, RemoteOptions
+from edgeyolo.bench.remote.session import Session
 from edgeyolo.bench.store import read_records, schema_errors
 from edgeyolo.cli import main
 from edgeyolo.device import (
@@ -489,8 +490,8 @@ def test_predict_on_arm64_matches_x86(pi, pi_setup, pi_bench, memorized, tmp_pat
     remote_art = rec["candidate"]["remote_artifact"]
     remote_images = Path(rec["accuracy"]["remote_dataset"]).parent / "images" / "val"
     remote_out = str(workdir / f"predict-{fmt}")
-    s = _Session(Device("pi", Host(pi.user, "127.0.0.1", pi.server.port), key_file=pi.server.key, python=str(python),
-                        workdir=str(workdir)), RemoteOptions(known_hosts=pi.server.known_hosts), log=lambda m: None)  # fmt: skip
+    s = Session(Device("pi", Host(pi.user, "127.0.0.1", pi.server.port), key_file=pi.server.key, python=str(python),
+                       workdir=str(workdir)), RemoteOptions(known_hosts=pi.server.known_hosts), log=lambda m: None)  # fmt: skip
     try:
         t = time.perf_counter()
         code, output = s.run([str(python), "-m", "edgeyolo", "predict", remote_art, str(remote_images), "--conf",

@@ -148,12 +148,12 @@ def test_known_hosts_appends_are_serialised(tmp_path):
 
     import paramiko
 
-    from edgeyolo.bench.remote import _SaveNewKey
+    from edgeyolo.bench.remote.session import SaveNewKey
 
     key = paramiko.Ed25519Key.from_private_key_file(str(_keygen(tmp_path / "host")))
     known = tmp_path / "known_hosts"
     known.write_text("mine.example ssh-ed25519 AAAA")  # a user's file without its last newline
-    policy = _SaveNewKey(known, log=lambda m: None)
+    policy = SaveNewKey(known, log=lambda m: None)
     start = threading.Barrier(24)
 
     def add(i: int) -> None:
@@ -636,7 +636,7 @@ def test_dropped_connection_ends_the_candidate_on_the_device(tmp_path, sshd):
     pty, so sshd itself would leave it running)."""
     import threading
 
-    from edgeyolo.bench.remote import _Session
+    from edgeyolo.bench.remote.session import Session
 
     token = f"tok{os.getpid()}x{time.monotonic_ns()}"
     sleeper = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)', sys.argv[1]]); time.sleep(600)"  # fmt: skip
@@ -652,7 +652,7 @@ def test_dropped_connection_ends_the_candidate_on_the_device(tmp_path, sshd):
         sleeper,
         token,
     ]
-    s = _Session(sshd.device("drops"), sshd.opts(), log=lambda m: None)
+    s = Session(sshd.device("drops"), sshd.opts(), log=lambda m: None)
     ended: list[BaseException] = []
 
     def run() -> None:
@@ -706,13 +706,13 @@ def test_workdir_root_or_home_is_refused_before_connecting(tmp_path, sshd, onnx_
 
 
 def test_uploads_stay_inside_the_work_folder(tmp_path, sshd):
-    from edgeyolo.bench.remote import RemoteError, _Session
+    from edgeyolo.bench.remote.session import RemoteError, Session
 
     dev = sshd.device("guarded")
     local = tmp_path / "f.txt"
     local.write_text("x")
     outside = tmp_path / "outside" / "f.txt"
-    s = _Session(dev, sshd.opts(), log=lambda m: None)
+    s = Session(dev, sshd.opts(), log=lambda m: None)
     try:
         with pytest.raises(RemoteError, match="refusing a path outside the work folder"):
             s.upload_tree([(local, str(outside))])
