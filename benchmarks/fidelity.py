@@ -33,7 +33,7 @@ def _artifacts(tmp: Path) -> dict[str, Path]:
     found = {"openvino": demo / "yolo26n-320-openvino-fp32", "onnx": demo / "yolo26n-320-onnx-fp32"}
     if all((p / "manifest.json").is_file() for p in found.values()):
         return found
-    from edgeyolo._ultralytics import import_ultralytics
+    from edgeyolo._backend.env import import_ultralytics
     from edgeyolo.export import ExportConfig, export
     from edgeyolo.profiles import TargetSpec, load_profile
 

@@ -75,7 +75,7 @@ def _ultralytics_side(target: str, imgsz: int, threads: int):
     import onnxruntime as ort
     import torch
 
-    from edgeyolo._ultralytics import import_ultralytics
+    from edgeyolo._backend.env import import_ultralytics
     from edgeyolo.runtime.types import Detections
 
     # Same threads: the library's ONNX backend opens its session with ONNX Runtime's default thread count
@@ -191,7 +191,7 @@ def _train_default(edgeyolo_weights: Path, data: str, imgsz: int) -> Path:
     print(f"training the default path's model: yolo26n.yaml, {settings['epochs']} epochs at {imgsz} px, library defaults",
           flush=True)  # fmt: skip
     code = (
-        "import sys\nfrom edgeyolo._ultralytics import import_ultralytics\nimport_ultralytics()\n"
+        "import sys\nfrom edgeyolo._backend.env import import_ultralytics\nimport_ultralytics()\n"
         "from ultralytics import YOLO\n"
         "YOLO('yolo26n.yaml').train(data=sys.argv[1], epochs=int(sys.argv[2]), imgsz=int(sys.argv[3]), "
         "device='cpu', project=sys.argv[4], name='run', exist_ok=True, plots=False)\n"
@@ -274,7 +274,7 @@ def main() -> None:
         weights = _train_default(Path(art.manifest["source_weights"]["path"]), data, imgsz)
     labeled = load_split(load_dataset(data), "val", limit=a.val_images)
 
-    from edgeyolo._ultralytics import import_ultralytics
+    from edgeyolo._backend.env import import_ultralytics
 
     import_ultralytics()
     from ultralytics import YOLO

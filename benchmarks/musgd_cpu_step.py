@@ -10,7 +10,7 @@ import time
 
 import torch
 
-from edgeyolo._ultralytics import import_ultralytics
+from edgeyolo._backend.env import import_ultralytics
 
 
 def _time(fn, x, repeat: int = 3) -> float:

@@ -53,7 +53,7 @@ def _worker(variant: str, artifact: Path, image: Path, n: int, threads: int) -> 
             [lambda: rt.predict(img, conf=0.25), lambda: rt.session.run(None, {name: tensor})], n
         )
         return {"edgeyolo": float(np.median(ours)), "bare": float(np.median(bare))}
-    from edgeyolo._ultralytics import import_ultralytics
+    from edgeyolo._backend.env import import_ultralytics
 
     import_ultralytics()
     from ultralytics import YOLO
@@ -76,7 +76,7 @@ def main() -> None:
         print(json.dumps(_worker(a.worker[0], Path(a.worker[1]), Path(a.image), a.n, a.threads)))
         return
 
-    from edgeyolo._ultralytics import import_ultralytics
+    from edgeyolo._backend.env import import_ultralytics
     from edgeyolo.data.synth import SynthConfig, synthesize
     from edgeyolo.export import ExportConfig, export
     from edgeyolo.profiles import TargetSpec, load_profile

@@ -16,7 +16,7 @@ import cv2
 
 
 def _score(weights: Path, data_yaml: Path, imgsz: int) -> dict:
-    from edgeyolo._ultralytics import predict_torch
+    from edgeyolo._backend.predict import predict_torch
     from edgeyolo.bench.accuracy import coco_map
     from edgeyolo.data.yolo import load_dataset, load_split
 

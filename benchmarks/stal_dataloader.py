@@ -31,7 +31,8 @@ def main() -> None:
     a = ap.parse_args()
     now = time.process_time if a.clock == "cpu" else time.perf_counter
 
-    from edgeyolo._ultralytics import _insert_before_format, import_ultralytics
+    from edgeyolo._backend.env import import_ultralytics
+    from edgeyolo._backend.trainer import _insert_before_format
     from edgeyolo.data.synth import SynthConfig, synthesize
     from edgeyolo.train.stal import SmallTargetAugment, StalConfig
 

@@ -43,7 +43,7 @@ PLAIN = """
 import json, os, sys
 os.environ["YOLO_OFFLINE"] = "1"; os.environ["YOLO_AUTOINSTALL"] = "False"
 if sys.argv[3] == "patched":
-    from edgeyolo._ultralytics import import_ultralytics
+    from edgeyolo._backend.env import import_ultralytics
     import_ultralytics()
 from ultralytics import YOLO
 args = json.loads(sys.argv[2])
@@ -113,9 +113,11 @@ def _run_variant(variant: str, data: Path, out: Path, a: argparse.Namespace, env
 
 def _loader_bench(a: argparse.Namespace, data: Path) -> None:
     """Images/s out of the library's DataLoader with the recipe's transforms (no model), alternating."""
-    from edgeyolo._ultralytics import _insert_before_format, import_ultralytics
+    from edgeyolo._backend.env import import_ultralytics
+    from edgeyolo._backend.trainer import _insert_before_format
     from edgeyolo.recipe import AUG_PRESETS
-    from edgeyolo.train.stal import SmallTargetAugment, StalConfig, tag_loader_epochs
+    from edgeyolo.train.stal import SmallTargetAugment, StalConfig
+    from edgeyolo.train.stal_loader import tag_loader_epochs
 
     import_ultralytics()
     from ultralytics.cfg import get_cfg

@@ -128,7 +128,7 @@ def _train_one(t: Training, cfg: PipelineConfig, data: Path, log: Log) -> None:
     from edgeyolo.train import TrainConfig, resume, train
 
     if t.state == "resume":
-        from edgeyolo._ultralytics import checkpoint_progress, recover_checkpoints
+        from edgeyolo._backend.checkpoints import checkpoint_progress, recover_checkpoints
 
         last = t.run_dir / "weights" / "last.pt"
         try:
@@ -161,7 +161,7 @@ def _train_one(t: Training, cfg: PipelineConfig, data: Path, log: Log) -> None:
 def _check_distinct_models(weights: Sequence[Path]) -> None:
     """Artifacts are named <model>-<size>-<format>-<precision>: two weights files of the same model would
     overwrite each other's artifacts and measurements."""
-    from edgeyolo._ultralytics import checkpoint_info
+    from edgeyolo._backend.checkpoints import checkpoint_info
 
     seen: dict[str, Path] = {}
     for w in weights:

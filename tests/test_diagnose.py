@@ -125,6 +125,8 @@ def test_loss_gap_while_map_improves_is_not_overfitting(tmp_path):
 
 
 def test_augmentation_advice_when_already_strong():
+    from edgeyolo.diagnose import overfitting as dg  # the private helper lives there
+
     args = {"mosaic": 1.0, "mixup": 0.3}
     assert "the table's strongest" in dg._augmentation_advice(args, 240)
     assert "(mosaic=1, mixup=0.3, --aug small) is the next step" in dg._augmentation_advice(args, 5000)
@@ -598,7 +600,7 @@ def test_real_run_end_to_end(diagnosed_run, tiny_data):
 
 def test_second_call_uses_the_cache(diagnosed_run, monkeypatch):
     run, first, _ = diagnosed_run
-    import edgeyolo._ultralytics as ul
+    import edgeyolo._backend.validate as ul
 
     def no_validation(*a, **k):
         raise AssertionError("validated again instead of reading val_curves.npz")
@@ -631,7 +633,7 @@ def test_cache_without_label_statistics_is_completed(diagnosed_run, monkeypatch)
     """A val_curves.npz written before the label statistics were kept gets them from the dataset, without
     validating again, and keeps them."""
     run, first, _ = diagnosed_run
-    import edgeyolo._ultralytics as ul
+    import edgeyolo._backend.validate as ul
 
     def no_validation(*a, **k):
         raise AssertionError("validated again instead of reading val_curves.npz")

@@ -85,7 +85,7 @@ def test_onnx_int8_quantizes_backbone_and_neck_and_keeps_the_head_float(matrix):
 
 
 def test_openvino_round_trip_matches_pytorch(matrix, tiny_weights, tiny_data):
-    from edgeyolo._ultralytics import predict_torch
+    from edgeyolo._backend.predict import predict_torch
     from edgeyolo.data.yolo import load_dataset, load_split
     from edgeyolo.export.parity import compare_detections
 

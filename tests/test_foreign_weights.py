@@ -24,7 +24,7 @@ SIZE = 64
 # Plain Ultralytics: only the training call a user would write (edgeyolo only switches the network off).
 _PLAIN_TRAIN = """
 import sys
-from edgeyolo._ultralytics import import_ultralytics
+from edgeyolo._backend.env import import_ultralytics
 import_ultralytics()
 from ultralytics import YOLO
 YOLO("yolo26n.yaml").train(data=sys.argv[1], epochs=1, imgsz=int(sys.argv[3]), project=sys.argv[2], name="plain",
@@ -79,7 +79,7 @@ def test_plain_ultralytics_checkpoint_runs_the_whole_pipeline(tmp_path, plain_we
     assert len(frames) == 8 and all(f["detections"] for f in frames)
 
     # The same NMS-free graph as the library's own export with nms=False.
-    from edgeyolo._ultralytics import import_ultralytics
+    from edgeyolo._backend.env import import_ultralytics
 
     import_ultralytics()
     import onnxruntime as ort

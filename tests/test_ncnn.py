@@ -73,7 +73,7 @@ def test_export_writes_the_one_to_one_graph_and_refuses_int8(ncnn_export, tiny_w
 
 
 def test_round_trip_matches_pytorch(ncnn_export, tiny_weights, val_images):
-    from edgeyolo._ultralytics import predict_torch
+    from edgeyolo._backend.predict import predict_torch
 
     _, images = val_images
     ref = predict_torch(tiny_weights, images, imgsz=TINY, conf=0.001)

@@ -15,7 +15,7 @@ from edgeyolo.runtime.preprocess import LetterboxInfo
 
 @pytest.mark.parametrize("shape", [(96, 128), (128, 96), (128, 128), (300, 500), (41, 173)])
 def test_letterbox_matches_ultralytics(shape):
-    from edgeyolo._ultralytics import import_ultralytics
+    from edgeyolo._backend.env import import_ultralytics
 
     import_ultralytics()
     from ultralytics.data.augment import LetterBox
@@ -46,7 +46,7 @@ def test_decode_undoes_letterbox_and_filters():
 
 def test_onnx_decodes_to_the_pytorch_boxes(onnx_artifact, tiny_weights, tiny_data):
     """The exported NMS-free graph + our letterbox/decode give the PyTorch model's detections."""
-    from edgeyolo._ultralytics import predict_torch
+    from edgeyolo._backend.predict import predict_torch
     from edgeyolo.data.yolo import load_dataset, load_split
     from edgeyolo.export.parity import compare_detections
 

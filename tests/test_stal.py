@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from edgeyolo.errors import ConfigError
-from edgeyolo.train.stal import SmallTargetAugment, StalConfig, find_stal, stal_intensity
+from edgeyolo.train.stal import SmallTargetAugment, StalConfig, stal_intensity
+from edgeyolo.train.stal_loader import find_stal
 
 BG = (60, 60, 60)
 COLOURS = {0: (0, 0, 255), 1: (0, 255, 0), 2: (255, 0, 0), 3: (0, 255, 255)}
@@ -24,7 +25,7 @@ SMALL_CLASSES = {0, 1}
 
 @pytest.fixture(scope="module")
 def Instances():
-    from edgeyolo._ultralytics import import_ultralytics
+    from edgeyolo._backend.env import import_ultralytics
 
     import_ultralytics()
     from ultralytics.utils.instance import Instances

@@ -98,7 +98,7 @@ def test_truncated_checkpoint_is_trained_again(tmp_path, tiny_run, tiny_data, ru
     _train_one(t, cfg, tiny_data, logs.append)
     assert any("training it again from the start" in m for m in logs), logs
     assert t.weights.is_file() and (run / "done.json").is_file()
-    from edgeyolo._ultralytics import checkpoint_progress
+    from edgeyolo._backend.checkpoints import checkpoint_progress
 
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"\x80\x02")  # the first bytes of a pickle, then nothing
@@ -111,7 +111,7 @@ def test_finished_run_with_a_cut_off_best_pt_uses_last_pt_and_says_so(tmp_path, 
     the final epoch's weights) instead of exporting a broken file or training again."""
     import shutil
 
-    from edgeyolo._ultralytics import checkpoint_info
+    from edgeyolo._backend.checkpoints import checkpoint_info
     from edgeyolo.pipeline import _train_one
 
     run = tmp_path / "train" / "yolo26n-64"

@@ -146,7 +146,7 @@ def test_trainer_class_carries_the_recipe_through_cloudpickle():
     """Under DDP the library ships the trainer class to each rank with cloudpickle: the recipe must travel."""
     import cloudpickle
 
-    from edgeyolo._ultralytics import make_trainer_class
+    from edgeyolo._backend.trainer import make_trainer_class
     from edgeyolo.train.hooks import Recipe
     from edgeyolo.train.stal import StalConfig
 
@@ -346,7 +346,7 @@ def _cut(path: Path) -> None:
 
 
 def test_recover_best_cut_off_between_the_two_writes_of_its_epoch(tmp_path):
-    from edgeyolo._ultralytics import recover_checkpoints
+    from edgeyolo._backend.checkpoints import recover_checkpoints
 
     last = _ckpt(tmp_path / "last.pt", epoch=3, optimizer=True, best_fitness=0.5, fitness=0.5)
     _ckpt(tmp_path / "best.pt", epoch=3, optimizer=True, best_fitness=0.5, fitness=0.5)
@@ -359,7 +359,7 @@ def test_recover_best_cut_off_between_the_two_writes_of_its_epoch(tmp_path):
 
 
 def test_recover_best_cut_off_while_stripped_at_the_end_says_the_best_epoch_is_lost(tmp_path):
-    from edgeyolo._ultralytics import recover_checkpoints
+    from edgeyolo._backend.checkpoints import recover_checkpoints
 
     _ckpt(tmp_path / "last.pt", epoch=-1, optimizer=False, best_fitness=None, fitness=0.4)
     (tmp_path / "best.pt").write_bytes(b"\x80\x02")
@@ -368,7 +368,7 @@ def test_recover_best_cut_off_while_stripped_at_the_end_says_the_best_epoch_is_l
 
 
 def test_recover_last_from_best_continues_from_the_best_epoch(tmp_path):
-    from edgeyolo._ultralytics import checkpoint_progress, recover_checkpoints
+    from edgeyolo._backend.checkpoints import checkpoint_progress, recover_checkpoints
 
     best = _ckpt(tmp_path / "best.pt", epoch=2, optimizer=True, best_fitness=0.3, fitness=0.3)
     _ckpt(tmp_path / "last.pt", epoch=5, optimizer=True, best_fitness=0.3, fitness=0.2)
@@ -381,7 +381,7 @@ def test_recover_last_from_best_continues_from_the_best_epoch(tmp_path):
 
 @pytest.mark.parametrize("case", ["both-damaged", "last-damaged-best-stripped", "best-damaged-no-last"])
 def test_recover_refuses_when_nothing_can_continue(tmp_path, case):
-    from edgeyolo._ultralytics import recover_checkpoints
+    from edgeyolo._backend.checkpoints import recover_checkpoints
     from edgeyolo.errors import CheckpointError
 
     _ckpt(tmp_path / "best.pt", epoch=-1 if case == "last-damaged-best-stripped" else 2,
@@ -396,7 +396,7 @@ def test_recover_refuses_when_nothing_can_continue(tmp_path, case):
 
 
 def test_recover_best_missing_after_a_kill_between_the_two_writes(tmp_path):
-    from edgeyolo._ultralytics import recover_checkpoints
+    from edgeyolo._backend.checkpoints import recover_checkpoints
 
     last = _ckpt(tmp_path / "last.pt", epoch=0, optimizer=True, best_fitness=0.1, fitness=0.1)
     [note] = recover_checkpoints(tmp_path)
@@ -409,7 +409,7 @@ def test_recover_best_missing_after_a_kill_between_the_two_writes(tmp_path):
 def test_a_checkpoint_cut_anywhere_is_reported_as_damaged(tmp_path, tiny_run):
     """torch's zip reader fails differently depending on where a file was cut (EOFError, RuntimeError,
     OSError...): every cut must read as 'damaged', never as a crash."""
-    from edgeyolo._ultralytics import checkpoint_progress
+    from edgeyolo._backend.checkpoints import checkpoint_progress
     from edgeyolo.errors import CheckpointError
 
     data = tiny_run.last.read_bytes()

@@ -149,7 +149,7 @@ def _diagnosed_threshold(weights: Path) -> float | None:
 def _export_one(
     cfg: ExportConfig, info: dict, imgsz: int, target: TargetSpec, dest: Path, item: TargetExport
 ) -> None:
-    from edgeyolo._ultralytics import export_model
+    from edgeyolo._backend.export import export_model
     from edgeyolo.runtime import load_runtime
 
     calibration = None
@@ -228,7 +228,7 @@ def check_parity(cfg: ExportConfig, dest: Path, imgsz: int) -> dict:
 
     import cv2
 
-    from edgeyolo._ultralytics import predict_torch
+    from edgeyolo._backend.predict import predict_torch
     from edgeyolo.bench.accuracy import coco_map
     from edgeyolo.data.yolo import load_dataset, load_split
     from edgeyolo.export.parity import compare_detections
@@ -285,7 +285,7 @@ def export(cfg: ExportConfig) -> ExportResult:
         from edgeyolo.data.yolo import load_dataset
 
         load_dataset(cfg.data)
-    from edgeyolo._ultralytics import checkpoint_info
+    from edgeyolo._backend.checkpoints import checkpoint_info
 
     info = checkpoint_info(Path(cfg.weights))
     if not info["end2end"]:

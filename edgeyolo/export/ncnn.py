@@ -68,7 +68,7 @@ def build_graph(weights: Path, imgsz: int):
     """The model that pnnx converts: the checkpoint with its head swapped for :class:`One2OneScores`."""
     import torch
 
-    from edgeyolo._ultralytics import _load_checkpoint
+    from edgeyolo._backend.checkpoints import _load_checkpoint
 
     ckpt = _load_checkpoint(Path(weights))
     model = (ckpt.get("ema") or ckpt["model"]).float()  # the weights YOLO(weights) loads

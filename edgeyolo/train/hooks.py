@@ -1,8 +1,9 @@
 """edgeyolo's recipe attached to an Ultralytics trainer: STAL, ProgLoss, assignment threshold, logging.
 
-These functions work on the trainer object by duck typing (``trainer.args``, ``trainer.epoch``,
-``trainer.model.criterion``, ``trainer.save_dir``) and import neither torch nor ultralytics; the trainer
-class itself is built in ``edgeyolo._ultralytics.make_trainer_class``.
+The trainer class is built in ``edgeyolo._backend.trainer.make_trainer_class`` and knows no recipe: it
+calls the :class:`Recipe`'s ``train_transform``, ``prepare_loader`` and ``start_epoch``. These work on the
+trainer object by duck typing (``trainer.args``, ``trainer.epoch``, ``trainer.model.criterion``,
+``trainer.save_dir``) and import neither torch nor ultralytics.
 """
 
 from __future__ import annotations
@@ -28,6 +29,27 @@ class Recipe:
     progloss: ProgLossConfig = field(default_factory=ProgLossConfig)
     stal: Any = None  # StalConfig, or None when STAL is off
     assign_min_px: float | None = None  # TaskAlignedAssigner.stride_val: GT sides below it are enlarged
+
+    # What the backend's trainer calls (edgeyolo._backend.trainer.TrainingRecipe).
+    def train_transform(self, seed: int) -> Any:
+        """STAL's transform for the training dataset; None when STAL is off."""
+        if self.stal is None:
+            return None
+        from edgeyolo.train.stal import SmallTargetAugment
+
+        return SmallTargetAugment(self.stal, seed=seed)
+
+    def prepare_loader(self, loader: Any, transform: Any) -> None:
+        """Tag the loader's batches with their epoch: workers prefetch across epoch boundaries."""
+        from edgeyolo.train.stal_loader import tag_loader_epochs
+
+        tag_loader_epochs(loader, transform)
+
+    def start_epoch(self, trainer: Any, transform: Any, write_log: bool) -> None:
+        """Apply this epoch's gains, E2E weights, threshold and STAL intensity; log them when ``write_log``."""
+        row = apply_epoch(trainer, self, transform)
+        if write_log:
+            log_epoch(trainer.save_dir, row)
 
 
 def _unwrap(model: Any) -> Any:
