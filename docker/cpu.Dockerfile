@@ -11,7 +11,8 @@ ARG BASE=python:3.11.13-slim-bookworm
 
 FROM ${BASE} AS build
 ARG RUNTIMES="onnxruntime openvino ncnn"
-COPY pyproject.toml README.md /src/
+COPY pyproject.toml setup.py MANIFEST.in README.md /src/
+COPY profiles /src/profiles
 COPY edgeyolo /src/edgeyolo
 COPY docker/constraints.txt docker/slim.sh /src/docker/
 # Export-time packages (onnx, onnxslim, nncf and its SciPy/pandas/scikit-learn) are left out on purpose: the

@@ -23,7 +23,8 @@ LABEL org.opencontainers.image.title="edgeyolo-jetson" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.licenses="AGPL-3.0-only"
-COPY pyproject.toml README.md /tmp/src/
+COPY pyproject.toml setup.py MANIFEST.in README.md /tmp/src/
+COPY profiles /tmp/src/profiles
 COPY edgeyolo /tmp/src/edgeyolo
 COPY docker/jetson-constraints.txt /tmp/src/docker/
 RUN apt-get update \

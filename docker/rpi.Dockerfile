@@ -18,7 +18,8 @@ FROM --platform=linux/arm64 ${BASE} AS target
 
 FROM --platform=$BUILDPLATFORM ${BUILD_BASE} AS wheels
 ARG RUNTIMES="onnxruntime openvino ncnn"
-COPY pyproject.toml README.md /src/
+COPY pyproject.toml setup.py MANIFEST.in README.md /src/
+COPY profiles /src/profiles
 COPY edgeyolo /src/edgeyolo
 COPY docker/constraints.txt docker/slim.sh docker/launcher.py /src/docker/
 # The target's account files, to add the edgeyolo user to them here (the arm64 stage cannot run useradd).

@@ -21,7 +21,8 @@ FROM ${BASE} AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-venv \
  && rm -rf /var/lib/apt/lists/*
-COPY pyproject.toml README.md /src/
+COPY pyproject.toml setup.py MANIFEST.in README.md /src/
+COPY profiles /src/profiles
 COPY edgeyolo /src/edgeyolo
 RUN python3 -m venv /opt/pip \
  && /opt/pip/bin/pip install --no-cache-dir --quiet --upgrade pip \

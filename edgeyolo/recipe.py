@@ -173,7 +173,7 @@ def mixed_precision(
     bfloat16 where every GPU computes it natively (compute capability 8.0 and newer: A100, H100, RTX 30xx+,
     Jetson Orin): float32's exponent range, so no loss scaling, and no AMP check. The library's float16
     check runs a downloaded yolo26n.pt; edgeyolo never downloads, so on older GPUs float16 AMP runs with
-    that check reduced to the library's list of GPUs known to fail (see ``_ultralytics``).
+    that check reduced to the library's list of GPUs known to fail (see ``_backend/patches.py``).
     """
     if not capabilities:
         return False, "CPU: float32"

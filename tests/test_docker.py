@@ -406,7 +406,7 @@ def test_copied_files_are_in_the_build_context(name):
                 files = (
                     [src]
                     if (REPO / src).is_file()
-                    else [str(p.relative_to(REPO)) for p in (REPO / src).rglob("*.py")]
+                    else [str(p.relative_to(REPO)) for p in (REPO / src).rglob("*") if p.suffix in (".py", ".yaml")]
                 )
                 assert files
                 for f in files:

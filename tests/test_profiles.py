@@ -83,3 +83,40 @@ def test_invalid_yaml_file(tmp_path):
     f.write_text("name: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_profile(f)
+
+
+def test_an_installed_wheel_lists_every_builtin_profile(tmp_path):
+    """The profiles live in the checkout's top-level profiles/ folder; the wheel built from it carries them, so
+    an installation that has never seen the checkout lists all of them."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    shipped = sorted(p.stem for p in (root / "profiles").glob("*.yaml"))
+    assert len(shipped) >= 5
+    # Built from a copy of the source files (no build/ folder left from an earlier build can supply them).
+    src = tmp_path / "src"
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=root,
+                           capture_output=True, check=True).stdout.decode().split("\0")  # fmt: skip
+    for name in filter(None, files):
+        if (root / name).is_file():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / name, src / name)
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                            "--wheel-dir", str(tmp_path / "dist"), str(src)], capture_output=True, text=True)  # fmt: skip
+    assert build.returncode == 0, build.stderr
+    (wheel,) = (tmp_path / "dist").glob("edgeyolo-*.whl")
+    site = tmp_path / "site"
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+                              "--target", str(site), str(wheel)], capture_output=True, text=True)  # fmt: skip
+    assert install.returncode == 0, install.stderr
+    code = ("import edgeyolo.profiles as p; print(p.__file__); print(p.builtin_profile_dir()); "
+            "print(' '.join(q.name for q in p.list_profiles()))")  # fmt: skip
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                       env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    module, folder, names = r.stdout.splitlines()
+    assert Path(module).is_relative_to(site) and Path(folder) == site / "edgeyolo" / "profiles"
+    assert names.split() == shipped

@@ -70,16 +70,21 @@ def _record_hash(data: bytes) -> str:
 
 
 def _package_files() -> list[tuple[str, Path]]:
-    """(path in the wheel, file here) of the installed edgeyolo package, without bytecode."""
+    """(path in the wheel, file here) of the installed edgeyolo package, without bytecode; the built-in
+    profiles go to ``edgeyolo/profiles/`` as in a wheel built from the source (a checkout keeps them in the
+    top-level ``profiles/`` folder)."""
     import edgeyolo
+    from edgeyolo.profiles import builtin_profile_files
 
     root = Path(edgeyolo.__file__).resolve().parent
-    files = []
+    files = {}
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root.parent).as_posix()
         if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo"):
-            files.append((rel, p))
-    return files
+            files[rel] = p
+    for p in builtin_profile_files():
+        files.setdefault(f"edgeyolo/profiles/{p.name}", p)
+    return sorted(files.items())
 
 
 def _distribution() -> Any:

@@ -1,6 +1,8 @@
 """Device profiles: what a target device can run and what it must achieve.
 
-A profile is data (``edgeyolo/profiles/<name>.yaml``, name = file stem) validated once at the boundary.
+A profile is data (``<name>.yaml``, name = file stem) validated once at the boundary. The built-in ones live
+in the repository's top-level ``profiles/`` folder, where users find and copy them; a wheel carries them as
+``edgeyolo/profiles/*.yaml`` (``setup.py`` copies them in at build time).
 Unknown keys are rejected and the bad key is named, so a typo never silently falls back to a default.
 """
 
@@ -8,7 +10,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -212,10 +213,26 @@ def parse_profile(data: Any, source: str = "<dict>") -> DeviceProfile:
     )
 
 
+def builtin_profile_dir() -> Path:
+    """Where the built-in profiles are: inside the installed package (a wheel carries them there), or the
+    top-level ``profiles/`` folder of a source checkout (an editable install reads them in place)."""
+    here = Path(__file__).resolve().parent
+    if any(here.glob("*.yaml")):
+        return here
+    checkout = here.parents[1] / "profiles"
+    if checkout.is_dir():
+        return checkout
+    raise ConfigError(f"no built-in profiles in {here} or {checkout}; reinstall edgeyolo (pip install edgeyolo)")
+
+
+def builtin_profile_files() -> list[Path]:
+    """The built-in profile files, sorted by name."""
+    return sorted(builtin_profile_dir().glob("*.yaml"))
+
+
 def builtin_profile_names() -> list[str]:
     """Names of the profiles shipped with edgeyolo."""
-    root = resources.files(__name__)
-    return sorted(p.name[: -len(".yaml")] for p in root.iterdir() if p.name.endswith(".yaml"))
+    return [p.stem for p in builtin_profile_files()]
 
 
 def _read_yaml(text: str, source: str) -> Any:
@@ -242,7 +259,7 @@ def load_profile(name_or_path: str | os.PathLike) -> DeviceProfile:
         raise UnknownNameError(
             f"Unknown profile '{text}'; known: {', '.join(names)}. Pass a path to use your own profile."
         )
-    resource = resources.files(__name__) / f"{text}.yaml"
+    resource = builtin_profile_dir() / f"{text}.yaml"
     profile = parse_profile(_read_yaml(resource.read_text(encoding="utf-8"), text), f"{text}")
     if profile.name != text:
         raise ConfigError(f"built-in profile {text}: 'name' is '{profile.name}', must equal the file name")
