@@ -183,3 +183,28 @@ def test_long_files_are_named_in_architecture_md():
     }
     assert long <= named, f"over {MAX_LINES} lines and not justified in ARCHITECTURE.md: {sorted(long - named)}"
     assert named <= long, f"ARCHITECTURE.md justifies files that are no longer long: {sorted(named - long)}"
+
+
+def test_api_names_load_lazily_and_match_their_typed_imports():
+    """``edgeyolo.api`` imports a name's module on first use; its table agrees with the imports type checkers
+    read, and every name it exports resolves to the object its module defines."""
+    import importlib
+
+    tree = ast.parse((PACKAGE / "api.py").read_text())
+    typed = {
+        a.asname or a.name: (node.module, a.name)
+        for block in tree.body
+        if isinstance(block, ast.If) and ast.unparse(block.test) == "TYPE_CHECKING"
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for a in node.names
+    }
+    api = importlib.import_module("edgeyolo.api")
+    assert typed == api._WHERE
+    assert sorted(api.__all__) == sorted(typed)
+    for name, (module, attr) in typed.items():
+        assert getattr(api, name) is getattr(importlib.import_module(module), attr)
+    code = "import sys, edgeyolo.api; print(' '.join(m for m in sys.modules if m.startswith('edgeyolo.')))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert set(r.stdout.split()) == {"edgeyolo.api", "edgeyolo._version"}
