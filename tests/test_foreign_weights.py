@@ -59,11 +59,12 @@ def test_plain_ultralytics_checkpoint_runs_the_whole_pipeline(tmp_path, plain_we
     out = tmp_path / "sweep"
     p = subprocess.run([sys.executable, "-m", "edgeyolo", "run", "--profile", str(onnx_profile(tmp_path)),
                         "--data", str(tiny_data), "--weights", str(plain_weights), "--imgsz", str(SIZE),
-                        "--out", str(out), "--bench-iterations", "3"],
+                        "--out", str(out), "--bench-iterations", "3", "--bench-rounds", "3"],
                        capture_output=True, text=True, timeout=600)  # fmt: skip
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     (record,) = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     assert record["status"] == "ok" and record["candidate"]["end2end"] is True
+    assert record["settings"]["rounds"] == 3  # --bench-rounds, not the profile's
     assert record["accuracy"]["map50_95"] is not None
     (artifact,) = [d for d in (out / "artifacts").iterdir() if (d / "manifest.json").is_file()]
     manifest = json.loads((artifact / "manifest.json").read_text())

@@ -53,9 +53,12 @@ def _demo_overrides(batch: int) -> dict:
 )
 @click.option("--synth-val", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--bench-iterations", type=click.IntRange(min=1), default=None, help="Default: the profile's.")
+@click.option("--bench-rounds", type=click.IntRange(min=1), default=None,
+              help="Interleaved benchmark rounds (each candidate once per round, in a fresh process). "
+                   "Default: the profile's bench.rounds.")  # fmt: skip
 @remote_options
 def command(profile, data_yaml, out, models, weights, epochs, imgsz, batch, device, synth_train, synth_val,
-            bench_iterations, **remote) -> None:  # fmt: skip
+            bench_iterations, bench_rounds, **remote) -> None:  # fmt: skip
     """The full sweep: train each model x size, export every target, bench, select, report. Resumable.
 
     Rerunning the same command after a crash continues where it stopped: finished trainings, artifacts and
@@ -87,6 +90,7 @@ def command(profile, data_yaml, out, models, weights, epochs, imgsz, batch, devi
             synth_train=synth_train,
             synth_val=synth_val,
             bench_iterations=bench_iterations,
+            bench_rounds=bench_rounds,
             train_overrides=_demo_overrides(batch) if data_yaml is None else {},
             devices=tuple(devices),
             remote=opts,
