@@ -422,6 +422,23 @@ def test_cli_remote_bench(tmp_path, sshd, onnx_artifact, runner):
     assert res.exit_code != 0 and "--only picks devices from --devices" in res.output
 
 
+def test_cli_candidate_timeout(tmp_path, sshd, onnx_artifact, runner):
+    """--candidate-timeout is each candidate's total limit on the device: past it the candidate is ended and
+    recorded as an error saying so; without a device to reach the option is refused."""
+    dev = sshd.device("cli-slow")
+    out = tmp_path / "r.jsonl"
+    res = runner.invoke(main, ["bench", "--profile", "x86-cpu", str(onnx_artifact), "--host", str(dev.host),
+                               "--identity", str(sshd.key), "--remote-python", sys.executable,
+                               "--remote-workdir", dev.workdir, "--known-hosts", str(sshd.known_hosts),
+                               "--out", str(out), "--threads", "1", "--iterations", "5", "--warmup", "1",
+                               "--candidate-timeout", "0.05"])  # fmt: skip
+    (rec,) = read_records(out)
+    assert rec["status"] == "error" and "timed out after 0.05 s" in rec["message"], rec
+    assert "--candidate-timeout" in rec["message"]
+    res = runner.invoke(main, ["bench", "--profile", "x86-cpu", str(onnx_artifact), "--candidate-timeout", "5"])
+    assert res.exit_code == 2 and "--candidate-timeout limits candidates on devices reached over SSH" in res.output
+
+
 def test_sweep_on_two_devices_reports_each_and_compares(tmp_path, sshd, tiny_weights, tiny_data):
     """`run --weights ... --host A --host B`: export once, measure on both devices in parallel, a report per
     device and a comparison."""

@@ -6,6 +6,7 @@ Only click is imported here; the API is imported inside the helpers that need it
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
@@ -63,6 +64,9 @@ _REMOTE_OPTIONS = [
                  help="Python with edgeyolo installed on --host devices, e.g. '~/venv/bin/python' (quoted)."),
     click.option("--remote-workdir", default=None,
                  help="Folder on --host devices for every file; default ~/.cache/edgeyolo-remote."),
+    click.option("--candidate-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+                 help="Total time one candidate may take on a device before it is ended and recorded as an error; "
+                      "default: from its iterations, val images and the profile."),
 ]  # fmt: skip
 
 
@@ -85,16 +89,20 @@ def ssh_login_from_options(identity, known_hosts, accept_new_host_key):
 
 
 def remote_from_options(hosts, inventory, device_names, identity, known_hosts, accept_new_host_key, remote_python,
-                        remote_workdir):  # fmt: skip
+                        remote_workdir, candidate_timeout=None):  # fmt: skip
     """(devices, RemoteOptions) from the remote options; no devices when neither --host nor --devices."""
     if not hosts and not inventory:
         if device_names:
             raise click.UsageError("--only picks devices from --devices FILE; pass the inventory too")
+        if candidate_timeout is not None:
+            raise click.UsageError("--candidate-timeout limits candidates on devices reached over SSH; pass --host "
+                                   "or --devices, or leave it out")  # fmt: skip
         return [], None
     import edgeyolo.api as api
 
     devices = api.remote_devices(hosts, inventory, device_names, python=remote_python, workdir=remote_workdir)
-    return devices, ssh_login_from_options(identity, known_hosts, accept_new_host_key)
+    login = ssh_login_from_options(identity, known_hosts, accept_new_host_key)
+    return devices, dataclasses.replace(login, candidate_timeout_s=candidate_timeout)
 
 
 _SELECTION_OPTIONS = [

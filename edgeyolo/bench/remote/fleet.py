@@ -234,7 +234,7 @@ class _DeviceRun:
         return rec
 
     def _timed_out(self, limit: float) -> str:
-        how = ("set by RemoteOptions.candidate_timeout_s" if self.opts.candidate_timeout_s is not None
+        how = ("set by --candidate-timeout (RemoteOptions.candidate_timeout_s)" if self.opts.candidate_timeout_s is not None
                else "from its warm-up, --iterations, --min-duration and accuracy images")  # fmt: skip
         return (f"{self.device.host}: timed out after {limit:g} s, the candidate's limit ({how}); every process it "
                 "started on the device was stopped. If the device is only slow, measure fewer --iterations or "
