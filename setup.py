@@ -12,7 +12,9 @@ PROFILES = Path(__file__).resolve().parent / "profiles"
 class BuildWithProfiles(build_py):
     def run(self):
         super().run()
-        if self.editable_mode:  # an editable install reads profiles/ in place (edgeyolo.profiles.builtin_profile_dir)
+        if (
+            self.editable_mode
+        ):  # an editable install reads profiles/ in place (edgeyolo.profiles.builtin_profile_dir)
             return
         dest = Path(self.build_lib) / "edgeyolo" / "profiles"
         for src in sorted(PROFILES.glob("*.yaml")):

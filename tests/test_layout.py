@@ -139,8 +139,7 @@ def test_cli_holds_no_command():
     decorated = [
         n.name
         for n in ast.walk(tree)
-        if isinstance(n, ast.FunctionDef)
-        and any("command" in ast.unparse(d) for d in n.decorator_list)
+        if isinstance(n, ast.FunctionDef) and any("command" in ast.unparse(d) for d in n.decorator_list)
     ]
     assert not decorated, f"cli.py defines commands {decorated}; they belong in edgeyolo/commands/"
 
@@ -181,7 +180,9 @@ def test_long_files_are_named_in_architecture_md():
         for p in PACKAGE.rglob("*.py")
         if len(p.read_text().splitlines()) > MAX_LINES
     }
-    assert long <= named, f"over {MAX_LINES} lines and not justified in ARCHITECTURE.md: {sorted(long - named)}"
+    assert long <= named, (
+        f"over {MAX_LINES} lines and not justified in ARCHITECTURE.md: {sorted(long - named)}"
+    )
     assert named <= long, f"ARCHITECTURE.md justifies files that are no longer long: {sorted(named - long)}"
 
 

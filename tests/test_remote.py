@@ -435,8 +435,13 @@ def test_cli_candidate_timeout(tmp_path, sshd, onnx_artifact, runner):
     (rec,) = read_records(out)
     assert rec["status"] == "error" and "timed out after 0.05 s" in rec["message"], rec
     assert "--candidate-timeout" in rec["message"]
-    res = runner.invoke(main, ["bench", "--profile", "x86-cpu", str(onnx_artifact), "--candidate-timeout", "5"])
-    assert res.exit_code == 2 and "--candidate-timeout limits candidates on devices reached over SSH" in res.output
+    res = runner.invoke(
+        main, ["bench", "--profile", "x86-cpu", str(onnx_artifact), "--candidate-timeout", "5"]
+    )
+    assert (
+        res.exit_code == 2
+        and "--candidate-timeout limits candidates on devices reached over SSH" in res.output
+    )
 
 
 def test_sweep_on_two_devices_reports_each_and_compares(tmp_path, sshd, tiny_weights, tiny_data):

@@ -222,7 +222,9 @@ def builtin_profile_dir() -> Path:
     checkout = here.parents[1] / "profiles"
     if checkout.is_dir():
         return checkout
-    raise ConfigError(f"no built-in profiles in {here} or {checkout}; reinstall edgeyolo (pip install edgeyolo)")
+    raise ConfigError(
+        f"no built-in profiles in {here} or {checkout}; reinstall edgeyolo (pip install edgeyolo)"
+    )
 
 
 def builtin_profile_files() -> list[Path]:
