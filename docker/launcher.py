@@ -1,5 +1,7 @@
-#!/usr/bin/env python3
-"""The `edgeyolo` command in images whose packages were installed with `pip --target` (no console script)."""
+#!/usr/bin/python3
+"""The `edgeyolo` command in images whose packages were installed with `pip --target` (no console script).
+
+The interpreter is named directly: the runtime images hold no /usr/bin/env."""
 
 import sys
 

@@ -2,15 +2,19 @@
 # Runtime, OpenVINO (IR, ARM CPU plugin) and NCNN. No PyTorch, no Ultralytics, no compiler.
 #
 # Cross-built without emulation: the `wheels` stage runs on the build machine's own platform and has pip fetch
-# the aarch64 wheels for CPython 3.11 (binary wheels only, so nothing is compiled) into a folder; the arm64
-# stage only copies files in and has no RUN, so an x86 laptop builds it without qemu or binfmt_misc.
+# the aarch64 wheels for CPython 3.11 (binary wheels only, so nothing is compiled) into a folder, slims them
+# (docker/slim.sh, with the cross binutils' strip) and assembles the image's root filesystem from them and
+# from files of the arm64 base (docker/rootfs.py: the interpreter, its standard library as bytecode, /bin/sh,
+# the shared libraries the ELF files need, read from their headers, and the account files). Nothing arm64 is
+# executed: the arm64 stages have no RUN, so an x86 laptop builds it without qemu or binfmt_misc. The image
+# holds no Debian userland: the final stage is that root alone, on `scratch`.
 #
 #   make docker-rpi                  (or, from the repository root:)
 #   docker build --platform linux/arm64 -f docker/rpi.Dockerfile -t edgeyolo:rpi .
 #   docker run --rm -v "$PWD:/work" edgeyolo:rpi predict artifacts/yolo26n-320-ncnn-fp32 images/ --out preds
 #
 # Build arguments: BASE (arm64 image with python3 3.11), BUILD_BASE (image for the build machine's platform with
-# python3 3.11 and its venv module), RUNTIMES, VERSION/REVISION/SOURCE (OCI labels).
+# python3 3.11, its venv module and apt), RUNTIMES, VERSION/REVISION/SOURCE (OCI labels).
 ARG BASE=python:3.11.13-slim-bookworm
 ARG BUILD_BASE=python:3.11.13-slim-bookworm
 
@@ -18,33 +22,36 @@ FROM --platform=linux/arm64 ${BASE} AS target
 
 FROM --platform=$BUILDPLATFORM ${BUILD_BASE} AS wheels
 ARG RUNTIMES="onnxruntime openvino ncnn"
+# The aarch64 strip of binutils (this stage only; on an arm64 build machine it is the native one).
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends binutils-aarch64-linux-gnu \
+ && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml setup.py MANIFEST.in README.md /src/
 COPY profiles /src/profiles
 COPY edgeyolo /src/edgeyolo
-COPY docker/constraints.txt docker/slim.sh docker/launcher.py /src/docker/
-# The target's account files, to add the edgeyolo user to them here (the arm64 stage cannot run useradd).
-COPY --from=target /etc/passwd /etc/group /src/etc/
+COPY docker/constraints.txt docker/slim.sh docker/rootfs.py docker/launcher.py /src/docker/
+# The arm64 base's root, read here (never run): the interpreter, its standard library, the shared libraries and
+# the account files come from it.
+COPY --from=target / /target/
 # glibc 2.36 (bookworm): every manylinux tag up to 2.35 that a wheel here uses. pip installs the target's
-# wheels into /out/site-packages and byte-compiles them with this stage's Python (bytecode depends on the
-# Python version only, which is why both bases must be 3.11).
+# wheels into the image's site-packages; slim.sh and rootfs.py compile the modules with this stage's Python
+# (bytecode depends on the Python version only, which is why both bases must be 3.11).
 RUN python3 -m venv /opt/pip \
  && /opt/pip/bin/pip install --no-cache-dir --quiet --upgrade pip \
  && /opt/pip/bin/pip wheel --no-cache-dir --quiet --no-deps --wheel-dir /src/dist /src \
- && /opt/pip/bin/pip install --no-cache-dir --quiet --only-binary=:all: --target /out/site-packages \
+ && /opt/pip/bin/pip install --no-cache-dir --quiet --only-binary=:all: --target /rootfs/opt/edgeyolo/site-packages \
       --implementation cp --python-version 3.11 --abi cp311 --abi abi3 --abi none \
       --platform manylinux_2_35_aarch64 --platform manylinux_2_34_aarch64 --platform manylinux_2_28_aarch64 \
       --platform manylinux_2_27_aarch64 --platform manylinux_2_24_aarch64 --platform manylinux_2_17_aarch64 \
       --platform manylinux2014_aarch64 --platform linux_aarch64 \
       -c /src/docker/constraints.txt /src/dist/edgeyolo-*.whl ${RUNTIMES} \
- && rm -rf /out/site-packages/bin \
- && sh /src/docker/slim.sh /out/site-packages \
- && install -D -m 0755 /src/docker/launcher.py /out/bin/edgeyolo \
- && mkdir -p /out/home/edgeyolo /out/work /out/etc \
- && cp /src/etc/passwd /src/etc/group /out/etc/ \
- && echo 'edgeyolo:x:1000:1000::/home/edgeyolo:/bin/sh' >>/out/etc/passwd \
- && echo 'edgeyolo:x:1000:' >>/out/etc/group
+ && rm -rf /rootfs/opt/edgeyolo/site-packages/bin \
+ && STRIP=aarch64-linux-gnu-strip sh /src/docker/slim.sh /rootfs/opt/edgeyolo/site-packages /opt/edgeyolo/site-packages \
+ && install -D -m 0755 /src/docker/launcher.py /rootfs/usr/local/bin/edgeyolo \
+ && python3 /src/docker/rootfs.py assemble /target /rootfs \
+ && mkdir /skel
 
-FROM target
+FROM --platform=linux/arm64 scratch
 ARG VERSION=dev
 ARG REVISION=unknown
 ARG SOURCE=unknown
@@ -54,12 +61,11 @@ LABEL org.opencontainers.image.title="edgeyolo-rpi" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.licenses="AGPL-3.0-only"
-COPY --from=wheels /out/etc/passwd /out/etc/group /etc/
-COPY --from=wheels /out/site-packages /opt/edgeyolo/site-packages
-COPY --from=wheels /out/bin/edgeyolo /usr/local/bin/edgeyolo
-COPY --from=wheels --chown=1000:1000 /out/home/edgeyolo /home/edgeyolo
-COPY --from=wheels --chown=1000:1000 /out/work /work
-ENV PYTHONPATH=/opt/edgeyolo/site-packages \
+COPY --from=wheels /rootfs /
+COPY --from=wheels --chown=1000:1000 /skel /home/edgeyolo
+COPY --from=wheels --chown=1000:1000 /skel /work
+ENV PATH=/usr/local/bin:/usr/bin:/bin \
+    PYTHONPATH=/opt/edgeyolo/site-packages \
     PYTHONUNBUFFERED=1 \
     MPLCONFIGDIR=/tmp/matplotlib
 USER edgeyolo

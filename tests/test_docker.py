@@ -5,6 +5,10 @@ mirrors and PyPI. No image registry is needed: the bases are made from Debian's 
 (docker/make-base.sh, cached under ~/.cache/edgeyolo-docker). Containers are run with
 `buildah run --isolation chroot`; the arm64 image's Python runs under `qemu-aarch64-static`, called
 explicitly (no binfmt_misc handler is registered). Measurements go to ~/.cache/edgeyolo-docker/measurements.json.
+
+The runtime images (cpu, rpi) are a root filesystem assembled by docker/rootfs.py on `scratch` from a venv
+slimmed by docker/slim.sh: the fast tests check rootfs.py itself on this machine's Python (a shared-libpython
+build outside /usr, like the official images'), the slow ones run every runtime command in the built images.
 """
 
 from __future__ import annotations
@@ -217,7 +221,7 @@ def test_base_images_are_build_args_with_pinned_defaults(name):
     df = dockerfile(name)
     stage_names = {s.name for s in df.stages if s.name}
     for stage in df.stages:
-        if stage.image in stage_names:
+        if stage.image in stage_names or stage.image == "scratch":
             continue
         m = re.fullmatch(r"\$\{(\w+)\}", stage.image)
         assert m, f"{name}: FROM {stage.image} is not a build argument"
@@ -285,13 +289,58 @@ def test_runtime_images_install_no_torch(name):
     runs = _run_text(build)
     assert "-c /src/docker/constraints.txt" in runs and "${RUNTIMES}" in runs
     assert not (set(_pins(DOCKER / "constraints.txt")) & EXPORT_ONLY)
-    assert "[" not in runs.replace("[ ", ""), (
-        f"{name}: installs an extra (the extras also carry export packages)"
-    )
+    extras = [w for w in _pip_installs(build) if "[" in w]
+    assert not extras, f"{name}: installs an extra {extras} (the extras also carry export packages)"
     assert "slim.sh" in runs
-    # Only /opt/edgeyolo (and for rpi the files it made) reaches the final stage.
+    # The final stage is the root filesystem the build stage assembled (docker/rootfs.py), on scratch: no
+    # Debian userland, nothing from the base image but what rootfs.py took from it.
+    assert df.final.image == "scratch"
+    assert re.search(r"rootfs\.py assemble \S+ /rootfs\b", runs), runs
+    assert re.search(r"\bSTRIP=\S*strip sh /src/docker/slim\.sh ", runs)
     sources = [i.args.split()[0] for i in df.final.all("COPY")]
     assert all(i.flags.get("from") in ("build", "wheels") for i in df.final.all("COPY")), sources
+    assert "/rootfs" in sources
+    # /work and the home folder belong to the image's user; everything else to root.
+    assert {i.args for i in df.final.all("COPY") if i.flags.get("chown")} == {
+        "/skel /home/edgeyolo",
+        "/skel /work",
+    }
+    assert all(i.flags["chown"] == "1000:1000" for i in df.final.all("COPY") if "chown" in i.flags)
+    assert "PATH=" in " ".join(i.args for i in df.final.all("ENV")), "scratch has no PATH of its own"
+
+
+# docker/slim.sh removes these distributions (installed as dependencies of rich, ncnn and onnxruntime) from the
+# runtime images: edgeyolo must never import them (nor the rich modules that do). Distribution -> import name.
+PRUNED = {"pygments": "pygments", "markdown_it_py": "markdown_it", "mdurl": "mdurl", "requests": "requests",
+          "urllib3": "urllib3", "idna": "idna", "charset_normalizer": "charset_normalizer", "certifi": "certifi",
+          "tqdm": "tqdm", "portalocker": "portalocker", "protobuf": "google.protobuf", "flatbuffers": "flatbuffers"}  # fmt: skip
+PRUNED_RICH = ("rich.markdown", "rich.syntax", "rich.traceback")  # they import pygments / markdown_it
+
+
+def _slim_pruned() -> list[str]:
+    text = (DOCKER / "slim.sh").read_text()
+    m = re.search(r"^for dist in (.*?); do$", text.replace("\\\n", " "), re.M | re.S)
+    assert m, "slim.sh: no `for dist in ...; do` loop"
+    return m.group(1).split()
+
+
+def test_pruned_distributions_are_never_imported_by_edgeyolo():
+    import ast
+
+    assert sorted(_slim_pruned()) == sorted(PRUNED)
+    banned = (*PRUNED.values(), *PRUNED_RICH)
+    offenders = []
+    for path in sorted((REPO / "edgeyolo").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            for name in names:
+                if any(name == b or name.startswith(b + ".") for b in banned):
+                    offenders.append(f"{path.relative_to(REPO)}:{node.lineno}: {name}")
+    assert not offenders, "docker/slim.sh removes these from the runtime images:\n" + "\n".join(offenders)
 
 
 def test_rpi_cross_builds_without_running_arm64_code():
@@ -305,7 +354,7 @@ def test_rpi_cross_builds_without_running_arm64_code():
     wheels = df.stage("wheels")
     assert wheels.platform == "$BUILDPLATFORM"
     run = _run_text(wheels)
-    assert "--only-binary=:all:" in run and "--target /out/site-packages" in run
+    assert "--only-binary=:all:" in run and "--target /rootfs/opt/edgeyolo/site-packages" in run
     assert "--python-version 3.11" in run and "--implementation cp" in run
     platforms = re.findall(r"--platform (\S+)", run)
     assert platforms and all(p.endswith("aarch64") for p in platforms)
@@ -313,8 +362,12 @@ def test_rpi_cross_builds_without_running_arm64_code():
     # bookworm's glibc 2.36.
     assert "manylinux_2_35_aarch64" in platforms
     assert max(int(m.group(1)) for p in platforms if (m := re.match(r"manylinux_2_(\d+)", p))) <= 36
-    # The non-root user is added to the target's own account files, copied out of the arm64 stage.
-    assert any(i.flags.get("from") == "target" and "/etc/passwd" in i.args for i in wheels.all("COPY"))
+    # The arm64 base's root is copied into the build stage and only read there (interpreter, standard library,
+    # shared libraries, account files); the final stage is scratch for arm64.
+    assert any(i.flags.get("from") == "target" and i.args.split()[0] == "/" for i in wheels.all("COPY"))
+    assert "rootfs.py assemble /target /rootfs" in run
+    assert df.final.image == "scratch" and df.final.platform == "linux/arm64"
+    assert "STRIP=aarch64-linux-gnu-strip" in run and "binutils-aarch64-linux-gnu" in run
 
 
 def test_train_image_pins_the_project_torch_and_extras():
@@ -406,7 +459,11 @@ def test_copied_files_are_in_the_build_context(name):
                 files = (
                     [src]
                     if (REPO / src).is_file()
-                    else [str(p.relative_to(REPO)) for p in (REPO / src).rglob("*") if p.suffix in (".py", ".yaml")]
+                    else [
+                        str(p.relative_to(REPO))
+                        for p in (REPO / src).rglob("*")
+                        if p.suffix in (".py", ".yaml")
+                    ]
                 )
                 assert files
                 for f in files:
@@ -428,7 +485,88 @@ def test_scripts_parse():
         subprocess.run(["bash", "-n", str(DOCKER / script)], check=True)
     subprocess.run(["sh", "-n", str(DOCKER / "slim.sh")], check=True)
     compile((DOCKER / "launcher.py").read_text(), "launcher.py", "exec")
-    assert (DOCKER / "launcher.py").read_text().startswith("#!/usr/bin/env python3\n")
+    compile((DOCKER / "rootfs.py").read_text(), "rootfs.py", "exec")
+    # The runtime images have no /usr/bin/env; rootfs.py makes /usr/bin/python3 lead to the interpreter.
+    assert (DOCKER / "launcher.py").read_text().startswith("#!/usr/bin/python3\n")
+
+
+def _rootfs_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("edgeyolo_docker_rootfs", DOCKER / "rootfs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rootfs_assembles_a_root_its_python_runs_in(tmp_path):
+    """docker/rootfs.py on this machine's own Python (a shared libpython found through RPATH, outside /usr,
+    like the official python images'): the assembled root holds the interpreter, its libraries, the standard
+    library as bytecode in the zip, and an application's extension module with what it links; chroot runs it."""
+    if sys.version_info[:2] != (3, 11):
+        pytest.skip("rootfs.py writes bytecode for Python 3.11, the images' Python")
+    if os.geteuid() != 0:
+        pytest.skip("chroot needs root")
+    rootfs = _rootfs_module()
+    import kiwisolver
+    import yaml
+
+    out = tmp_path / "root"
+    app = out / "opt" / "app"
+    for module in (kiwisolver, yaml):
+        shutil.copytree(Path(module.__file__).parent, app / module.__name__)
+    python = os.path.realpath(sys.executable)
+    rootfs.assemble(Path("/"), out, python)
+    assert (out / python.lstrip("/")).is_file() and (out / "usr/bin/python3").exists()
+    zips = list(out.rglob("python311.zip"))
+    assert len(zips) == 1
+    import zipfile
+
+    names = zipfile.ZipFile(zips[0]).namelist()
+    assert "json/__init__.pyc" in names and not any(n.endswith(".py") for n in names)
+    assert not any(n.startswith(("test/", "lib2to3/", "ensurepip/", "site-packages/")) for n in names)
+    dynload = next(out.rglob("lib-dynload"))
+    assert not list(dynload.glob("_testcapi*")) and list(dynload.glob("_ssl*"))
+    dangling = [p for p in out.rglob("*") if p.is_symlink() and not p.exists()]
+    assert not dangling, dangling
+    assert "edgeyolo:x:1000:1000:" in (out / "etc/passwd").read_text()
+    code = ("import sys; sys.path.insert(0, '/opt/app'); import json, hashlib, ssl, decimal, ctypes, kiwisolver, "
+            "yaml._yaml; print(kiwisolver.Solver().__class__.__name__, hashlib.sha256(b'').hexdigest()[:8])")  # fmt: skip
+    r = subprocess.run(["chroot", str(out), python, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["Solver", "e3b0c442"]
+
+
+def test_rootfs_strip_keeps_what_the_loader_can_map(tmp_path):
+    """`rootfs.py strip` on copies of NumPy (its bundled OpenBLAS was edited by patchelf: stripping it moves a
+    segment off its page alignment, so it must stay as it is) and kiwisolver: both import and compute after."""
+    strip = shutil.which("strip")
+    if strip is None:
+        pytest.skip("binutils' strip is not installed")
+    rootfs = _rootfs_module()
+    import numpy
+
+    site = Path(numpy.__file__).parent.parent
+    for name in ("numpy", "numpy.libs", "kiwisolver"):
+        if (site / name).is_dir():
+            shutil.copytree(site / name, tmp_path / name)
+    before = {p: (p.stat().st_size, rootfs.Elf(p).alignments()) for p in rootfs.elf_files(tmp_path)}
+    rootfs.strip(strip, tmp_path)
+    stripped = 0
+    for path, (size, aligns) in before.items():
+        elf = rootfs.Elf(path)
+        if path.stat().st_size != size:
+            stripped += 1
+            assert not elf.has_symbols and all(a >= b for a, b in zip(elf.alignments(), aligns)), path
+    assert stripped, "nothing was stripped: the check proves nothing"
+    code = (
+        "import numpy, kiwisolver; a = numpy.arange(9.0).reshape(3, 3); print((a @ a).sum(), numpy.__file__)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(tmp_path)},
+                       capture_output=True, text=True, cwd=tmp_path, timeout=60)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    total, where = r.stdout.split()
+    assert total == "486.0" and where.startswith(str(tmp_path)), r.stdout
 
 
 @pytest.mark.parametrize("name", IMAGES)
@@ -548,8 +686,8 @@ def _export(weights: Path, data: Path, out: Path, *targets: tuple[str, str, str]
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory, tiny_weights, tiny_data, onnx_artifact):
-    """A work folder with the tiny dataset and its ONNX, OpenVINO and NCNN FP32 artifacts, owned by the
-    image's user (uid 1000) so the container can write into it."""
+    """A work folder with the tiny dataset, its ONNX, OpenVINO and NCNN FP32 artifacts and a short video of
+    its images (clip.mp4), owned by the image's user (uid 1000) so the container can write into it."""
     from edgeyolo.data.yolo import load_dataset, load_split
 
     work = tmp_path_factory.mktemp("docker-work")
@@ -568,6 +706,14 @@ def demo(tmp_path_factory, tiny_weights, tiny_data, onnx_artifact):
     images.mkdir()
     for item in load_split(load_dataset(tiny_data), "val", limit=4):
         shutil.copy(item.path, images / item.path.name)
+    import cv2
+
+    frames = [cv2.imread(str(p)) for p in sorted(images.iterdir())]
+    h, w = frames[0].shape[:2]
+    video = cv2.VideoWriter(str(work / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (w, h))
+    for i in range(8):
+        video.write(cv2.resize(frames[i % len(frames)], (w, h)))
+    video.release()
     subprocess.run(["chown", "-R", "1000:1000", str(work)], check=True)
     return work, arts, work / "data" / tiny_data.name
 
@@ -579,7 +725,12 @@ def _host(*args: str) -> subprocess.CompletedProcess:
 
 
 def _detections(path: Path) -> dict[str, list[dict]]:
-    return {f["source"]: f["detections"] for f in json.loads(path.read_text())["frames"]}
+    """Per image, or per frame of a video (source#frame)."""
+    frames = json.loads(path.read_text())["frames"]
+    return {
+        f["source"] if f.get("frame") is None else f"{f['source']}#{f['frame']}": f["detections"]
+        for f in frames
+    }
 
 
 def _iou(a, b) -> float:
@@ -609,6 +760,42 @@ def _same_detections(
     return total // 2
 
 
+# Not in the runtime images: export-time packages, pip, and what docker/slim.sh removes.
+ABSENT = ("torch", "ultralytics", "nncf", "onnx", "pip", *PRUNED.values())
+_FIND_MODULES = """import importlib.util, sys
+found = []
+for name in sys.argv[1:]:
+    try:
+        found += [name] if importlib.util.find_spec(name) else []
+    except ModuleNotFoundError:  # its parent package is gone too
+        pass
+print(found)"""
+
+
+def _check_minimal_root(root: Path, site: Path) -> None:
+    """No Debian userland (package manager, coreutils, compilers), no C API library of ONNX Runtime, and only
+    bytecode besides edgeyolo's and cv2's sources (nothing compiles at run time)."""
+    for tool in (
+        "usr/bin/apt-get",
+        "usr/bin/dpkg",
+        "usr/bin/perl",
+        "usr/bin/bash",
+        "usr/bin/ls",
+        "usr/bin/gcc",
+    ):
+        assert not (root / tool).exists(), tool
+    assert (root / "bin" / "sh").exists()
+    assert not list(site.glob("onnxruntime/capi/libonnxruntime.so*"))
+    sources = [
+        str(p.relative_to(site))
+        for p in site.rglob("*.py")
+        if p.relative_to(site).parts[0] not in ("edgeyolo", "cv2")
+    ]
+    assert not sources, sources[:20]
+    assert not list((root / "usr").rglob("__pycache__"))
+    assert list((root / "usr").rglob("python311.zip"))
+
+
 CONF = "0.001"  # the 2-epoch model scores 0.0025 at most; mAP is scored at this threshold too
 
 
@@ -626,30 +813,27 @@ def test_cpu_image_predicts_and_benches_like_the_host(demo):
     assert config["Labels"]["org.opencontainers.image.version"] == _pyproject_version()
     ctr = Container(image, work)
     try:
-        r = ctr.run("id", "-u")
+        r = ctr.run("python3", "-c", "import os; print(os.getuid())")
         assert r.stdout.strip() == "1000", r.stderr
-        code = "import importlib.util as u; print([m for m in ('torch', 'ultralytics', 'nncf', 'onnx', 'pip') if u.find_spec(m)])"
-        assert ctr.run("python3", "-c", code).stdout.strip() == "[]"
+        r = ctr.run("python3", "-c", _FIND_MODULES, *ABSENT)
+        assert r.returncode == 0 and r.stdout.strip() == "[]", (r.stdout + r.stderr)[-2000:]
         assert not ctr.run("sh", "-c", "command -v gcc cc g++ || true").stdout.strip()
+        _check_minimal_root(ctr.mount(), ctr.mount() / "opt/edgeyolo/lib/python3.11/site-packages")
         maps = {}
         for fmt, art in arts.items():
             rel = art.relative_to(work)
-            out = ctr.run("edgeyolo", "predict", f"/work/{rel}", "/work/images", "--conf", CONF, "--no-save",
-                          "--out", f"/work/pred-image/{fmt}")  # fmt: skip
-            assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
-            _host(
-                "predict",
-                str(art),
-                str(work / "images"),
-                "--conf",
-                CONF,
-                "--no-save",
-                "--out",
-                str(work / "pred-host" / fmt),
-            )
-            # Same wheels on the same CPU: the same numbers.
-            _same_detections(work / "pred-image" / fmt / "detections.json", work / "pred-host" / fmt / "detections.json",
-                             float(CONF), box_iou=0.999, score_tol=1e-5)  # fmt: skip
+            for source, save in (("images", "--no-save"), ("clip.mp4", None)):  # a video is read and written
+                tag = "video-" if source == "clip.mp4" else ""
+                out = ctr.run("edgeyolo", "predict", f"/work/{rel}", f"/work/{source}", "--conf", CONF,
+                              *([save] if save else []), "--out", f"/work/pred-image/{tag}{fmt}")  # fmt: skip
+                assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+                _host("predict", str(art), str(work / source), "--conf", CONF, *([save] if save else []),
+                      "--out", str(work / "pred-host" / f"{tag}{fmt}"))  # fmt: skip
+                # Same wheels on the same CPU: the same numbers.
+                _same_detections(work / "pred-image" / f"{tag}{fmt}" / "detections.json",
+                                 work / "pred-host" / f"{tag}{fmt}" / "detections.json",
+                                 float(CONF), box_iou=0.999, score_tol=1e-5)  # fmt: skip
+            assert (work / "pred-image" / f"video-{fmt}" / "clip.mp4").stat().st_size > 0  # annotated video
             bench = [
                 "bench",
                 "--profile",
@@ -678,14 +862,16 @@ def test_cpu_image_predicts_and_benches_like_the_host(demo):
                 )
             maps[fmt] = {"image": img_rec["accuracy"]["map50_95"], "host": host_rec["accuracy"]["map50_95"],
                          "p50_ms_image": img_rec["latency_ms"]["end_to_end"]["p50"]}  # fmt: skip
-        # report (matplotlib, slimmed by docker/slim.sh) runs in the image too.
-        out = ctr.run(
-            "sh",
-            "-c",
-            "cat /work/bench-image-*.jsonl > /work/all.jsonl && edgeyolo report /work/all.jsonl --out /work/report",
-        )
+        # report (matplotlib, slimmed by docker/slim.sh), select and compare run in the image too.
+        out = ctr.run("sh", "-c", "edgeyolo report /work/bench-image-*.jsonl --out /work/report")
         assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
         assert "<svg" in (work / "report" / "report.html").read_text()
+        out = ctr.run("sh", "-c", "edgeyolo select /work/bench-image-*.jsonl --budget-ms 100000 --json")
+        assert out.returncode == 0 and json.loads(out.stdout)["selected"], (out.stdout + out.stderr)[-3000:]
+        out = ctr.run("edgeyolo", "compare", "/work/bench-image-onnx.jsonl", "/work/bench-image-ncnn.jsonl",
+                      "--out", "/work/compare")  # fmt: skip
+        assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+        assert "<svg" in (work / "compare" / "compare.html").read_text()
         # Cold start: a fresh `edgeyolo predict` process (imports, model load, one image) timed inside the container.
         one = sorted((work / "images").iterdir())[0].name
         rel = arts["onnx"].relative_to(work)
@@ -697,8 +883,12 @@ def test_cpu_image_predicts_and_benches_like_the_host(demo):
         cold = [float(x) for x in out.stdout.split()]
     finally:
         ctr.close()
-    _record("cpu", {"build_s": round(build_s, 1), **_image_mb(image), "cold_start_predict_s": [round(c, 2) for c in cold],
+    sizes = _image_mb(image)
+    _record("cpu", {"build_s": round(build_s, 1), **sizes, "cold_start_predict_s": [round(c, 2) for c in cold],
                     "map50_95": maps})  # fmt: skip
+    # The issue's goal is 400 MB; x86-64's ELF files alone (OpenCV, OpenVINO, ONNX Runtime, NCNN, NumPy, Python)
+    # are 393 MB, so the cpu image stays above it (README "Docker images"). This bound catches a regression.
+    assert sizes["uncompressed_mb"] < 440, sizes
 
 
 def _pyproject_version() -> str:
@@ -739,23 +929,28 @@ def _elf_machine(path: Path) -> int:
 @pytest.mark.slow
 def test_rpi_image_is_arm64_and_predicts_under_qemu(demo, tmp_path):
     _need("buildah", "debootstrap", "qemu-aarch64-static")
-    work, arts, _ = demo
+    work, arts, data = demo
     image, build_s = _build("rpi")
     info = _inspect(image)
     config = info["OCIv1"]["config"]
     assert info["OCIv1"]["architecture"] == "arm64"
     assert config["User"] == "edgeyolo" and config["Entrypoint"] == ["edgeyolo"]
-    # Nothing ran in the arm64 image: every layer after the base came from a COPY.
+    # Nothing ran in the arm64 image: it is scratch plus COPY layers.
     history = [h.get("created_by", "") for h in info["Docker"]["history"]]
-    base_layers = len(_inspect(_base("arm64"))["Docker"]["history"])
-    assert history[base_layers:] and all("#(nop)" in h for h in history[base_layers:]), history[base_layers:]
+    assert history and all("#(nop)" in h for h in history), history
     ctr = Container(image, work)
     try:
         root = ctr.mount()
         site = root / "opt" / "edgeyolo" / "site-packages"
-        assert not any((site / m).exists() for m in ("torch", "ultralytics", "nncf", "onnx", "pip"))
-        for lib in ("onnxruntime/capi/libonnxruntime.so.1.32.0", "cv2/cv2.abi3.so"):
-            assert _elf_machine(site / lib) == 183, lib  # EM_AARCH64
+        assert not any((site / m.split(".")[0]).exists() for m in ABSENT), [
+            m for m in ABSENT if (site / m.split(".")[0]).exists()
+        ]
+        _check_minimal_root(root, site)
+        for lib in (
+            next(site.glob("onnxruntime/capi/onnxruntime_pybind11_state.*.so")),
+            site / "cv2/cv2.abi3.so",
+        ):
+            assert _elf_machine(lib) == 183, lib  # EM_AARCH64
         assert "edgeyolo:x:1000:1000" in (root / "etc" / "passwd").read_text()
         python = root / "usr" / "bin" / "python3.11"
         assert _elf_machine(python) == 183
@@ -796,10 +991,48 @@ def test_rpi_image_is_arm64_and_predicts_under_qemu(demo, tmp_path):
             results[fmt]["compared"] = _same_detections(out / "detections.json", host_out / "detections.json",
                                                         float(CONF), box_iou=0.99, score_tol=2e-5)  # fmt: skip
             results[fmt]["ok"] = True
+        # A video (OpenCV's aarch64 FFmpeg reads and writes it) with NCNN, and a report (matplotlib, slimmed).
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(site),
+               "MPLCONFIGDIR": str(tmp_path / "mpl"), "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
+        qemu = [
+            "qemu-aarch64-static",
+            "-L",
+            str(root),
+            str(python),
+            str(root / "usr" / "local" / "bin" / "edgeyolo"),
+        ]
+        out = tmp_path / "video-ncnn"
+        r = subprocess.run([*qemu, "predict", str(arts["ncnn"]), str(work / "clip.mp4"), "--conf", CONF, "--out", str(out)],
+                           env=env, capture_output=True, text=True, timeout=900)  # fmt: skip
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert (out / "clip.mp4").stat().st_size > 0
+        host_video = work / "pred-host-video-reference"
+        if not (host_video / "detections.json").is_file():
+            _host(
+                "predict",
+                str(arts["onnx"]),
+                str(work / "clip.mp4"),
+                "--conf",
+                CONF,
+                "--no-save",
+                "--out",
+                str(host_video),
+            )
+        results["video-ncnn"] = {"rc": 0, "compared": _same_detections(out / "detections.json", host_video / "detections.json",
+                                                                        float(CONF), box_iou=0.99, score_tol=2e-5)}  # fmt: skip
+        bench = tmp_path / "bench-host-onnx.jsonl"
+        _host("bench", "--profile", "x86-cpu", "--iterations", "3", "--warmup", "1", "--min-duration", "0",
+              str(arts["onnx"]), "--data", str(data), "--out", str(bench))  # fmt: skip
+        r = subprocess.run([*qemu, "report", str(bench), "--out", str(tmp_path / "report")], env=env,
+                           capture_output=True, text=True, timeout=900)  # fmt: skip
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert "<svg" in (tmp_path / "report" / "report.html").read_text()
     finally:
         ctr.close()
-    _record("rpi", {"build_s": round(build_s, 1), **_image_mb(image),
+    sizes = _image_mb(image)
+    _record("rpi", {"build_s": round(build_s, 1), **sizes,
                     "qemu_predict": {k: {x: v[x] for x in ("rc", "s", "compared") if x in v} for k, v in results.items()}})  # fmt: skip
+    assert sizes["uncompressed_mb"] < 400, sizes  # the issue's goal
     assert results["ncnn"].get("ok"), results["ncnn"]
     assert results["onnx"].get("ok"), results["onnx"]
     if not results["openvino"].get("ok"):
