@@ -184,6 +184,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = synthesize(SynthConfig(out=Path(tmp) / "d", train=a.train, val=16, imgsz=a.imgsz)).data_yaml
         if a.loader:
+            a.batch = a.batch or 8  # edgeyolo's CPU batch; the loader alone has no device to choose for
             _loader_bench(a, data)
             return
         env = {
