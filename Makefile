@@ -33,7 +33,8 @@ clean:
 
 # Container images (docker/, README "Docker images"), built with podman, buildah or docker, whichever is
 # present. BASE=... picks another base image; LOCAL_BASE=1 makes the cpu/rpi bases from Debian's packages
-# (debootstrap, as root) where no image registry is reachable.
+# (debootstrap, as root) where no image registry is reachable; RUNTIMES="onnxruntime openvino ncnn" adds NCNN
+# to the cpu image (its default is the x86-cpu profile's ONNX Runtime and OpenVINO).
 .PHONY: docker-cpu docker-rpi docker-train docker-jetson
 docker-cpu docker-rpi docker-train docker-jetson:
 	docker/build.sh $(@:docker-%=%)

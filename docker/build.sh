@@ -12,7 +12,9 @@
 #   BUILD_BASE  rpi only: base of the stage that runs on the build machine
 #   LOCAL_BASE  1: make BASE (and BUILD_BASE) from Debian's packages with docker/make-base.sh, for machines
 #               that reach Debian's mirrors and PyPI but no image registry (cpu and rpi only)
-#   RUNTIMES    cpu/rpi: runtime packages to install (default: onnxruntime openvino ncnn)
+#   RUNTIMES    cpu/rpi: runtime packages to install (default: cpu "onnxruntime openvino", the x86-cpu
+#               profile's; rpi "onnxruntime openvino ncnn"); RUNTIMES="onnxruntime openvino ncnn" adds NCNN
+#               to cpu
 #   PIP_CERT    a CA bundle for pip inside the build (a proxy that re-signs TLS); podman/buildah only
 #   TAG         image name (default: edgeyolo:NAME)
 set -euo pipefail
@@ -87,8 +89,10 @@ old=$(image_id "$tag")
 if [[ $engine == buildah ]]; then
   comm -13 <(echo "$before") <(buildah containers --quiet --notruncate | sort) | xargs -r buildah rm >/dev/null
 fi
-# The image these tags named before is left untagged by a rebuild: remove it (refused while still in use).
-if [[ -n $old && $old != "$(image_id "$tag")" ]]; then
+# The image these tags named before is left untagged by a rebuild: remove it (refused while still in use),
+# unless another tag still names it (removing by ID would drop that tag too).
+if [[ -n $old && $old != "$(image_id "$tag")" ]] \
+  && "$ENGINE" images --quiet --no-trunc --filter dangling=true 2>/dev/null | grep -q "${old#sha256:}"; then
   case $engine in buildah) buildah rmi "$old" ;; *) "$ENGINE" rmi "$old" ;; esac >/dev/null 2>&1 || true
 fi
 echo "$tag"

@@ -48,13 +48,21 @@ for dist in pygments markdown_it_py mdurl requests urllib3 idna charset_normaliz
 done
 # NumPy's build tools (they need a compiler), C headers and test modules; matplotlib's GUI backends (no
 # display in an image; the report draws SVG through the Agg and SVG backends), their toolbar images, its
-# sample data and test helpers. fontTools keeps what matplotlib's SVG, PDF and PS writers import; its font
-# compilers and converters (feature files aside, which varLib imports) go.
+# sample data and test helpers.
 rm -rf "$sp"/numpy/f2py "$sp"/numpy/distutils "$sp"/numpy/_core/include "$sp"/numpy/random/_examples \
   "$sp"/numpy/_core/lib/pkgconfig "$sp"/matplotlib/mpl-data/sample_data "$sp"/matplotlib/mpl-data/images \
-  "$sp"/matplotlib/backends/qt_editor "$sp"/matplotlib/backends/web_backend "$sp"/matplotlib/testing \
-  "$sp"/fontTools/cu2qu "$sp"/fontTools/qu2cu "$sp"/fontTools/ufoLib "$sp"/fontTools/mtiLib \
-  "$sp"/fontTools/voltLib "$sp"/fontTools/svgLib "$sp"/fontTools/merge "$sp"/fontTools/diff
+  "$sp"/matplotlib/backends/qt_editor "$sp"/matplotlib/backends/web_backend "$sp"/matplotlib/testing
+# fontTools serves matplotlib's PDF and PS writers (font subsetting: fontTools.subset, fontTools.ttLib); the
+# Agg and SVG writers, all edgeyolo draws with, import only fontTools.agl (glyph names, from
+# matplotlib.dviread) and what it imports. Those five modules stay; the rest of fontTools (6 MB) goes, and with
+# it the PDF, PS and PGF backends, which import it when loaded (savefig to .pdf/.ps then fails on import).
+ft=$sp/fontTools
+if [ -d "$ft" ]; then
+  find "$ft" -mindepth 1 ! -type d ! -path "$ft/__init__.py" ! -path "$ft/agl.py" \
+    ! -path "$ft/misc/__init__.py" ! -path "$ft/misc/loggingTools.py" ! -path "$ft/misc/textTools.py" -delete
+fi
+rm -f "$sp"/matplotlib/backends/backend_pdf.py "$sp"/matplotlib/backends/backend_ps.py \
+  "$sp"/matplotlib/backends/backend_pgf.py "$sp"/matplotlib/backends/_backend_pdf_ps.py
 rm -f "$sp"/numpy/_core/_simd.* "$sp"/numpy/_core/_multiarray_tests.* "$sp"/numpy/_core/_umath_tests.* \
   "$sp"/numpy/_core/_rational_tests.* "$sp"/numpy/_core/_struct_ufunc_tests.* \
   "$sp"/numpy/_core/_operand_flag_tests.* \
@@ -63,8 +71,7 @@ rm -f "$sp"/numpy/_core/_simd.* "$sp"/numpy/_core/_multiarray_tests.* "$sp"/nump
   "$sp"/matplotlib/backends/backend_tk*.py "$sp"/matplotlib/backends/_backend_tk.py \
   "$sp"/matplotlib/backends/backend_wx*.py "$sp"/matplotlib/backends/backend_macosx.py \
   "$sp"/matplotlib/backends/backend_webagg*.py "$sp"/matplotlib/backends/backend_nbagg.py \
-  "$sp"/matplotlib/backends/qt_compat.py "$sp"/fontTools/fontBuilder.py "$sp"/fontTools/ttx.py \
-  "$sp"/fontTools/help.py "$sp"/fontTools/tfmLib.py "$sp"/fontTools/__main__.py
+  "$sp"/matplotlib/backends/qt_compat.py
 # matplotlib's fonts: DejaVu Sans (the report's family) with STIX and Computer Modern (mathtext) stay; DejaVu
 # Serif and Mono, and the AFM metrics of the PostScript core fonts (used only with ps.useafm or
 # pdf.use14corefonts) go.
