@@ -69,7 +69,8 @@ COPY --from=build --chown=1000:1000 /skel /home/edgeyolo
 COPY --from=build --chown=1000:1000 /skel /work
 ENV PATH=/opt/edgeyolo/bin:/usr/local/bin:/usr/bin:/bin \
     PYTHONUNBUFFERED=1 \
-    MPLCONFIGDIR=/tmp/matplotlib
+    MPLCONFIGDIR=/tmp/matplotlib \
+    EDGEYOLO_MISSING_RUNTIME_HINT="this image has no pip and holds the runtimes ${RUNTIMES}: rebuild it with --build-arg RUNTIMES='${RUNTIMES} <runtime package>' (docker/ in the edgeyolo repository)"
 USER edgeyolo
 WORKDIR /work
 VOLUME /work

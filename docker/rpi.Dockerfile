@@ -17,11 +17,12 @@
 # python3 3.11, its venv module and apt), RUNTIMES, VERSION/REVISION/SOURCE (OCI labels).
 ARG BASE=python:3.11.13-slim-bookworm
 ARG BUILD_BASE=python:3.11.13-slim-bookworm
+ARG RUNTIMES="onnxruntime openvino ncnn"
 
 FROM --platform=linux/arm64 ${BASE} AS target
 
 FROM --platform=$BUILDPLATFORM ${BUILD_BASE} AS wheels
-ARG RUNTIMES="onnxruntime openvino ncnn"
+ARG RUNTIMES
 # The aarch64 strip of binutils (this stage only; on an arm64 build machine it is the native one).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends binutils-aarch64-linux-gnu \
@@ -52,6 +53,7 @@ RUN python3 -m venv /opt/pip \
  && mkdir /skel
 
 FROM --platform=linux/arm64 scratch
+ARG RUNTIMES
 ARG VERSION=dev
 ARG REVISION=unknown
 ARG SOURCE=unknown
@@ -67,7 +69,8 @@ COPY --from=wheels --chown=1000:1000 /skel /work
 ENV PATH=/usr/local/bin:/usr/bin:/bin \
     PYTHONPATH=/opt/edgeyolo/site-packages \
     PYTHONUNBUFFERED=1 \
-    MPLCONFIGDIR=/tmp/matplotlib
+    MPLCONFIGDIR=/tmp/matplotlib \
+    EDGEYOLO_MISSING_RUNTIME_HINT="this image has no pip and holds the runtimes ${RUNTIMES}: rebuild it with --build-arg RUNTIMES='${RUNTIMES} <runtime package>' (docker/ in the edgeyolo repository)"
 USER edgeyolo
 WORKDIR /work
 VOLUME /work

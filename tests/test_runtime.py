@@ -133,3 +133,22 @@ def test_torch_free_modules(module):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", f"{module} imports {out.strip()}"
+
+
+def test_missing_runtime_message_carries_the_image_hint(monkeypatch):
+    """Without the package the message names the pip extra; inside edgeyolo's images (no pip) the image's hint
+    on rebuilding with the runtime follows."""
+    from edgeyolo.errors import BackendUnavailableError
+    from edgeyolo.runtime import IMAGE_HINT, require
+
+    monkeypatch.setitem(sys.modules, "ncnn", None)
+    monkeypatch.delenv(IMAGE_HINT, raising=False)
+    with pytest.raises(BackendUnavailableError) as plain:
+        require("ncnn", "ncnn")
+    assert str(plain.value) == "ncnn runtime needs: pip install 'edgeyolo[ncnn]'"
+    monkeypatch.setenv(IMAGE_HINT, "rebuild the image with RUNTIMES='onnxruntime ncnn'")
+    with pytest.raises(BackendUnavailableError) as image:
+        require("ncnn", "ncnn")
+    assert str(image.value) == (
+        "ncnn runtime needs: pip install 'edgeyolo[ncnn]'; rebuild the image with RUNTIMES='onnxruntime ncnn'"
+    )

@@ -7,6 +7,7 @@ through :func:`require`, which names the table's pip extra when it is missing.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
@@ -38,6 +39,9 @@ RUNTIMES: dict[str, BackendInfo] = {
 DEFAULT_RUNTIME = {"onnx": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt", "ncnn": "ncnn"}
 
 
+IMAGE_HINT = "EDGEYOLO_MISSING_RUNTIME_HINT"  # set by docker/*.Dockerfile
+
+
 def require(runtime: str, module: str, *fallbacks: str, needs: str = "", note: str = "") -> ModuleType:
     """The Python module a backend runs on: ``module``, else the first of ``fallbacks`` that imports.
 
@@ -52,8 +56,10 @@ def require(runtime: str, module: str, *fallbacks: str, needs: str = "", note: s
             continue
     what = f" {needs}" if needs else ""
     other = f" ({note})" if note else ""
+    # edgeyolo's container images have no pip: they say how to rebuild with the runtime instead.
+    image = f"; {os.environ[IMAGE_HINT]}" if os.environ.get(IMAGE_HINT) else ""
     raise BackendUnavailableError(
-        f"{runtime} runtime needs{what}: pip install 'edgeyolo[{RUNTIMES[runtime].extra}]'{other}"
+        f"{runtime} runtime needs{what}: pip install 'edgeyolo[{RUNTIMES[runtime].extra}]'{other}{image}"
     )
 
 
