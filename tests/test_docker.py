@@ -988,7 +988,9 @@ def test_cpu_image_predicts_and_benches_like_the_host(demo):
             assert (
                 f"{FORMAT_RUNTIME[fmt]} runtime needs" in out.stderr and f"edgeyolo[{fmt}]" in out.stderr
             ), out.stderr
-            assert "rebuild it with --build-arg RUNTIMES='onnxruntime openvino <runtime package>'" in out.stderr
+            assert (
+                "rebuild it with --build-arg RUNTIMES='onnxruntime openvino <runtime package>'" in out.stderr
+            )
             out = ctr.run("edgeyolo", "bench", "--profile", "x86-cpu", "--iterations", "1", "--warmup", "0",
                           f"/work/{rel}", "--data", f"/work/{data.relative_to(work)}", "--out", "/work/bench-missing.jsonl")  # fmt: skip
             assert out.returncode != 0 and "Traceback" not in out.stdout + out.stderr, (
