@@ -293,3 +293,20 @@ def test_onnx_int8_from_an_older_quantization_is_exported_again(tmp_path, tiny_w
     again = export(cfg).items[0]
     assert again.status == "ok" and not again.reused
     assert "quantization" in json.loads(manifest.read_text())["calibration"]
+
+
+def test_manifest_names_the_training_size(tmp_path, onnx_artifact):
+    """The artifact carries its model's training image size (from the checkpoint), so a copy measured away from
+    the training run still reports which size the model was trained at."""
+    import json
+    import shutil
+
+    from edgeyolo.bench import training_imgsz
+
+    assert json.loads((onnx_artifact / "manifest.json").read_text())["train_imgsz"] == TINY
+    copy = tmp_path / onnx_artifact.name
+    shutil.copytree(onnx_artifact, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["source_weights"]["path"] = str(tmp_path / "elsewhere" / "weights" / "best.pt")  # no run here
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert training_imgsz(copy) == TINY

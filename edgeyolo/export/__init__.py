@@ -197,7 +197,8 @@ def _export_one(
         _move_output(produced, target.format, dest)
 
     fields = dict(
-        format=target.format, precision=target.precision, runtime=target.runtime, imgsz=imgsz, model=info["model"],
+        format=target.format, precision=target.precision, runtime=target.runtime, imgsz=imgsz,
+        train_imgsz=info["imgsz"] if isinstance(info["imgsz"], int) else None, model=info["model"],
         names=info["names"], end2end=True, max_det=cfg.max_det, file=MODEL_FILE[target.format],
         input_dtype="float32", source_weights={"path": str(Path(cfg.weights).resolve()), "sha256": info["sha256"]},
         calibration=calibration, conf_threshold=_diagnosed_threshold(Path(cfg.weights)),
