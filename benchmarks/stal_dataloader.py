@@ -32,7 +32,7 @@ def main() -> None:
     now = time.process_time if a.clock == "cpu" else time.perf_counter
 
     from edgeyolo._backend.env import import_ultralytics
-    from edgeyolo._backend.trainer import _insert_before_format
+    from edgeyolo._backend.trainer import insert_before_format
     from edgeyolo.data.synth import SynthConfig, synthesize
     from edgeyolo.train.stal import SmallTargetAugment, StalConfig
 
@@ -53,7 +53,7 @@ def main() -> None:
         def dataset(stal: bool):
             ds = build_yolo_dataset(cfg, d["train"], 32, d, mode="train")
             if stal:
-                _insert_before_format(ds, timed)
+                insert_before_format(ds, timed)
             # warm up: file cache, and STAL's bank full as it is after the first ~100 images
             for _ in range(4):
                 for i in range(len(ds)):

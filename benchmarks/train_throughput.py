@@ -114,7 +114,7 @@ def _run_variant(variant: str, data: Path, out: Path, a: argparse.Namespace, env
 def _loader_bench(a: argparse.Namespace, data: Path) -> None:
     """Images/s out of the library's DataLoader with the recipe's transforms (no model), alternating."""
     from edgeyolo._backend.env import import_ultralytics
-    from edgeyolo._backend.trainer import _insert_before_format
+    from edgeyolo._backend.trainer import insert_before_format
     from edgeyolo.recipe import AUG_PRESETS
     from edgeyolo.train.stal import SmallTargetAugment, StalConfig
     from edgeyolo.train.stal_loader import tag_loader_epochs
@@ -136,7 +136,7 @@ def _loader_bench(a: argparse.Namespace, data: Path) -> None:
                                      "cache": cache if cache != "off" else False})  # fmt: skip
             ds = build_yolo_dataset(cfg, d["train"], a.batch, d, mode="train")
             stal = SmallTargetAugment(StalConfig(), seed=0)
-            _insert_before_format(ds, stal)
+            insert_before_format(ds, stal)
             loader = build_dataloader(ds, a.batch, w, shuffle=True, device="cpu")
             tag_loader_epochs(loader, stal)
             it = iter(_endless(loader))

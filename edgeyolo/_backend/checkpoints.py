@@ -16,7 +16,7 @@ from edgeyolo._backend.env import import_ultralytics
 from edgeyolo.errors import CheckpointError
 
 
-def _load_checkpoint(path: Path) -> dict[str, Any]:
+def load_checkpoint(path: Path) -> dict[str, Any]:
     import_ultralytics()
     import torch
 
@@ -53,13 +53,13 @@ def recover_checkpoints(weights_dir: Path) -> list[str]:
     best_ckpt = None
     if best.is_file():
         try:
-            best_ckpt = _load_checkpoint(best)
+            best_ckpt = load_checkpoint(best)
         except CheckpointError:
             if not last.is_file():
                 raise CheckpointError(
                     f"'{best}' is damaged and there is no last.pt to restore it from"
                 ) from None
-            last_ckpt = _load_checkpoint(last)  # raises when both are damaged
+            last_ckpt = load_checkpoint(last)  # raises when both are damaged
             best.replace(best.with_name("best.pt.damaged"))
             shutil.copyfile(last, best)
             if _saved_at_best_epoch(last_ckpt):
@@ -71,7 +71,7 @@ def recover_checkpoints(weights_dir: Path) -> list[str]:
     if not last.is_file():
         return []
     try:
-        last_ckpt = _load_checkpoint(last)
+        last_ckpt = load_checkpoint(last)
     except CheckpointError:
         if best_ckpt is None or best_ckpt.get("optimizer") is None:
             raise
@@ -92,7 +92,7 @@ def checkpoint_progress(last: Path) -> tuple[int | None, int]:
     Raises:
         CheckpointError: the file cannot be read (e.g. truncated by a kill while it was saved).
     """
-    ckpt = _load_checkpoint(last)
+    ckpt = load_checkpoint(last)
     epochs = int((ckpt.get("train_args") or {}).get("epochs", 0))
     epoch = ckpt.get("epoch", -1)
     if epoch is None or epoch < 0 or ckpt.get("optimizer") is None or epoch + 1 >= epochs:

@@ -117,7 +117,7 @@ def make_trainer_class(recipe: TrainingRecipe) -> type:
                 if self.stal_transform is None:  # an out-of-memory retry rebuilds the dataset mid-run
                     self.stal_transform = self.edgeyolo_recipe.train_transform(int(self.args.seed))
                 if self.stal_transform is not None:
-                    _insert_before_format(dataset, self.stal_transform)
+                    insert_before_format(dataset, self.stal_transform)
             return dataset
 
         def get_dataloader(self, dataset_path: str, batch_size: int = 16, rank: int = 0, mode: str = "train"):
@@ -140,7 +140,7 @@ def _is_rank_zero() -> bool:
     return RANK in {-1, 0}
 
 
-def _insert_before_format(dataset: Any, transform: Any) -> None:
+def insert_before_format(dataset: Any, transform: Any) -> None:
     """Put ``transform`` just before ``Format`` now and whenever the dataset rebuilds its transforms
     (close_mosaic does), so STAL sees xyxy pixel boxes at training size."""
     original = dataset.build_transforms

@@ -74,7 +74,7 @@ _REQUIRED = {
 }  # fmt: skip
 
 
-def _missing_field(rec: dict) -> str | None:
+def missing_field(rec: dict) -> str | None:
     for dotted in _REQUIRED.get(rec.get("status"), ("status",)):
         node: object = rec
         for key in dotted.split("."):
@@ -104,7 +104,7 @@ def read_records(*paths: str | os.PathLike) -> list[dict]:
                 raise ResultsError(
                     f"{p}:{lineno}: not an {SCHEMA} record; is this a file from 'edgeyolo bench'?"
                 )
-            missing = _missing_field(rec)
+            missing = missing_field(rec)
             if missing:
                 raise ResultsError(f"{p}:{lineno}: {rec.get('status', '?')} record without {missing}; "
                                    "remove that line or measure the candidate again with 'edgeyolo bench --force'")  # fmt: skip

@@ -68,9 +68,9 @@ def build_graph(weights: Path, imgsz: int):
     """The model that pnnx converts: the checkpoint with its head swapped for :class:`One2OneScores`."""
     import torch
 
-    from edgeyolo._backend.checkpoints import _load_checkpoint
+    from edgeyolo._backend.checkpoints import load_checkpoint
 
-    ckpt = _load_checkpoint(Path(weights))
+    ckpt = load_checkpoint(Path(weights))
     model = (ckpt.get("ema") or ckpt["model"]).float()  # the weights YOLO(weights) loads
     head = model.model[-1]
     if getattr(head, "one2one_cv2", None) is None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from edgeyolo._io import jsonl_lines, sha256_file
 from edgeyolo.bench.remote.session import Log, RemoteError, Session
 from edgeyolo.bench.rounds import per_image_dir
-from edgeyolo.bench.store import SCHEMA, _missing_field
+from edgeyolo.bench.store import SCHEMA, missing_field
 from edgeyolo.errors import EdgeYoloError
 
 
@@ -38,7 +38,7 @@ def _parse_record(line: str, lineno: int) -> dict | str:
             return f"line {lineno} has no '{key}'"
     if rec.get("status") not in ("ok", "error"):
         return f"line {lineno} has no 'status' of ok or error"
-    missing = _missing_field(rec)
+    missing = missing_field(rec)
     if missing:
         return f"line {lineno} is a record without {missing}"
     acc = rec.get("accuracy")
