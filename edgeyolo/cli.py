@@ -6,24 +6,11 @@ API inside their function, so ``edgeyolo --help`` and ``--version`` stay instant
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import click
 
 from edgeyolo._version import __version__
-from edgeyolo.commands import (
-    bench,
-    compare,
-    data,
-    device,
-    diagnose,
-    export,
-    predict,
-    profiles,
-    report,
-    run,
-    select,
-    train,
-    tune,
-)
 from edgeyolo.errors import EdgeYoloError
 
 
@@ -48,19 +35,9 @@ def main() -> None:
     """
 
 
-for _module in (
-    bench,
-    compare,
-    data,
-    device,
-    diagnose,
-    export,
-    predict,
-    profiles,
-    report,
-    run,
-    select,
-    train,
-    tune,
-):
-    main.add_command(_module.command)
+# One module per command in edgeyolo/commands/, each defining ``command``.
+COMMANDS = ("bench", "compare", "data", "device", "diagnose", "export", "predict", "profiles", "report", "run",
+            "select", "train", "tune")  # fmt: skip
+
+for _name in COMMANDS:
+    main.add_command(import_module(f"edgeyolo.commands.{_name}").command)
