@@ -2,8 +2,9 @@
 
 One training per (model, image size) (or given weights), every target of the profile exported at the size each
 model was trained at and at every smaller size of the sweep (a model trained at 480 and run at 320 is a real
-candidate, often better than one trained at 320), every artifact benchmarked here or on devices over SSH in
-interleaved rounds, then select and report. Each stage leaves its
+candidate, often better than one trained at 320), each size square and camera-shaped (the profile's camera, else
+the aspect nearly all val images share: 16:9 at 320 is a 320x192 input, with no letterbox padding to compute on),
+every artifact benchmarked here or on devices over SSH in interleaved rounds, then select and report. Each stage leaves its
 outputs under ``out/`` and a rerun continues where it stopped: the demo dataset, finished trainings
 (``train/<model>-<size>/done.json``), an interrupted training (resumed from its ``last.pt``), exported
 artifacts (manifest written last) and benchmarked candidates (an ok record for the same artifact checksum
@@ -20,9 +21,11 @@ from typing import Any
 
 from edgeyolo._io import write_json_atomic
 from edgeyolo.errors import CheckpointError, ConfigError, EdgeYoloError, ExportError
-from edgeyolo.profiles import DeviceProfile
+from edgeyolo.profiles import DeviceProfile, parse_sizes_and_shapes
+from edgeyolo.shapes import Aspect, Shape, camera_shape
 
 Log = Callable[[str], None]
+DEMO_ASPECT = "16:9"  # the demo dataset's frames: a modern camera's, so the demo shows the camera-shaped gain
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,10 @@ class PipelineConfig:
     # Model scales or configs (yolo26n = yolo26n.yaml from scratch; a local .pt fine-tunes). None: the
     # profile's models with --data; yolo26n alone for the demo.
     models: tuple[str, ...] | None = None
-    imgsz: tuple[int, ...] | None = None  # None: the profile's sizes with --data; its first for the demo
+    # Sizes: an int is square (trained at it), a Shape camera-shaped (trained square at its long side). None: the
+    # profile's sizes with --data; its first for the demo.
+    imgsz: tuple[int | Shape, ...] | None = None
+    camera_shapes: bool = True  # add the camera-shaped input of every size next to the square one
     weights: tuple[Path, ...] = ()  # trained weights to reuse instead of training (exported at every size)
     epochs: int = 15
     batch: int = 8
@@ -76,13 +82,68 @@ class PipelineResult:
         return self.trainings[0].weights if self.trainings else None
 
 
+def sweep_sizes(cfg: PipelineConfig) -> tuple[tuple[int, ...], tuple[Shape, ...]]:
+    """The sweep's ``--imgsz``: its training sizes (long sides) and its explicit camera shapes."""
+    if not cfg.imgsz:
+        return (), ()
+    return parse_sizes_and_shapes(list(cfg.imgsz), "run --imgsz")
+
+
 def deploy_sizes(t: Training, cfg: PipelineConfig) -> tuple[int, ...]:
     """The sizes a trained model is exported at: its own, then every smaller size of the profile and of the sweep
     (largest first). Given weights are exported at the sweep's sizes, one plan entry each."""
     if t.state == "given":
         return (t.imgsz,)
-    smaller = {s for s in (*cfg.profile.imgsz, *(cfg.imgsz or ())) if s < t.imgsz}
+    smaller = {s for s in (*cfg.profile.imgsz, *sweep_sizes(cfg)[0]) if s < t.imgsz}
     return (t.imgsz, *sorted(smaller, reverse=True))
+
+
+def deploy_shapes(t: Training, cfg: PipelineConfig, aspect: Aspect | None) -> tuple[Shape, ...]:
+    """The inputs a trained model is exported at: at each of its deploy sizes the square input, the camera shape
+    for ``aspect`` (unless ``camera_shapes`` is off) and the explicit ``WxH`` shapes of that long side."""
+    explicit = (*cfg.profile.shapes, *sweep_sizes(cfg)[1])
+    out: list[Shape] = []
+    for size in deploy_sizes(t, cfg):
+        out.append(Shape.square(size))
+        if aspect is not None and cfg.camera_shapes:
+            out.append(camera_shape(size, aspect))
+        out += [s for s in explicit if s.long == size]
+    return tuple(dict.fromkeys(out))
+
+
+@dataclass(frozen=True)
+class CameraPlan:
+    """Which aspect the camera-shaped candidates take, and what the plan says about it."""
+
+    aspect: Aspect | None  # None: square inputs only
+    text: str
+    mismatch: str | None = None  # the profile's camera has an aspect the val images do not have
+
+
+def camera_plan(profile: DeviceProfile, data: Path, enabled: bool = True) -> CameraPlan:
+    """The camera's aspect: the profile's ``camera`` when it names one, else the aspect nearly all val images
+    share; a named camera whose aspect the val images do not have is said (their accuracy is measured on frames
+    that are not the camera's)."""
+    from edgeyolo.data import val_aspect
+
+    found, share, n = val_aspect(data)
+    if not enabled:
+        return CameraPlan(None, "camera-shaped inputs off (--square-only): square inputs only")
+    cam = profile.camera
+    if cam is not None:
+        text = f"camera {cam.label} (profile {profile.name})"
+        mismatch = None
+        if found is None or not cam.matches(found):
+            seen = f"{found.label} ({share:.0%} of {n})" if found else f"of mixed aspects (largest share {share:.0%})"
+            mismatch = (f"profile {profile.name} names a {cam.label} camera but the val images are {seen}: the "
+                        f"camera-shaped candidates' accuracy is measured on images that are not what the camera sends; "
+                        "add val images from that camera to measure it")  # fmt: skip
+        return CameraPlan(cam, text, mismatch)
+    if found is None:
+        return CameraPlan(None, f"val images have no common aspect (largest share {share:.0%} of {n}): square inputs only")
+    if found.w == found.h:
+        return CameraPlan(None, f"val images are square ({share:.0%} of {n}): square inputs only")
+    return CameraPlan(found, f"val images are {found.label} ({share:.0%} of {n}): that is the camera's aspect")
 
 
 def _model_spec(name: str) -> str:
@@ -96,7 +157,7 @@ def plan_trainings(cfg: PipelineConfig) -> list[Training]:
 
     p = cfg.profile
     demo = cfg.data is None
-    sizes = cfg.imgsz or ((p.imgsz[0],) if demo else p.imgsz)
+    sizes = sweep_sizes(cfg)[0] or ((p.imgsz[0],) if demo else p.imgsz)
     if cfg.weights:
         if cfg.models:
             raise ConfigError(
@@ -124,7 +185,8 @@ def plan_trainings(cfg: PipelineConfig) -> list[Training]:
     return plan
 
 
-def _train_one(t: Training, cfg: PipelineConfig, data: Path, log: Log) -> None:
+def _train_one(t: Training, cfg: PipelineConfig, data: Path, log: Log, shapes: tuple[Shape, ...] | None = None
+               ) -> None:  # fmt: skip
     from edgeyolo.train import TrainConfig, resume, train
 
     if t.state == "resume":
@@ -139,7 +201,7 @@ def _train_one(t: Training, cfg: PipelineConfig, data: Path, log: Log) -> None:
             log(f"[train] {t.run_dir.name}: {e}; training it again from the start")
             last.unlink()
             t.state = "new"
-            return _train_one(t, cfg, data, log)
+            return _train_one(t, cfg, data, log, shapes)
         if epoch is None:  # every epoch ran; the process stopped before done.json was written
             best = t.run_dir / "weights" / "best.pt"
             log(f"[train] {t.run_dir.name}: all epochs had finished; using {best}")
@@ -150,7 +212,7 @@ def _train_one(t: Training, cfg: PipelineConfig, data: Path, log: Log) -> None:
     else:
         tr = train(TrainConfig(profile=cfg.profile, data=data, out=t.run_dir.parent, model=t.model, epochs=cfg.epochs,
                                imgsz=t.imgsz, batch=cfg.batch, device=cfg.device, name=t.run_dir.name,
-                               overrides=cfg.train_overrides), log=log)  # fmt: skip
+                               overrides=cfg.train_overrides, deploy_shapes=shapes), log=log)  # fmt: skip
     t.weights, t.map50_95 = tr.best, tr.map50_95
     write_json_atomic(t.run_dir / "done.json", {"best": str(tr.best), "map50_95": t.map50_95, "epochs": tr.epochs_run,
                                                 "seconds": round(tr.seconds, 1), "metrics": tr.metrics})  # fmt: skip
@@ -178,20 +240,25 @@ def _where(cfg: PipelineConfig) -> str:
     return ", ".join(d.name for d in cfg.devices) if cfg.devices else "this machine"
 
 
-def _plan_text(plan: Sequence[Training], cfg: PipelineConfig) -> str:
+def _plan_text(plan: Sequence[Training], cfg: PipelineConfig, cam: CameraPlan) -> str:
     todo = [t for t in plan if t.state in ("new", "resume")]
     n_targets = len(cfg.profile.targets)
-    n_exports = sum(len(deploy_sizes(t, cfg)) for t in plan) * n_targets
+    n_exports = sum(len(deploy_shapes(t, cfg, cam.aspect)) for t in plan) * n_targets
     parts = [f"{len(plan)} model(s) x size(s)"]
     if not cfg.weights:
         resumed = sum(t.state == "resume" for t in plan)
         parts.append(f"{len(todo)} training(s) to run" + (f" ({resumed} resumed)" if resumed else "")
                      + f", {len(plan) - len(todo)} done")  # fmt: skip
     cross = sum(len(deploy_sizes(t, cfg)) - 1 for t in plan)
+    shaped = sorted({s for t in plan for s in deploy_shapes(t, cfg, cam.aspect) if not s.is_square}, reverse=True)
     parts.append(f"up to {n_exports} export(s) ({n_targets} targets each" + (
-        f", {cross} smaller deploy size(s) of trained models" if cross else "") + ")")  # fmt: skip
+        f", {cross} smaller deploy size(s) of trained models" if cross else "") + (
+        f", camera-shaped {', '.join(s.label for s in shaped)} next to square" if shaped else "") + ")")  # fmt: skip
     parts.append(f"up to {n_exports} benchmark(s) on {_where(cfg)}")
-    return "[plan] " + "; ".join(parts)
+    lines = "[plan] " + "; ".join(parts) + f"\n[plan] inputs: {cam.text}"
+    if cam.mismatch:
+        lines += f"\n[plan] warning: {cam.mismatch}"
+    return lines
 
 
 def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineResult:
@@ -208,19 +275,24 @@ def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineRe
     out.mkdir(parents=True, exist_ok=True)
     p = cfg.profile
     plan = plan_trainings(cfg)
-    log(_plan_text(plan, cfg))
 
-    # 1. dataset
+    # 1. dataset, and the camera's aspect (the profile's, or the one the val images share)
     data = cfg.data
     if data is None:
         data = out / "data" / "data.yaml"
         if data.is_file():
             log(f"[data] reusing demo dataset {data}")
         else:
-            log(f"[data] generating the demo dataset ({cfg.synth_train} train / {cfg.synth_val} val images)")
-            synthesize(
-                SynthConfig(out=data.parent, train=cfg.synth_train, val=cfg.synth_val, imgsz=plan[0].imgsz)
-            )
+            log(f"[data] generating the demo dataset ({cfg.synth_train} train / {cfg.synth_val} val images, "
+                f"{DEMO_ASPECT} like a modern camera)")  # fmt: skip
+            synthesize(SynthConfig(out=data.parent, train=cfg.synth_train, val=cfg.synth_val, imgsz=plan[0].imgsz,
+                                   aspect=DEMO_ASPECT))  # fmt: skip
+    else:
+        from edgeyolo.data.yolo import load_dataset
+
+        load_dataset(data)  # a missing or broken data.yaml is named before anything else
+    cam = camera_plan(p, Path(data), cfg.camera_shapes)
+    log(_plan_text(plan, cfg, cam))
 
     if cfg.weights:
         _check_distinct_models(cfg.weights)
@@ -235,7 +307,7 @@ def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineRe
             f"{tag} {t.model} at {t.imgsz} px"
             + (" (resuming)" if t.state == "resume" else f", {cfg.epochs} epochs")
         )
-        _train_one(t, cfg, data, log)
+        _train_one(t, cfg, data, log, deploy_shapes(t, cfg, cam.aspect))
 
     # 3. diagnose each training (overfitting, metric rules, F1-optimal confidence that export writes into the
     #    manifests, confusions); a run that cannot be diagnosed is noted, not fatal
@@ -253,14 +325,16 @@ def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineRe
             f"{len(d.findings)} finding(s), F1-optimal confidence {conf}")  # fmt: skip
         sections.append((f"Training diagnosis: {t.run_dir.name}", diagnosis_html(d)))
 
-    # 4. export every target this machine can build at each training's size and at the smaller deploy sizes
-    #    (failures reported, not fatal); a smaller deploy size goes under artifacts/trained<size>/, so a model
-    #    trained at 480 and run at 320 never takes the folder of the one trained at 320
+    # 4. export every target this machine can build at each training's size and at the smaller deploy sizes, square
+    #    and camera-shaped (failures reported, not fatal); a smaller deploy size goes under
+    #    artifacts/trained<size>/, so a model trained at 480 and run at 320 never takes the folder of the one
+    #    trained at 320
     artifacts, summary = [], []
-    jobs = [(t, size) for t in plan for size in deploy_sizes(t, cfg)]
-    for i, (t, size) in enumerate(jobs, 1):
+    jobs = [(t, shape) for t in plan for shape in deploy_shapes(t, cfg, cam.aspect)]
+    for i, (t, shape) in enumerate(jobs, 1):
+        size = shape.long
         folder = out / "artifacts" if size == t.imgsz else out / "artifacts" / f"trained{t.imgsz}"
-        ex = export(ExportConfig(profile=p, weights=t.weights, out=folder, imgsz=(size,), data=data))
+        ex = export(ExportConfig(profile=p, weights=t.weights, out=folder, imgsz=(shape,), data=data))
         for item in ex.items:
             target = folder / artifact_name(model_stem(t.model), item.imgsz, item.target)
             summary.append(

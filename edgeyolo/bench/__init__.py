@@ -117,6 +117,31 @@ def training_imgsz(artifact: Path) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def shape_notes(profile: DeviceProfile, data: Path | None, artifacts) -> dict[Path, str | None]:
+    """For each camera-shaped artifact whose input does not fit the val images' aspect, why its accuracy is not
+    the camera's: it is measured on letterboxed frames of another shape (e.g. a profile naming a 16:9 camera,
+    with 4:3 val images). None for the others, and without data."""
+    from edgeyolo.shapes import Shape, camera_shape
+
+    notes: dict[Path, str | None] = {a: None for a in artifacts}
+    shaped = {a: Shape(*load_artifact(a).shape) for a in artifacts}
+    if data is None or all(s.is_square for s in shaped.values()):
+        return notes
+    from edgeyolo.data import val_aspect
+
+    found, share, n = val_aspect(Path(data))
+    seen = f"{found.label} ({share:.0%} of {n})" if found else f"of mixed aspects (largest share {share:.0%} of {n})"
+    cam = profile.camera
+    for a, shape in shaped.items():
+        if shape.is_square or (found is not None and camera_shape(shape.long, found) == shape):
+            continue
+        whose = (f"profile {profile.name}'s {cam.label} camera" if cam is not None and camera_shape(shape.long, cam) == shape
+                 else "another camera")  # fmt: skip
+        notes[a] = (f"input {shape.label} is shaped for {whose} but the val images are {seen}: its accuracy is measured "
+                    "on images that are not what the camera sends; add val images from that camera")  # fmt: skip
+    return notes
+
+
 def _run_worker(spec: CandidateSpec, timeout_s: float, sidecars: Path | None = None) -> dict:
     """Measure in a fresh interpreter; a crash becomes an error message, never a lost sweep. The per-image
     evaluation the worker writes is moved into ``sidecars`` (the record names it relative to its parent)."""
@@ -180,6 +205,7 @@ def benchmark(cfg: BenchConfig, on_record: Callable[[dict], None] | None = None,
     result = BenchResult(out=out)
     data = str(Path(cfg.data).resolve()) if cfg.data else None
     train_sizes = {a: training_imgsz(a) for a in cfg.artifacts}
+    notes = {str(Path(a).resolve()): n for a, n in shape_notes(p, cfg.data, cfg.artifacts).items()}
 
     def spec_for(artifact: Path, r: int) -> CandidateSpec:
         return CandidateSpec(
@@ -199,6 +225,8 @@ def benchmark(cfg: BenchConfig, on_record: Callable[[dict], None] | None = None,
         return rec
 
     def emit(record: dict) -> None:
+        if record.get("status") == "ok" and record["candidate"].get("shape") is not None:
+            record["candidate"]["shape_note"] = notes.get(record["candidate"]["artifact"])
         append_record(out, record)
         resolve_sidecars(record, out)
         result.records.append(record)
@@ -245,5 +273,6 @@ __all__ = [
     "done_checksums",
     "error_record",
     "read_records",
+    "shape_notes",
     "training_imgsz",
 ]

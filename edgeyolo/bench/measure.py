@@ -165,7 +165,8 @@ def measure(spec: CandidateSpec) -> dict:
         "status": "ok",
         "candidate": {
             "model": m.get("model"),
-            "imgsz": art.imgsz,
+            "imgsz": art.imgsz,  # the long side; the input itself is shape [h, w]
+            "shape": list(art.shape),
             "format": art.format,
             "precision": art.precision,
             "runtime": rt.name,

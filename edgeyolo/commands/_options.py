@@ -23,19 +23,27 @@ DEVICE_OPT = click.option("--device", default=None,
                           help="Results from several devices: the one to use (label 'profile @ host', hostname or profile).")  # fmt: skip
 
 
-def parse_sizes(value: str | None) -> tuple[int, ...] | None:
-    """'320,480' -> (320, 480): image sizes, positive multiples of 32; None when the option is not given."""
+def parse_sizes(value: str | None) -> tuple | None:
+    """'320,480,320x192' -> image sizes: an int for a square size, an ``edgeyolo.shapes.Shape`` for ``WxH`` (width
+    and height positive multiples of 32); None when the option is not given."""
     if value is None:
         return None
-    try:
-        sizes = tuple(int(v) for v in value.split(",") if v.strip())
-    except ValueError:
-        raise click.BadParameter(
-            f"'{value}' is not a comma-separated list of integers like 320,480"
-        ) from None
-    if not sizes or any(s <= 0 or s % 32 for s in sizes):
-        raise click.BadParameter(f"'{value}': sizes must be positive multiples of 32, e.g. 320,480")
-    return sizes
+    from edgeyolo.errors import ConfigError
+    from edgeyolo.shapes import parse_shape
+
+    parts = [v.strip() for v in value.split(",") if v.strip()]
+    if not parts:
+        raise click.BadParameter(f"'{value}' is not a comma-separated list of sizes like 320,480 or 320x192")
+    sizes = []
+    for part in parts:
+        try:
+            shape = parse_shape(part, f"'{part}'")
+        except ConfigError as e:
+            raise click.BadParameter(
+                f"{e} (sizes are comma-separated: 320,480 square, 320x192 width x height)"
+            ) from None
+        sizes.append(shape.h if shape.is_square else shape)
+    return tuple(sizes)
 
 
 def _apply(options: list, f):

@@ -40,8 +40,12 @@ def _demo_overrides(batch: int) -> dict:
 @click.option(
     "--imgsz",
     default=None,
-    help="Comma-separated sizes. Default: the profile's with --data, its first for the demo.",
+    help="Comma-separated sizes (320 square, 320x192 width x height). Default: the profile's with --data, its "
+    "first for the demo. Each size also gets a camera-shaped candidate: the profile's camera, else the val images' "
+    "aspect.",
 )
+@click.option("--square-only", is_flag=True,
+              help="No camera-shaped candidates: square inputs only (and the WxH sizes given).")  # fmt: skip
 @click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--device", default=None, help="Training device: cpu, 0, 0,1.")
 @click.option(
@@ -57,8 +61,8 @@ def _demo_overrides(batch: int) -> dict:
               help="Interleaved benchmark rounds (each candidate once per round, in a fresh process). "
                    "Default: the profile's bench.rounds.")  # fmt: skip
 @remote_options
-def command(profile, data_yaml, out, models, weights, epochs, imgsz, batch, device, synth_train, synth_val,
-            bench_iterations, bench_rounds, **remote) -> None:  # fmt: skip
+def command(profile, data_yaml, out, models, weights, epochs, imgsz, square_only, batch, device, synth_train,
+            synth_val, bench_iterations, bench_rounds, **remote) -> None:  # fmt: skip
     """The full sweep: train each model x size, export every target, bench, select, report. Resumable.
 
     Rerunning the same command after a crash continues where it stopped: finished trainings, artifacts and
@@ -85,6 +89,7 @@ def command(profile, data_yaml, out, models, weights, epochs, imgsz, batch, devi
             weights=tuple(Path(w) for w in _parse_list(weights) or ()),
             epochs=epochs,
             imgsz=parse_sizes(imgsz),
+            camera_shapes=not square_only,
             batch=batch,
             device=device,
             synth_train=synth_train,

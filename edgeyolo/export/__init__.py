@@ -1,6 +1,7 @@
 """Export trained weights to NMS-free artifacts for a device profile's targets.
 
-Each (format, precision, image size) becomes one folder ``<model>-<imgsz>-<format>-<precision>/`` holding
+Each (format, precision, input shape) becomes one folder ``<model>-<size>-<format>-<precision>/`` (size ``320``
+square, ``320x192`` width x height for a camera-shaped input) holding
 the model and a ``manifest.json``, ready to copy to the device (or one archive with ``bundle``). Every
 artifact is loaded back with its runtime to confirm the end-to-end output ``[1, max_det, 6]``; a format
 that drops the end-to-end head is refused, never shipped with a silently different output contract.
@@ -25,6 +26,7 @@ from edgeyolo._io import sha256_file, write_json_atomic
 from edgeyolo.errors import ConfigError, EdgeYoloError, ExportError, WeightsNotFoundError
 from edgeyolo.export.manifest import package_versions, write_manifest
 from edgeyolo.profiles import DeviceProfile, TargetSpec
+from edgeyolo.shapes import Shape, parse_shape, shape_of
 
 QUANTIZE = {"fp32": 32, "fp16": 16, "int8": 8}
 ULTRALYTICS_FORMAT = {"onnx": "onnx", "openvino": "openvino", "tensorrt": "engine"}
@@ -47,7 +49,8 @@ class ExportConfig:
     profile: DeviceProfile
     weights: Path
     out: Path
-    imgsz: tuple[int, ...] | None = None  # default: the profile's sizes
+    # Input sizes: an int is square, a Shape (h, w) camera-shaped. Default: the profile's sizes and explicit shapes.
+    imgsz: tuple[int | Shape, ...] | None = None
     targets: tuple[TargetSpec, ...] | None = None  # default: the profile's targets
     data: Path | None = None  # INT8 calibration and parity images (val split)
     max_det: int = 300  # TopK baked into the NMS-free graph = output rows
@@ -62,7 +65,7 @@ class ExportConfig:
 @dataclass
 class TargetExport:
     target: TargetSpec
-    imgsz: int
+    imgsz: Shape
     status: str  # ok | skipped | error
     artifact: Path | None = None
     reason: str = ""
@@ -81,14 +84,29 @@ class ExportResult:
         return [i.artifact for i in self.items if i.status == "ok" and i.artifact is not None]
 
 
-def output_rows(imgsz: int, max_det: int, strides: tuple[int, ...] = (8, 16, 32)) -> int:
+def output_rows(imgsz: int | Shape, max_det: int, strides: tuple[int, ...] = (8, 16, 32)) -> int:
     """Rows of the NMS-free output: the head's TopK keeps max_det of its anchors, or all when there are fewer
     (a 64 px input has 8x8 + 4x4 + 2x2 = 84 anchors)."""
-    return min(max_det, sum((imgsz // s) ** 2 for s in strides))
+    shape = shape_of(imgsz)
+    return min(max_det, sum((shape.h // s) * (shape.w // s) for s in strides))
 
 
-def artifact_name(model: str, imgsz: int, target: TargetSpec) -> str:
-    return f"{model}-{imgsz}-{target.format}-{target.precision}"
+def artifact_name(model: str, imgsz: int | Shape, target: TargetSpec) -> str:
+    """``yolo26n-320-onnx-fp32``; a camera-shaped input is named width x height: ``yolo26n-320x192-onnx-fp32``."""
+    return f"{model}-{shape_of(imgsz).label}-{target.format}-{target.precision}"
+
+
+def export_shapes(cfg: ExportConfig) -> tuple[Shape, ...]:
+    """The inputs to export at: the given sizes, or the profile's square sizes and its explicit ``WxH`` shapes."""
+    if cfg.imgsz:
+        return tuple(dict.fromkeys(parse_shape(s, "export --imgsz") for s in cfg.imgsz))
+    p = cfg.profile
+    return tuple(dict.fromkeys([*(Shape.square(s) for s in p.imgsz), *p.shapes]))
+
+
+def _library_imgsz(shape: Shape) -> int | list[int]:
+    """The library's ``imgsz``: an int for a square input (as before), ``[h, w]`` otherwise."""
+    return shape.h if shape.is_square else [shape.h, shape.w]
 
 
 def unavailable_reason(target: TargetSpec, data: Path | None) -> str | None:
@@ -147,7 +165,7 @@ def _diagnosed_threshold(weights: Path) -> float | None:
 
 
 def _export_one(
-    cfg: ExportConfig, info: dict, imgsz: int, target: TargetSpec, dest: Path, item: TargetExport
+    cfg: ExportConfig, info: dict, imgsz: Shape, target: TargetSpec, dest: Path, item: TargetExport
 ) -> None:
     from edgeyolo._backend.export import export_model
     from edgeyolo.runtime import load_runtime
@@ -182,22 +200,22 @@ def _export_one(
         if target.format == "ncnn":
             from edgeyolo.export.ncnn import export_ncnn
 
-            produced = export_ncnn(staged, Path(tmp) / "ncnn", imgsz=imgsz, fp16=target.precision == "fp16")
+            produced = export_ncnn(staged, Path(tmp) / "ncnn", imgsz=imgsz.hw, fp16=target.precision == "fp16")
         else:
-            produced = export_model(staged, format=ULTRALYTICS_FORMAT[target.format], imgsz=imgsz,
+            produced = export_model(staged, format=ULTRALYTICS_FORMAT[target.format], imgsz=_library_imgsz(imgsz),
                                     quantize=32 if onnx_int8 else QUANTIZE[target.precision], data=cfg.data,
                                     max_det=cfg.max_det, device=device, **kwargs)  # fmt: skip
         if onnx_int8:
             from edgeyolo.export.onnx_int8 import SETTINGS, quantize_onnx
 
-            produced = quantize_onnx(produced, Path(tmp) / "model_int8.onnx", calibration_images, imgsz)
+            produced = quantize_onnx(produced, Path(tmp) / "model_int8.onnx", calibration_images, imgsz.hw)
             calibration["quantization"] = SETTINGS
         if dest.exists():
             shutil.rmtree(dest)
         _move_output(produced, target.format, dest)
 
     fields = dict(
-        format=target.format, precision=target.precision, runtime=target.runtime, imgsz=imgsz,
+        format=target.format, precision=target.precision, runtime=target.runtime, imgsz=imgsz.to_json(),
         train_imgsz=info["imgsz"] if isinstance(info["imgsz"], int) else None, model=info["model"],
         names=info["names"], end2end=True, max_det=cfg.max_det, file=MODEL_FILE[target.format],
         input_dtype="float32", source_weights={"path": str(Path(cfg.weights).resolve()), "sha256": info["sha256"]},
@@ -209,7 +227,7 @@ def _export_one(
     # Load it back with its runtime: the graph must be the NMS-free one, [1, max_det, 6].
     rt = load_runtime(dest)
     inp, out = rt.io_spec()
-    raw = np.asarray(rt.infer(np.zeros((1, 3, imgsz, imgsz), rt.input_dtype())))
+    raw = np.asarray(rt.infer(np.zeros((1, 3, imgsz.h, imgsz.w), rt.input_dtype())))
     rows = output_rows(imgsz, cfg.max_det)
     if raw.shape != (1, rows, 6):
         shutil.rmtree(dest, ignore_errors=True)
@@ -223,7 +241,7 @@ def _export_one(
     write_manifest(dest, **fields)
 
 
-def check_parity(cfg: ExportConfig, dest: Path, imgsz: int) -> dict:
+def check_parity(cfg: ExportConfig, dest: Path, imgsz: Shape) -> dict:
     """Artifact vs PyTorch on val images: matched detections, IoU, score differences, and both mAPs."""
     import json
 
@@ -240,7 +258,7 @@ def check_parity(cfg: ExportConfig, dest: Path, imgsz: int) -> dict:
     images = [cv2.imread(str(i.path)) for i in items]
     sizes = [im.shape[:2] for im in images]
     conf = 0.001  # the ranked list that mAP is scored on, not just the confident top
-    reference = predict_torch(cfg.weights, images, imgsz=imgsz, conf=conf, max_det=cfg.max_det)
+    reference = predict_torch(cfg.weights, images, imgsz=_library_imgsz(imgsz), conf=conf, max_det=cfg.max_det)
     runtime = load_runtime(dest)
     candidate = [runtime.predict(img, conf=conf) for img in images]
     report = compare_detections(reference, candidate).to_dict()
@@ -297,7 +315,7 @@ def export(cfg: ExportConfig) -> ExportResult:
     info["sha256"] = sha256_file(cfg.weights)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     result = ExportResult(model=info["model"])
-    for imgsz in cfg.imgsz or cfg.profile.imgsz:
+    for imgsz in export_shapes(cfg):
         for target in cfg.targets or cfg.profile.targets:
             dest = Path(cfg.out) / artifact_name(info["model"], imgsz, target)
             item = TargetExport(target, imgsz, "ok", dest)

@@ -64,7 +64,7 @@ def _one2one_scores_class() -> type:
     return One2OneScores
 
 
-def build_graph(weights: Path, imgsz: int):
+def build_graph(weights: Path, imgsz: int | tuple[int, int]):
     """The model that pnnx converts: the checkpoint with its head swapped for :class:`One2OneScores`."""
     import torch
 
@@ -88,7 +88,8 @@ def build_graph(weights: Path, imgsz: int):
     head = model.model[-1]
     head.export, head.format, head.dynamic, head.xyxy, head.shape = True, "ncnn", False, False, None
     model.model[-1] = _one2one_scores_class()(head)
-    im = torch.zeros(1, 3, imgsz, imgsz)
+    h, w = (imgsz, imgsz) if isinstance(imgsz, int) else imgsz
+    im = torch.zeros(1, 3, h, w)
     with torch.no_grad():
         out = model(im)
     if not isinstance(out, torch.Tensor) or out.shape[1] != 4 + head.nc:
@@ -96,8 +97,9 @@ def build_graph(weights: Path, imgsz: int):
     return model, im
 
 
-def export_ncnn(weights: Path, out_dir: Path, *, imgsz: int, fp16: bool) -> Path:
-    """Write ``model.ncnn.param`` / ``model.ncnn.bin`` of the one-to-one graph into ``out_dir``.
+def export_ncnn(weights: Path, out_dir: Path, *, imgsz: int | tuple[int, int], fp16: bool) -> Path:
+    """Write ``model.ncnn.param`` / ``model.ncnn.bin`` of the one-to-one graph into ``out_dir``, for an input of
+    ``imgsz`` (square) or ``(h, w)``.
 
     pnnx runs as a subprocess inside ``out_dir`` (it drops debug files into its working directory), and a
     failed conversion is an error instead of a missing file.
@@ -121,7 +123,7 @@ def export_ncnn(weights: Path, out_dir: Path, *, imgsz: int, fp16: bool) -> Path
         "pnnxparam": "model.pnnx.param", "pnnxbin": "model.pnnx.bin", "pnnxpy": "model_pnnx.py",
         "pnnxonnx": "model.pnnx.onnx", "ncnnparam": PARAM_FILE, "ncnnbin": BIN_FILE, "ncnnpy": "model_ncnn.py",
     }  # fmt: skip
-    cmd = [pnnx.EXEC_PATH, str(pt), f"inputshape=[1,3,{imgsz},{imgsz}]f32", "device=cpu", "optlevel=2",
+    cmd = [pnnx.EXEC_PATH, str(pt), f"inputshape=[1,3,{im.shape[2]},{im.shape[3]}]f32", "device=cpu", "optlevel=2",
            f"fp16={int(fp16)}", *(f"{k}={(out_dir / v).as_posix()}" for k, v in files.items())]  # fmt: skip
     proc = subprocess.run(cmd, cwd=out_dir, capture_output=True, text=True)
     if proc.returncode != 0 or not (out_dir / PARAM_FILE).is_file() or not (out_dir / BIN_FILE).is_file():

@@ -41,7 +41,7 @@ def head_nodes(model: Any) -> list[str]:
     return [name for name, i in index.items() if i == last]
 
 
-def quantize_onnx(fp32: Path, out: Path, images: list[Path], imgsz: int) -> Path:
+def quantize_onnx(fp32: Path, out: Path, images: list[Path], imgsz: int | tuple[int, int]) -> Path:
     """Write the INT8 model of ``fp32`` to ``out``, calibrated on ``images`` (letterboxed as at run time)."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
@@ -57,7 +57,7 @@ def quantize_onnx(fp32: Path, out: Path, images: list[Path], imgsz: int) -> Path
     name = model.graph.input[0].name
     exclude = head_nodes(model)
     del model
-    pre = Preprocessor(imgsz)
+    pre = Preprocessor(*((imgsz, imgsz) if isinstance(imgsz, int) else imgsz))
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 
 from edgeyolo.errors import ConfigError, UnknownNameError
+from edgeyolo.shapes import Aspect, Shape, camera_shape, parse_aspect, parse_shape
 
 FORMATS = ("onnx", "openvino", "tensorrt", "ncnn")
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -68,7 +69,7 @@ class DeviceProfile:
     """A named edge device: candidate sizes and models, runnable targets, and the latency budget."""
 
     name: str
-    imgsz: tuple[int, ...]  # candidate square input sizes, first = default training size
+    imgsz: tuple[int, ...]  # candidate sizes (the long side; training is square at it), first = default training size
     models: tuple[str, ...]  # candidate YOLO26 scales, e.g. yolo26n
     targets: tuple[TargetSpec, ...]  # format x precision x runtime that the device can run
     threads: int | Literal["auto"]  # CPU threads for inference; "auto" = every core available
@@ -79,6 +80,19 @@ class DeviceProfile:
     bench: BenchSettings = field(default_factory=BenchSettings)
     power: PowerSettings = field(default_factory=PowerSettings)
     source: str = ""  # where the profile was loaded from
+    camera: Aspect | None = None  # the camera's aspect (`camera: 1920x1080` or `16:9`); None: from the val images
+    shapes: tuple[Shape, ...] = ()  # explicit non-square inputs (`imgsz: [320x192]`), each also trained square
+
+    def deploy_shapes(self, size: int, aspect: Aspect | None = None) -> tuple[Shape, ...]:
+        """The inputs a model is deployed at for one profile size (the long side): square, the camera shape
+        (the profile's camera, else ``aspect`` found in the data) when it is not square, and the explicit
+        ``WxH`` entries of that long side."""
+        shapes = [Shape.square(size)]
+        cam = self.camera or aspect
+        if cam is not None:
+            shapes.append(camera_shape(size, cam))
+        shapes += [s for s in self.shapes if s.long == size]
+        return tuple(dict.fromkeys(shapes))
 
     def resolved_threads(self) -> int:
         """Thread count to use on this machine."""
@@ -91,7 +105,11 @@ class DeviceProfile:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["imgsz"] = list(self.imgsz)
+        d["imgsz"] = list(self.imgsz) + [s.label for s in self.shapes]
+        d.pop("camera")
+        if self.camera is not None:
+            d["camera"] = self.camera.label
+        d.pop("shapes")  # written into imgsz as WxH
         d["models"] = list(self.models)
         d["targets"] = [asdict(t) for t in self.targets]
         d.pop("source")
@@ -99,7 +117,7 @@ class DeviceProfile:
 
 
 _REQUIRED = ("name", "imgsz", "models", "targets", "threads", "latency_budget_ms")
-_OPTIONAL = ("description", "arch", "max_map_drop", "bench", "power")
+_OPTIONAL = ("description", "arch", "max_map_drop", "bench", "power", "camera")
 
 
 def _fail(where: str, msg: str) -> ConfigError:
@@ -156,13 +174,12 @@ def parse_profile(data: Any, source: str = "<dict>") -> DeviceProfile:
     if not isinstance(name, str) or not name:
         raise _fail(where, f"'name' must be a non-empty string, got {name!r}")
     imgsz = data["imgsz"]
-    if isinstance(imgsz, int):
+    if isinstance(imgsz, (int, str)) and not isinstance(imgsz, bool):
         imgsz = [imgsz]
     if not isinstance(imgsz, list) or not imgsz:
-        raise _fail(where, f"'imgsz' must be a list of sizes like [320, 480], got {data['imgsz']!r}")
-    for s in imgsz:
-        if _positive_int(s, "imgsz", where) % 32:
-            raise _fail(where, f"'imgsz' {s} is not a multiple of 32 (the model's largest stride)")
+        raise _fail(where, f"'imgsz' must be a list of sizes like [320, 480] or [320x192], got {data['imgsz']!r}")
+    sizes, shapes = parse_sizes_and_shapes(imgsz, f"{where} 'imgsz'")
+    camera = parse_aspect(data["camera"], f"{where} 'camera'") if data.get("camera") is not None else None
     models = data["models"]
     if not isinstance(models, list) or not models or not all(isinstance(m, str) and m for m in models):
         raise _fail(where, f"'models' must be a list of model names like [yolo26n], got {models!r}")
@@ -199,7 +216,7 @@ def parse_profile(data: Any, source: str = "<dict>") -> DeviceProfile:
             raise _fail(where, f"'{key}' must be a string, got {data[key]!r}")
     return DeviceProfile(
         name=name,
-        imgsz=tuple(imgsz),
+        imgsz=sizes,
         models=tuple(models),
         targets=parsed_targets,
         threads=threads,
@@ -210,7 +227,27 @@ def parse_profile(data: Any, source: str = "<dict>") -> DeviceProfile:
         bench=bench,
         power=PowerSettings(psrc),
         source=source,
+        camera=camera,
+        shapes=shapes,
     )
+
+
+def parse_sizes_and_shapes(values: list, where: str) -> tuple[tuple[int, ...], tuple[Shape, ...]]:
+    """Profile or CLI sizes: ``320`` (square) and ``320x192`` (WxH) entries -> the training sizes (long sides, in
+    order, each once) and the explicit non-square inputs.
+
+    Raises:
+        ConfigError: an entry that is not a size, or whose sides are not multiples of 32.
+    """
+    sizes: list[int] = []
+    shapes: list[Shape] = []
+    for v in values:
+        shape = parse_shape(v, where)
+        if shape.long not in sizes:
+            sizes.append(shape.long)
+        if not shape.is_square and shape not in shapes:
+            shapes.append(shape)
+    return tuple(sizes), tuple(shapes)
 
 
 def builtin_profile_dir() -> Path:

@@ -35,8 +35,16 @@ class Artifact:
         return tuple(self.manifest["names"])
 
     @property
+    def shape(self) -> tuple[int, int]:
+        """The network input ``(h, w)``: the manifest's ``imgsz`` ``[h, w]``, or one integer (square) as manifests
+        written before camera-shaped inputs have it."""
+        v = self.manifest["imgsz"]
+        return (int(v), int(v)) if isinstance(v, (int, float)) else (int(v[0]), int(v[1]))
+
+    @property
     def imgsz(self) -> int:
-        return int(self.manifest["imgsz"])
+        """The long side of the input (the size a square artifact is named by)."""
+        return max(self.shape)
 
     @property
     def format(self) -> str:
@@ -156,7 +164,7 @@ class Runtime(ABC):
             raise ArtifactError(
                 f"{artifact.root}: artifact is not end-to-end (NMS-free); edgeyolo runtimes decode [1, max_det, 6] only."
             )
-        self.preprocessor = Preprocessor(artifact.imgsz, self.input_dtype())
+        self.preprocessor = Preprocessor(*artifact.shape, dtype=self.input_dtype())
         self.last_times = StageTimes()
         self.load()
 

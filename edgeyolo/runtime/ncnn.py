@@ -115,11 +115,11 @@ class NcnnRuntime(Runtime):
         return out
 
     def io_spec(self) -> tuple[dict, dict]:
-        s = self.artifact.imgsz
-        graph = self.run_network(np.zeros((1, 3, s, s), np.float32))
+        h, w = self.artifact.shape
+        graph = self.run_network(np.zeros((1, 3, h, w), np.float32))
         rows = min(self.max_det, graph.shape[-1])
         return (
-            {"name": self._input, "shape": [1, 3, s, s], "dtype": "float32"},
+            {"name": self._input, "shape": [1, 3, h, w], "dtype": "float32"},
             {"name": self._output, "shape": [1, rows, 6], "dtype": "float32",
              "graph_shape": [1, *graph.shape], "topk": "numpy (edgeyolo postprocess)"},
         )  # fmt: skip

@@ -27,22 +27,27 @@ class LetterboxInfo:
 
 
 class Preprocessor:
-    """Letterbox to a square ``imgsz`` and pack into a float NCHW RGB tensor, reusing its buffers."""
+    """Letterbox into the network's ``h`` x ``w`` input and pack into a float NCHW RGB tensor, reusing its buffers.
 
-    def __init__(self, imgsz: int, dtype: type = np.float32):
-        self.imgsz = imgsz
-        self._canvas = np.full((imgsz, imgsz, 3), 114, np.uint8)
-        self._tensor = np.empty((1, 3, imgsz, imgsz), dtype)
+    A frame of any aspect fits: it is scaled to fit inside (h, w) and the rest is padded, centred, as the
+    library's ``LetterBox(new_shape=(h, w), auto=False)`` does.
+    """
+
+    def __init__(self, h: int, w: int | None = None, dtype: type = np.float32):
+        w = h if w is None else w
+        self.h, self.w = int(h), int(w)
+        self._canvas = np.full((self.h, self.w, 3), 114, np.uint8)
+        self._tensor = np.empty((1, 3, self.h, self.w), dtype)
 
     def __call__(self, img_bgr: np.ndarray) -> tuple[np.ndarray, LetterboxInfo]:
         """Return the network input (a view of an internal buffer; copy it to keep it) and the mapping."""
         if img_bgr is None or img_bgr.ndim != 3 or img_bgr.shape[2] != 3:
             raise ValueError("expected a BGR image of shape [h, w, 3]")
-        s = self.imgsz
+        H, W = self.h, self.w
         h, w = img_bgr.shape[:2]
-        r = min(s / h, s / w)
+        r = min(H / h, W / w)
         nw, nh = max(round(w * r), 1), max(round(h * r), 1)
-        dw, dh = (s - nw) / 2, (s - nh) / 2
+        dw, dh = (W - nw) / 2, (H - nh) / 2
         top, left = round(dh - 0.1), round(dw - 0.1)
         canvas = self._canvas
         canvas.fill(114)

@@ -26,7 +26,12 @@ class TrainConfig:
     out: Path  # runs are written to out/<name>/
     model: str = "yolo26n.yaml"  # model YAML (from scratch) or a local .pt
     epochs: int = 100
-    imgsz: int | None = None  # default: the profile's first size
+    # Training size (square); a WxH string or Shape trains square at its long side and is deployed at that shape.
+    # Default: the profile's first size.
+    imgsz: int | str | Any | None = None
+    # The inputs the run is meant to be deployed at (recorded in edgeyolo_train.yaml; training and best.pt stay
+    # square). None: square, the camera shape (the profile's camera, else the val images' aspect) and --imgsz WxH.
+    deploy_shapes: tuple[Any, ...] | None = None
     batch: int | None = None  # total over all GPUs; None: from GPU memory per the document's table
     device: str | None = None  # "cpu", "0", "0,1"; None = CUDA 0 when present, else CPU
     name: str | None = None  # default: <model>-<imgsz>

@@ -147,9 +147,10 @@ def prepare(
         raise ConfigError(f"train: --epochs must be >= 1, got {cfg.epochs}")
     if cfg.batch is not None and cfg.batch < 1:
         raise ConfigError(f"train: --batch must be >= 1, got {cfg.batch}")
-    imgsz = cfg.imgsz or cfg.profile.imgsz[0]
-    if imgsz % 32:
-        raise ConfigError(f"train: --imgsz {imgsz} is not a multiple of 32 (the model's largest stride)")
+    from edgeyolo.shapes import parse_shape
+
+    given = parse_shape(cfg.imgsz or cfg.profile.imgsz[0], "train --imgsz")
+    imgsz = given.long  # trained square at the long side (mosaic needs it); deployed at the shapes below
     if cfg.preset != "auto" and cfg.preset not in LOSS_PRESETS:
         raise ConfigError(f"train: unknown --preset '{cfg.preset}'; known: auto, {', '.join(LOSS_PRESETS)}")
     if cfg.aug is not None and cfg.aug not in AUG_PRESETS:
@@ -248,6 +249,7 @@ def prepare(
         "model": cfg.model,
         "epochs": cfg.epochs,
         "imgsz": imgsz,
+        "deploy_shapes": _deploy_shapes(cfg, given),
         "batch": batch,
         "batch_reason": batch_reason,
         "device": device,
@@ -265,6 +267,30 @@ def prepare(
         "train_args": {k: _plain(v) for k, v in args.items()},
     }
     return recipe, args, settings, warnings
+
+
+def _deploy_shapes(cfg: TrainConfig, given: Any) -> dict[str, Any]:
+    """The inputs this run is meant for (training and best.pt stay square): ``shapes`` as labels (320, 320x192)
+    and where the camera shape came from."""
+    from edgeyolo.shapes import camera_shape, shape_of
+
+    if cfg.deploy_shapes is not None:
+        shapes, why = [shape_of(s) for s in cfg.deploy_shapes], "given by the sweep (edgeyolo run)"
+    else:
+        from edgeyolo.data import val_aspect
+
+        shapes = [shape_of(given.long), given]
+        shapes += [s for s in cfg.profile.shapes if s.long == given.long]
+        if cfg.profile.camera is not None:
+            aspect, why = cfg.profile.camera, f"profile camera {cfg.profile.camera.label}"
+        else:
+            aspect, share, n = val_aspect(cfg.data)
+            why = (f"val images {aspect.label} ({share:.0%} of {n})" if aspect is not None
+                   else f"val images of mixed aspects (largest share {share:.0%} of {n}): square")  # fmt: skip
+        if aspect is not None:
+            shapes.append(camera_shape(given.long, aspect))
+    shapes = list(dict.fromkeys(shapes))
+    return {"shapes": [s.label for s in shapes], "hw": [s.to_json() for s in shapes], "camera": why}
 
 
 def _loader_machine(device: str, gpus: int) -> Any:

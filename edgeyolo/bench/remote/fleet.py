@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from edgeyolo._version import __version__
-from edgeyolo.bench import BenchConfig, BenchResult, done_checksums, error_record, training_imgsz
+from edgeyolo.bench import BenchConfig, BenchResult, done_checksums, error_record, shape_notes, training_imgsz
 from edgeyolo.bench.agent import PGID_LINE, RUNTIME_PACKAGES, TIMEOUT_EXIT, TIMEOUT_LINE
 from edgeyolo.bench.remote.fetch import fetch_per_image, remote_records
 from edgeyolo.bench.remote.inventory import Device, check_workdir
@@ -84,6 +84,7 @@ class _DeviceRun:
     val_images: int = 0  # images of the val split on the device (for the candidate's time limit)
     store: RoundStore | None = None  # the interleaved rounds measured so far (shared by the device threads)
     train_sizes: dict[Path, int | None] = field(default_factory=dict)  # artifact -> training image size
+    shape_notes: dict[Path, str | None] = field(default_factory=dict)  # artifact -> why its val images do not fit
 
     @property
     def rounds(self) -> int:
@@ -231,6 +232,7 @@ class _DeviceRun:
             fetch_per_image(s, rec, out, self.cfg.out, self.log)
         if rec.get("status") == "ok":
             rec["candidate"]["train_imgsz"] = self.train_sizes.get(artifact)
+            rec["candidate"]["shape_note"] = self.shape_notes.get(artifact)
         return rec
 
     def _timed_out(self, limit: float) -> str:
@@ -338,6 +340,7 @@ def benchmark_remote(
     runs = []
     store = RoundStore(rounds_path(cfg.out))
     train_sizes = {a: training_imgsz(a) for a in artifacts}
+    notes = shape_notes(cfg.profile, cfg.data, artifacts)
     for d in devices:
         profile = d.profile or cfg.profile
         done = (
@@ -346,7 +349,8 @@ def benchmark_remote(
             else done_checksums(Path(cfg.out), profile.name, cfg.threads, cfg.data, host=str(d.host))
         )
         runs.append(_DeviceRun(d, profile, cfg, opts, log=lambda m, n=d.name: log(f"[{n}] {m}"), emit=emit,
-                               shas=shas, done=done, store=store, train_sizes=train_sizes))  # fmt: skip
+                               shas=shas, done=done, store=store, train_sizes=train_sizes,
+                               shape_notes=notes))  # fmt: skip
     if any(shas[a] in r.done for r in runs for a in artifacts) and not cfg.resume:
         raise ConfigError(
             f"{cfg.out} already has results for some of these candidates on these devices; "

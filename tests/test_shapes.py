@@ -1,0 +1,163 @@
+"""Camera-shaped inputs: the shape rules, profile and CLI validation, the letterbox into (h, w), and ONNX, OpenVINO
+and NCNN artifacts at a non-square input agreeing with PyTorch at that shape."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from edgeyolo.errors import ConfigError
+from edgeyolo.profiles import TargetSpec, load_profile, parse_profile
+from edgeyolo.shapes import Aspect, Shape, camera_shape, dominant_aspect, parse_aspect, parse_shape, shape_of
+
+TINY = 128
+WIDE = Shape(96, 128)  # the tiny 16:9 val images' camera shape at 128: 128x72 -> height rounded up to 96
+
+
+@pytest.mark.parametrize(
+    "aspect, size, expected",
+    [("16:9", 320, (192, 320)), ("16:9", 480, (288, 480)), ("4:3", 320, (256, 320)), ("1920x1080", 640, (384, 640)),
+     ("9:16", 320, (320, 192)), ("1:1", 320, (320, 320)), ("21:9", 320, (160, 320)), ("16:9", 64, (64, 64))],
+)  # fmt: skip
+def test_camera_shape_keeps_the_long_side_and_rounds_the_short_side_up_to_the_stride(aspect, size, expected):
+    assert camera_shape(size, parse_aspect(aspect, "camera")).hw == expected
+
+
+def test_shape_labels_and_stored_forms():
+    assert Shape(192, 320).label == "320x192" and Shape.square(320).label == "320"
+    assert parse_shape("320x192", "x") == Shape(192, 320) == shape_of([192, 320])
+    assert parse_shape(320, "x") == shape_of(320) == Shape(320, 320)
+    assert parse_aspect("1280x720", "c").label == "16:9" and parse_aspect("1.85:1", "c").label == "37:20"
+
+
+@pytest.mark.parametrize(
+    "value, needle",
+    [("320x190", "multiple of 32"), ("300", "multiple of 32"), ("big", "320x192"), (0, "multiple of 32"),
+     (True, "not a size"), ("320x", "320x192")],
+)  # fmt: skip
+def test_bad_sizes_name_the_value_and_the_rule(value, needle):
+    with pytest.raises(ConfigError, match=needle) as e:
+        parse_shape(value, "profile p 'imgsz'")
+    assert "profile p 'imgsz'" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_dominant_aspect_of_wide_square_and_mixed_sets():
+    wide, share = dominant_aspect([(1280, 720)] * 18 + [(1920, 1080)] + [(640, 480)])
+    assert wide.label == "16:9" and share == pytest.approx(0.95)
+    square, _ = dominant_aspect([(640, 640)] * 10)
+    assert square.label == "1:1"
+    mixed, share = dominant_aspect([(1280, 720)] * 6 + [(640, 480)] * 4)
+    assert mixed is None and share == pytest.approx(0.6)
+    assert dominant_aspect([]) == (None, 0.0)
+
+
+_BASE = {"name": "cam", "imgsz": [320], "models": ["yolo26n"], "threads": 1, "latency_budget_ms": 50,
+         "targets": [{"format": "onnx", "precision": "fp32"}]}  # fmt: skip
+
+
+def test_profile_camera_and_wxh_sizes():
+    p = parse_profile({**_BASE, "imgsz": [320, "480x288"], "camera": "1920x1080"})
+    assert p.imgsz == (320, 480) and p.shapes == (Shape(288, 480),) and p.camera.label == "16:9"
+    assert p.deploy_shapes(320) == (Shape(320, 320), Shape(192, 320))
+    assert p.deploy_shapes(480) == (Shape(480, 480), Shape(288, 480))
+    again = parse_profile(p.to_dict(), "round trip")  # `profiles show` output loads back as the same profile
+    assert (again.imgsz, again.shapes, again.camera.label) == (p.imgsz, p.shapes, "16:9")
+    plain = parse_profile(_BASE)
+    assert plain.camera is None and plain.deploy_shapes(320) == (Shape(320, 320),)
+    assert plain.deploy_shapes(320, Aspect(4, 3)) == (Shape(320, 320), Shape(256, 320))
+
+
+@pytest.mark.parametrize(
+    "change, needle",
+    [({"camera": "wide"}, "'camera': camera 'wide' is not a resolution or an aspect ratio; write it like 1920x1080"),
+     ({"camera": "0x1080"}, "write it like 1920x1080 or 16:9"),
+     ({"imgsz": ["320x200"]}, "'imgsz': image size 320x200 is not a multiple of 32"),
+     ({"imgsz": ["wide"]}, "use 320 (square) or WxH like 320x192")],
+)  # fmt: skip
+def test_bad_camera_or_wxh_in_a_profile_is_refused_with_the_rule(change, needle):
+    with pytest.raises(ConfigError) as e:
+        parse_profile({**_BASE, **change}, "my.yaml")
+    assert needle in str(e.value) and "profile my.yaml" in str(e.value)
+
+
+@pytest.mark.parametrize("command", ["export", "run", "train"])
+def test_cli_imgsz_takes_wxh_and_refuses_bad_values(runner, command):
+    from edgeyolo.cli import main
+
+    args = {"export": ["export", "--profile", "x86-cpu", "--weights", "w.pt"],
+            "run": ["run", "--profile", "x86-cpu", "--out", "o"], "train": ["train", "--profile", "x86-cpu", "--data", "d.yaml"]}[command]  # fmt: skip
+    r = runner.invoke(main, [*args, "--imgsz", "320x190"])
+    assert r.exit_code == 2 and "320x190" in r.output and "multiple of 32" in r.output, r.output
+
+
+@pytest.mark.parametrize("frame_hw", [(72, 128), (200, 90), (100, 100), (480, 640)])
+@pytest.mark.parametrize("net", [Shape(96, 128), Shape(128, 96), Shape(128, 128)])
+def test_letterbox_into_h_w_equals_the_librarys(frame_hw, net):
+    from ultralytics.data.augment import LetterBox
+
+    from edgeyolo.runtime.preprocess import Preprocessor
+
+    rng = np.random.default_rng(sum(frame_hw) + net.h)
+    img = rng.integers(0, 255, (*frame_hw, 3), dtype=np.uint8)
+    ref = LetterBox(new_shape=net.hw, auto=False, scale_fill=False, scaleup=True, center=True)(image=img)
+    tensor, info = Preprocessor(net.h, net.w)(img)
+    ours = np.rint(tensor[0].transpose(1, 2, 0)[..., ::-1] * 255).astype(np.uint8)  # RGB float -> BGR uint8
+    assert ref.shape == ours.shape == (net.h, net.w, 3)
+    np.testing.assert_array_equal(ours, ref)
+    assert info.gain == pytest.approx(min(net.h / frame_hw[0], net.w / frame_hw[1]))
+
+
+@pytest.fixture(scope="module")
+def wide_export(tmp_path_factory, tiny_weights, tiny_data):
+    from edgeyolo.export import ExportConfig, export
+
+    out = tmp_path_factory.mktemp("wide")
+    targets = (TargetSpec("onnx", "fp32", "onnxruntime"), TargetSpec("openvino", "fp32", "openvino"),
+               TargetSpec("ncnn", "fp32", "ncnn"))  # fmt: skip
+    return export(ExportConfig(profile=load_profile("x86-cpu"), weights=tiny_weights, out=out, imgsz=(WIDE,),
+                               targets=targets, data=tiny_data))  # fmt: skip
+
+
+def _by_format(result):
+    out = {}
+    for item in result.items:
+        assert item.status == "ok", (item.target.key, item.reason)
+        out[item.target.format] = item.artifact
+    return out
+
+
+def test_artifacts_at_h_w_are_named_wxh_and_agree_with_pytorch_at_that_shape(wide_export):
+    from edgeyolo.runtime import load_artifact
+
+    arts = _by_format(wide_export)
+    for fmt, art in arts.items():
+        assert art.name == f"yolo26n-128x96-{fmt}-fp32"
+        m = load_artifact(art).manifest
+        assert m["imgsz"] == [96, 128] and m["input"]["shape"] == [1, 3, 96, 128], (fmt, m["input"])
+        # rows: the anchors of a 96x128 input (12x16 + 6x8 + 3x4 = 252) are fewer than max_det
+        assert m["output"]["shape"] == [1, 252, 6] and m["train_imgsz"] == TINY
+        # export's parity check ran the PyTorch model at (96, 128) on the val images: the same detections
+        assert m["parity"]["status"] == "ok" and m["parity"]["match_rate"] >= 0.95, (fmt, m["parity"])
+        assert m["parity"]["reference"] > 0
+
+
+def test_ncnn_at_h_w_equals_onnx_and_any_frame_fits(wide_export, tiny_data):
+    from edgeyolo.data.yolo import load_dataset, load_split
+    from edgeyolo.export.parity import compare_detections
+    from edgeyolo.runtime import load_runtime
+
+    arts = _by_format(wide_export)
+    onnx_rt, ncnn_rt = load_runtime(arts["onnx"], threads=1), load_runtime(arts["ncnn"], threads=1)
+    images = [cv2.imread(str(i.path)) for i in load_split(load_dataset(tiny_data), "val")]
+    tensor = onnx_rt.preprocess(images[0])[0].copy()
+    assert tensor.shape == (1, 3, 96, 128)
+    a, b = onnx_rt.infer(tensor), ncnn_rt.infer(tensor)
+    np.testing.assert_allclose(np.sort(a[0, :, 4]), np.sort(b[0, :, 4]), atol=1e-5)
+    p = compare_detections([onnx_rt.predict(im, conf=0.001) for im in images],
+                           [ncnn_rt.predict(im, conf=0.001) for im in images])  # fmt: skip
+    assert p.reference > 0 and p.match_rate >= 0.95 and p.min_iou > 0.99, p
+    # a frame of another aspect (tall, square) is letterboxed into the same input and mapped back inside it
+    for frame in (np.full((200, 90, 3), 90, np.uint8), cv2.resize(images[0], (128, 128))):
+        det = onnx_rt.predict(frame, conf=0.0)
+        assert len(det) and det.xyxy[:, [0, 2]].max() <= frame.shape[1] and det.xyxy[:, [1, 3]].max() <= frame.shape[0]
