@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from edgeyolo.report import CompareResult, ReportResult, compare, load_runs, report
     from edgeyolo.runtime import load_runtime
     from edgeyolo.select import Selection, pm, select
+    from edgeyolo.shapes import Shape, parse_shape
     from edgeyolo.train import TrainConfig, TrainResult, resume, train
     from edgeyolo.train import config_from_file as train_config_from_file
     from edgeyolo.train.progloss import Phase, ProgLossConfig
@@ -87,6 +88,8 @@ _WHERE = {  # name -> (module, attribute): imported on first use (PEP 562)
     "load_runs": ("edgeyolo.report", "load_runs"),
     "report": ("edgeyolo.report", "report"),
     "load_runtime": ("edgeyolo.runtime", "load_runtime"),
+    "Shape": ("edgeyolo.shapes", "Shape"),
+    "parse_shape": ("edgeyolo.shapes", "parse_shape"),
     "Selection": ("edgeyolo.select", "Selection"),
     "pm": ("edgeyolo.select", "pm"),
     "select": ("edgeyolo.select", "select"),
@@ -123,6 +126,7 @@ def __dir__() -> list[str]:
 __all__ = [
     # profiles and datasets
     "DeviceProfile", "TargetSpec", "FORMATS", "PRECISIONS", "RUNTIMES_FOR_FORMAT", "list_profiles", "load_profile",
+    "Shape", "parse_shape",
     "SynthConfig", "synthesize", "CheckReport", "check_dataset",
     # training
     "TrainConfig", "TrainResult", "ProgLossConfig", "Phase", "StalConfig", "train", "resume",

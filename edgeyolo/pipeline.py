@@ -126,24 +126,32 @@ def camera_plan(profile: DeviceProfile, data: Path, enabled: bool = True) -> Cam
     that are not the camera's)."""
     from edgeyolo.data import val_aspect
 
-    found, share, n = val_aspect(data)
     if not enabled:
         return CameraPlan(None, "camera-shaped inputs off (--square-only): square inputs only")
+    found, share, n = val_aspect(data)
     cam = profile.camera
     if cam is not None:
         text = f"camera {cam.label} (profile {profile.name})"
         mismatch = None
         if found is None or not cam.matches(found):
-            seen = f"{found.label} ({share:.0%} of {n})" if found else f"of mixed aspects (largest share {share:.0%})"
+            seen = (
+                f"{found.label} ({share:.0%} of {n})"
+                if found
+                else f"of mixed aspects (largest share {share:.0%})"
+            )
             mismatch = (f"profile {profile.name} names a {cam.label} camera but the val images are {seen}: the "
                         f"camera-shaped candidates' accuracy is measured on images that are not what the camera sends; "
                         "add val images from that camera to measure it")  # fmt: skip
         return CameraPlan(cam, text, mismatch)
     if found is None:
-        return CameraPlan(None, f"val images have no common aspect (largest share {share:.0%} of {n}): square inputs only")
+        return CameraPlan(
+            None, f"val images have no common aspect (largest share {share:.0%} of {n}): square inputs only"
+        )
     if found.w == found.h:
         return CameraPlan(None, f"val images are square ({share:.0%} of {n}): square inputs only")
-    return CameraPlan(found, f"val images are {found.label} ({share:.0%} of {n}): that is the camera's aspect")
+    return CameraPlan(
+        found, f"val images are {found.label} ({share:.0%} of {n}): that is the camera's aspect"
+    )
 
 
 def _model_spec(name: str) -> str:
@@ -250,7 +258,9 @@ def _plan_text(plan: Sequence[Training], cfg: PipelineConfig, cam: CameraPlan) -
         parts.append(f"{len(todo)} training(s) to run" + (f" ({resumed} resumed)" if resumed else "")
                      + f", {len(plan) - len(todo)} done")  # fmt: skip
     cross = sum(len(deploy_sizes(t, cfg)) - 1 for t in plan)
-    shaped = sorted({s for t in plan for s in deploy_shapes(t, cfg, cam.aspect) if not s.is_square}, reverse=True)
+    shaped = sorted(
+        {s for t in plan for s in deploy_shapes(t, cfg, cam.aspect) if not s.is_square}, reverse=True
+    )
     parts.append(f"up to {n_exports} export(s) ({n_targets} targets each" + (
         f", {cross} smaller deploy size(s) of trained models" if cross else "") + (
         f", camera-shaped {', '.join(s.label for s in shaped)} next to square" if shaped else "") + ")")  # fmt: skip

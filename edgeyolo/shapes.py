@@ -75,8 +75,10 @@ def parse_shape(value: Any, where: str, stride: int = STRIDE) -> Shape:
         raise ConfigError(f"{where}: image size {value!r} is not a size; use 320 (square) or 320x192 (WxH)")
     elif isinstance(value, int):
         h = w = value
-    elif isinstance(value, (list, tuple)) and len(value) == 2 and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
+    elif (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     ):
         h, w = int(value[0]), int(value[1])
     elif isinstance(value, str) and value.strip().isdigit():
@@ -145,6 +147,8 @@ def parse_aspect(value: Any, where: str) -> Aspect:
     m = _RATIO.match(text)
     if m and float(m.group(1)) > 0 and float(m.group(2)) > 0:
         a, b = float(m.group(1)), float(m.group(2))
+        if a.is_integer() and b.is_integer():  # kept as written: 21:9 stays 21:9, not 7:3
+            return Aspect(int(a), int(b), f"{where} {text}")
         scale = 1
         while (a * scale) % 1 or (b * scale) % 1:  # 1.85:1 -> 185:100
             scale *= 10
@@ -160,12 +164,16 @@ def camera_shape(long_side: int, aspect: Aspect, stride: int = STRIDE) -> Shape:
     """The camera-shaped input for a profile size: the long side kept, the short side scaled by the aspect and
     rounded up to the stride (16:9 at 320 -> 320x192, at 480 -> 480x288; 4:3 at 320 -> 320x256). A portrait
     camera gets the tall shape. Square when the aspect rounds to it."""
-    short = min(long_side, math.ceil(long_side * min(aspect.w, aspect.h) / max(aspect.w, aspect.h) / stride) * stride)
+    short = min(
+        long_side, math.ceil(long_side * min(aspect.w, aspect.h) / max(aspect.w, aspect.h) / stride) * stride
+    )
     short = max(short, stride)
     return Shape(short, long_side) if aspect.w >= aspect.h else Shape(long_side, short)
 
 
-def dominant_aspect(sizes: list[tuple[int, int]], min_share: float = 0.9, tol: float = 0.02) -> tuple[Aspect | None, float]:
+def dominant_aspect(
+    sizes: list[tuple[int, int]], min_share: float = 0.9, tol: float = 0.02
+) -> tuple[Aspect | None, float]:
     """The aspect that nearly all images share, from their ``(w, h)`` sizes, and the share that has it.
 
     The most common reduced aspect is the candidate; the images within ``tol`` of it count towards its share.

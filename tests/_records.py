@@ -40,9 +40,20 @@ def record(
     dev: dict | None = None,
     power_w: float | None = None,
     root: str = "/art",
+    shape: tuple[int, int] | None = None,
+    shape_note: str | None = None,
+    train: int | None = None,
 ) -> dict:
-    """One record; an error record (``status='error'``) has only what bench writes for a failure."""
-    artifact = f"{root}/{model}-{imgsz}-{fmt}-{prec}"
+    """One record; an error record (``status='error'``) has only what bench writes for a failure.
+
+    ``shape`` (h, w) makes a camera-shaped (or explicitly square) input: ``imgsz`` becomes its long side and the
+    artifact folder is named by its label (``320x192``) as export names it; without it the record has no
+    ``candidate.shape``, like records from before shapes. ``train`` sets ``candidate.train_imgsz``.
+    """
+    label = imgsz
+    if shape is not None:
+        imgsz, label = max(shape), (f"{shape[1]}" if shape[0] == shape[1] else f"{shape[1]}x{shape[0]}")
+    artifact = f"{root}/{model}-{label}-{fmt}-{prec}"
     if status != "ok":
         return {"schema": SCHEMA, "status": status, "message": message or "worker crashed",
                 "candidate": {"artifact": artifact}, "device": dev or {"profile": "x86-cpu"},
@@ -61,7 +72,7 @@ def record(
                     "map50_95": map_, "per_class": pcs}  # fmt: skip
     power = None if power_w is None else {"source": "rapl", "mean_w": power_w, "mj_per_image": power_w * e2e["mean"],
                                           "window_s": 3.0, "samples": None}  # fmt: skip
-    return {
+    rec = {
         "schema": SCHEMA, "status": "ok",
         "candidate": {"model": model, "imgsz": imgsz, "format": fmt, "precision": prec, "runtime": "onnxruntime",
                       "threads": 4, "end2end": True, "artifact": artifact, "sha256": "ab" * 32, "size_bytes": size},
@@ -77,6 +88,11 @@ def record(
         "accuracy": accuracy,
         "created": "2026-01-01T00:00:00+0000",
     }  # fmt: skip
+    if shape is not None:
+        rec["candidate"].update(shape=list(shape), shape_note=shape_note)
+    if train is not None:
+        rec["candidate"]["train_imgsz"] = train
+    return rec
 
 
 def sweep(

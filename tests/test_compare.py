@@ -131,3 +131,28 @@ def test_one_file_from_a_multi_device_bench_is_one_run_per_device(two_devices, t
     assert [len(r.records) for r in runs] == [13, 10]  # each device keeps its own error records
     res = compare(runs, tmp_path / "c", budget_ms=20)
     assert res.summary == "yolo26s-320-openvino-fp32 is selected on every run."
+
+
+def test_compare_keys_camera_shapes_by_name_and_old_records_match_new(tmp_path):
+    """A run of records from before shapes and one with explicit square shapes match name for name; a
+    camera-shaped candidate is its own row, with its shape."""
+    pi = sweep(dev=device("rpi5", "pi"))  # no candidate.shape
+    orin = json.loads(json.dumps(sweep(dev=device("jetson-orin-nano", "orin"), scale=0.4)))
+    for r in orin:
+        if r["status"] == "ok":
+            r["candidate"]["shape"] = [r["candidate"]["imgsz"]] * 2
+    pi.append(record(prec="int8", shape=(192, 320), p90=3.0, map_=0.28, dev=device("rpi5", "pi")))
+    orin.append(
+        record(prec="int8", shape=(192, 320), p90=1.5, map_=0.28, dev=device("jetson-orin-nano", "orin"))
+    )
+    res = compare([Run("pi", pi), Run("orin", orin)], tmp_path / "c")
+    rows = {row["name"]: row for row in res.rows}
+    assert len(rows) == 13 and all(None not in row["runs"].values() for row in rows.values())
+    cam = rows["yolo26n-320x192-onnx-int8"]
+    assert cam["shape"] == [192, 320] and cam["shape_label"] == "320x192" and cam["imgsz"] == 320
+    assert cam["runs"]["orin"]["latency_ratio"] == pytest.approx(0.5)
+    assert rows["yolo26n-320-onnx-int8"]["shape"] == [320, 320]
+    assert json.loads(res.files["json"].read_text())["candidates"][0]["shape"]
+    page = res.files["html"].read_text()
+    assert "camera-shaped input (hollow)" in page and "hollow: camera-shaped input" in page
+    assert "yolo26n-320x192-onnx-int8" in res.files["markdown"].read_text()

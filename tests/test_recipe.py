@@ -5,7 +5,6 @@ import math
 import pytest
 
 from edgeyolo.errors import ConfigError
-from edgeyolo.train.progloss import Phase, ProgLossConfig, gains, o2m_weight
 from edgeyolo.recipe import (
     AUG_PRESETS,
     LOSS_PRESETS,
@@ -14,6 +13,7 @@ from edgeyolo.recipe import (
     loss_preset_for,
     scaled_lr,
 )
+from edgeyolo.train.progloss import Phase, ProgLossConfig, gains, o2m_weight
 
 
 @pytest.mark.parametrize(

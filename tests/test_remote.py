@@ -464,7 +464,9 @@ def test_sweep_on_two_devices_reports_each_and_compares(tmp_path, sshd, tiny_wei
                                     devices=(sshd.device("lab-a"), sshd.device("lab-b", hostname="localhost")), remote=sshd.opts()),
                      log=logs.append)  # fmt: skip
     records = read_records(r.results)
-    assert sorted(x["device"]["name"] for x in records) == ["lab-a", "lab-b"]
+    # square and camera-shaped (the 16:9 val images at 128: 128x96) on each device, the shape read back from there
+    assert sorted(x["device"]["name"] for x in records) == ["lab-a", "lab-a", "lab-b", "lab-b"]
+    assert sorted(tuple(x["candidate"]["shape"]) for x in records) == [(96, 128)] * 2 + [(128, 128)] * 2
     assert all(x["status"] == "ok" for x in records)
     assert set(r.reports) == {"tiny-cpu @ lab-a", "tiny-cpu @ lab-b"}
     for folder in r.reports.values():

@@ -14,6 +14,7 @@ from _records import device, record, sweep, write_jsonl
 
 from edgeyolo.cli import main
 from edgeyolo.report import report, tables
+from edgeyolo.report.html import esc
 from edgeyolo.select import select
 
 XSS_CLASS = "<script>alert(1)</script>"
@@ -69,6 +70,13 @@ def test_report_writes_all_files_consistent_with_the_records(hostile_report):
     md = r.files["markdown"].read_text()
     assert md.startswith("# edgeyolo report") and "**Selected:** yolo26s-480-onnx-int8" in md
     assert "## Failed candidates" in md and "(FP32 twin)" in md
+    # no camera-shaped candidate: no section, an empty list, square shapes in the CSV
+    assert "Camera-shaped" not in md and payload["camera_shapes"] == []
+    assert (
+        'id="camera-shapes"' not in r.files["html"].read_text()
+        and "camera-shaped" not in r.files["html"].read_text()
+    )
+    assert {row["shape"] for row in rows} == {"[320, 320]", "[480, 480]", ""}  # "": the error record
 
 
 def test_html_is_self_contained(hostile_report):
@@ -283,3 +291,111 @@ def test_report_shows_intervals_ties_in_words_and_deploy_sizes(tmp_path):
     r = report([own, tied, bigger, old], tmp_path / "rep2")
     md = r.files["markdown"].read_text()
     assert "without paired intervals (no per-image data: yolo26n-64-onnx-int8)" in md
+
+
+# ---------------------------------------------------------------- camera-shaped inputs
+CAM = (192, 320)  # 320x192 (WxH)
+NOTE = ("profile camera 16:9 but the val images are 4:3: this input's accuracy is measured on images that are not "
+        "what the camera sends; add val images from that camera")  # fmt: skip
+
+
+def test_report_compares_camera_shapes_with_their_square_twins(tmp_path):
+    """A 320x192 INT8 at 0.53x the p90 of its square twin, tied on accuracy: the section says so in report.md,
+    report.html and report.json with the ratio and the paired interval; the shape note shows wherever the
+    candidate does; the cross-size table groups by the deploy shape."""
+    from _records import detections, scene, with_per_image
+
+    from edgeyolo.select import paired_interval
+
+    items, sizes = scene(40)
+
+    def make(prec, p90, shape=None, note=None, train=None, root="/art", **dets):
+        rec = record(
+            "yolo26n", 320, "onnx", prec, p90, 0.0, shape=shape, shape_note=note, train=train, root=root
+        )
+        return with_per_image(
+            rec, tmp_path, items, sizes, detections(items, sizes, **{"jitter": 2.0, **dets})
+        )
+
+    sq32, sq8 = make("fp32", 30.0), make("int8", 15.9)
+    cam32 = make("fp32", 16.5, CAM, NOTE, miss_images=2, miss_share=0.5)
+    cam8 = make("int8", 8.4, CAM, NOTE, miss_images=2, miss_share=0.5)
+    from480 = make("fp32", 17.0, CAM, NOTE, train=480, root="/t480", miss_images=3, miss_share=0.5)
+    r = report([sq32, sq8, cam32, cam8, from480], tmp_path / "rep")
+    sel = r.selection
+    assert sel.selected.name == "yolo26n-320x192-onnx-int8"
+    lo, hi = paired_interval(sel.selected, sel.by_artifact(sq8["candidate"]["artifact"]))
+    diff = cam8["accuracy"]["map50_95"] - sq8["accuracy"]["map50_95"]
+    sentence = (f"yolo26n-320x192-onnx-int8 vs yolo26n-320-onnx-int8: 0.53x the latency, mAP difference {diff:+.3f} "
+                f"[{lo:+.3f}, {hi:+.3f}]: no accuracy lost.")  # fmt: skip
+
+    payload = json.loads(r.files["json"].read_text())
+    cams = {c["camera"]: c for c in payload["camera_shapes"]}
+    assert set(cams) == {
+        "yolo26n-320x192-onnx-fp32",
+        "yolo26n-320x192-onnx-int8",
+        "yolo26n-480to320x192-onnx-fp32",
+    }
+    c8 = cams["yolo26n-320x192-onnx-int8"]
+    assert (
+        c8["square"] == "yolo26n-320-onnx-int8"
+        and c8["shape"] == [192, 320]
+        and c8["shape_label"] == "320x192"
+    )
+    assert c8["latency_ratio"] == round(8.4 / 15.9, 4) and c8["map_diff_ci"] == [lo, hi] and c8["paired"]
+    assert c8["verdict"] == "no accuracy lost" and c8["shape_note"] == NOTE
+    # no square model trained at 480 was measured
+    assert cams["yolo26n-480to320x192-onnx-fp32"]["square"] is None
+    assert cams["yolo26n-480to320x192-onnx-fp32"]["verdict"] == "no square twin measured"
+    by = {c["name"]: c for c in payload["selection"]["candidates"]}
+    assert by["yolo26n-320x192-onnx-int8"]["shape"] == [192, 320]
+    assert by["yolo26n-320-onnx-int8"]["shape"] == [320, 320]
+    assert by["yolo26n-320x192-onnx-int8"]["shape_note"] == NOTE
+
+    md = r.files["markdown"].read_text()
+    section = md[md.index("## Camera-shaped inputs") :]
+    assert f"- {sentence}" in section and "The camera shape won: 320x192 runs at 0.53x the p90" in md
+    assert (f"| yolo26n-320x192-onnx-int8 | yolo26n-320-onnx-int8 | 8.40 vs 15.90 | 0.53x | {diff:+.3f} [{lo:+.3f}, "
+            f"{hi:+.3f}] | no accuracy lost | {NOTE} |") in section  # fmt: skip
+    row = next(
+        line for line in md.splitlines() if line.startswith("| yolo26n-320x192-onnx-int8 **(selected)**")
+    )
+    assert NOTE in row  # the candidate table's notes
+    assert (
+        f"yolo26n-320x192-onnx-fp32, yolo26n-320x192-onnx-int8, yolo26n-480to320x192-onnx-fp32: {NOTE}" in md
+    )
+    assert (
+        "At 320x192 px, the model trained at " in md
+        and "| 320x192 | 480 | yolo26n-480to320x192-onnx-fp32 |" in md
+    )
+
+    page = r.files["html"].read_text()
+    html_section = page[page.index('<section id="camera-shapes">') :]
+    assert html_section.index(esc(sentence)) < html_section.index("</section>")
+    # the imgsz column: the label, sorted by pixels
+    assert '<td class="num" data-sort="61440">320x192</td>' in page
+    assert '<td class="num" data-sort="102400">320</td>' in page
+    # the scatter's legend and caption
+    assert "camera-shaped input (hollow)" in page and "hollow: camera-shaped input" in page
+    with open(r.files["csv"], newline="") as f:
+        rows = {row["name"]: row for row in csv.DictReader(f)}
+    assert rows["yolo26n-320x192-onnx-int8"]["shape"] == "[192, 320]"
+    assert (
+        rows["yolo26n-320x192-onnx-int8"]["shape_note"] == NOTE
+        and rows["yolo26n-320-onnx-int8"]["shape_note"] == ""
+    )
+
+
+def test_records_without_a_shape_report_as_before(tmp_path):
+    """Records from before shapes and the same records with an explicit square shape: the same report."""
+    old = sweep()
+    new = json.loads(json.dumps(old))
+    for r in new:
+        if r["status"] == "ok":
+            r["candidate"]["shape"] = [r["candidate"]["imgsz"]] * 2
+    a, b = report(old, tmp_path / "a", budget_ms=31), report(new, tmp_path / "b", budget_ms=31)
+    stamp = re.compile(r"on \d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+    assert stamp.sub("", a.files["markdown"].read_text()) == stamp.sub("", b.files["markdown"].read_text())
+    assert a.files["csv"].read_text() == b.files["csv"].read_text()
+    ja, jb = (json.loads(x.files["json"].read_text()) for x in (a, b))
+    assert ja["selection"] == jb["selection"] and ja["camera_shapes"] == jb["camera_shapes"] == []

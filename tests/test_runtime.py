@@ -74,7 +74,7 @@ def test_manifest_contents(onnx_artifact, tiny_weights):
     assert m["end2end"] is True and m["format"] == "onnx" and m["precision"] == "fp32"
     assert m["names"] == ["circle", "square", "triangle", "star", "cross"]
     assert m["source_weights"]["sha256"] == sha256_file(tiny_weights)
-    assert m["imgsz"] == 128 and m["input"]["shape"] == [1, 3, 128, 128]
+    assert m["imgsz"] == [128, 128] and m["input"]["shape"] == [1, 3, 128, 128]
     assert "ultralytics" in m["versions"] and "onnxruntime" in m["versions"]
 
 

@@ -264,7 +264,8 @@ def test_hand_built_records_follow_the_record_schema():
     """The records these tests select from are shaped like the ones bench writes (record.schema.json)."""
     from edgeyolo.bench.store import schema_errors
 
-    recs = [*sweep(), record(status="error"), record(power_w=4.2), record(dev=device("rpi5", "pi"))]
+    recs = [*sweep(), record(status="error"), record(power_w=4.2), record(dev=device("rpi5", "pi")),
+            record(shape=(192, 320)), record(prec="int8", shape=(192, 320), shape_note="camera 16:9", train=480)]  # fmt: skip
     assert {i: schema_errors(r) for i, r in enumerate(recs) if schema_errors(r)} == {}
 
 
@@ -325,9 +326,9 @@ def measured(tmp_path_factory):
     folder = tmp_path_factory.mktemp("per-image")
     items, sizes = scene(40)
 
-    def make(model, fmt, prec, p90, **dets):
-        return with_per_image(record(model, 320, fmt, prec, p90, 0.0, budget=50.0), folder, items, sizes,
-                              detections(items, sizes, jitter=2.0, **dets))  # fmt: skip
+    def make(model, fmt, prec, p90, shape=None, shape_note=None, **dets):
+        rec = record(model, 320, fmt, prec, p90, 0.0, budget=50.0, shape=shape, shape_note=shape_note)
+        return with_per_image(rec, folder, items, sizes, detections(items, sizes, jitter=2.0, **dets))
 
     return make
 
@@ -421,3 +422,143 @@ def test_old_records_load_and_select_as_before_with_a_note(tmp_path):
     assert any("before interleaved rounds and intervals" in n for n in sel.notes)
     assert "within 0.001 counts as a tie" in sel.rule
     assert all(c.map50_95_ci is None and c.latency_ci is None for c in sel.candidates)
+
+
+# ---------------------------------------------------------------- camera-shaped inputs
+CAM = (192, 320)  # 320x192 (WxH): a 16:9 camera at 320
+NOTE = ("profile camera 16:9 but the val images are 4:3: this input's accuracy is measured on images that are not "
+        "what the camera sends; add val images from that camera")  # fmt: skip
+
+
+def test_candidate_names_carry_the_input_shape():
+    from edgeyolo.select import candidate_name, record_shape
+    from edgeyolo.shapes import Shape
+
+    assert candidate_name(record(shape=CAM)) == "yolo26n-320x192-onnx-fp32"
+    assert candidate_name(record(shape=CAM, train=480)) == "yolo26n-480to320x192-onnx-fp32"
+    # trained at its long side: no "320to"
+    assert candidate_name(record(shape=CAM, train=320)) == "yolo26n-320x192-onnx-fp32"
+    assert candidate_name(record(shape=(320, 192), prec="int8")) == "yolo26n-192x320-onnx-int8"  # portrait
+    assert candidate_name(record(shape=(480, 480), train=640)) == "yolo26n-640to480-onnx-fp32"
+    # square records keep their names, with or without a stored shape
+    assert (
+        candidate_name(record(imgsz=320))
+        == candidate_name(record(shape=(320, 320)))
+        == "yolo26n-320-onnx-fp32"
+    )
+    assert candidate_name(record(imgsz=320, train=480)) == "yolo26n-480to320-onnx-fp32"
+    assert record_shape(record(imgsz=480)) == Shape(480, 480) and record_shape(record(shape=CAM)) == Shape(
+        *CAM
+    )
+    c = {x.name: x for x in select([record(shape=CAM), record()]).candidates}
+    cam, sq = c["yolo26n-320x192-onnx-fp32"], c["yolo26n-320-onnx-fp32"]
+    assert (cam.hw, cam.shape_label, cam.is_square, cam.imgsz) == ((192, 320), "320x192", False, 320)
+    assert (sq.shape, sq.hw, sq.shape_label, sq.is_square) == (None, (320, 320), "320", True)
+    assert cam.to_dict()["shape"] == [192, 320] and sq.to_dict()["shape"] == [320, 320]
+
+
+def test_fp32_twin_has_the_same_shape_never_the_square_one():
+    square_fp32 = record(p90=30.0, map_=0.30)
+    cam_int8 = record(prec="int8", shape=CAM, p90=9.0, map_=0.25)
+    sq_int8 = record(prec="int8", p90=15.0, map_=0.29)
+    by = {c.name: c for c in select([square_fp32, cam_int8, sq_int8]).candidates}
+    # only a square FP32 was measured: the camera-shaped INT8 has no twin (not the square 320, same imgsz)
+    assert by["yolo26n-320x192-onnx-int8"].twin is None and by["yolo26n-320x192-onnx-int8"].map_drop is None
+    assert "no FP32 twin measured" in by["yolo26n-320x192-onnx-int8"].note
+    assert by["yolo26n-320-onnx-int8"].twin == square_fp32["candidate"]["artifact"]
+    cam_fp32 = record(shape=CAM, p90=17.0, map_=0.26)
+    by = {c.name: c for c in select([square_fp32, cam_int8, sq_int8, cam_fp32]).candidates}
+    assert (
+        by["yolo26n-320x192-onnx-int8"].twin
+        == cam_fp32["candidate"]["artifact"]
+        == "/art/yolo26n-320x192-onnx-fp32"
+    )
+    assert by["yolo26n-320x192-onnx-int8"].map_drop == pytest.approx(0.01)
+    # the square INT8's twin is the square FP32
+    assert by["yolo26n-320-onnx-int8"].twin == square_fp32["candidate"]["artifact"]
+
+
+def test_square_twins_pair_each_camera_shape_with_its_own_square():
+    from edgeyolo.select import square_twins
+
+    recs = [record(p90=16.0), record(shape=CAM, p90=8.0), record(prec="int8", shape=CAM, p90=5.0),
+            record(fmt="openvino", p90=14.0), record(shape=CAM, train=480, p90=8.5, root="/t480"),
+            record(imgsz=480, p90=30.0), record(shape=(288, 480), p90=18.0)]  # fmt: skip
+    pairs = [(a.name, b.name) for a, b in square_twins(select(recs))]
+    # the INT8 and the one trained at 480 have no square twin; the openvino square is not the onnx one's twin
+    assert pairs == [("yolo26n-320x192-onnx-fp32", "yolo26n-320-onnx-fp32"),
+                     ("yolo26n-480x288-onnx-fp32", "yolo26n-480-onnx-fp32")]  # fmt: skip
+
+
+def test_reason_says_the_camera_shape_won_and_by_how_much(measured):
+    """A 16:9 input (320x192) of the same INT8 model: 0.53x the p90 of its square twin, missing boxes on 2 of 40
+    images: the paired interval contains 0, so it is tied with the square and, faster, selected."""
+    sq32 = measured("yolo26n", "onnx", "fp32", 30.0)
+    sq8 = measured("yolo26n", "onnx", "int8", 15.9)
+    cam32 = measured("yolo26n", "onnx", "fp32", 16.5, shape=CAM, miss_images=2, miss_share=0.5)
+    cam8 = measured("yolo26n", "onnx", "int8", 8.4, shape=CAM, miss_images=2, miss_share=0.5)
+    sel = select([sq32, sq8, cam32, cam8])
+    assert sel.selected.name == "yolo26n-320x192-onnx-int8", sel.reason
+    assert sel.selected.twin == cam32["candidate"]["artifact"] and sel.selected.map_drop == 0
+    from edgeyolo.select import paired_interval, shape_comparisons
+
+    lo, hi = paired_interval(sel.selected, sel.by_artifact(sq8["candidate"]["artifact"]))
+    diff = cam8["accuracy"]["map50_95"] - sq8["accuracy"]["map50_95"]
+    assert lo < 0 <= hi and diff < 0
+    sentence = (f"The camera shape won: 320x192 runs at 0.53x the p90 of its square twin yolo26n-320-onnx-int8 "
+                f"(8.4 vs 15.9 ms), with a mAP50-95 difference of {diff:+.3f} (paired 95% CI {lo:+.3f} to "
+                f"{hi:+.3f}): no accuracy lost.")  # fmt: skip
+    assert sel.reason.endswith(sentence), sel.reason
+    cmps = {c.camera.name: c for c in shape_comparisons(sel)}
+    assert set(cmps) == {"yolo26n-320x192-onnx-fp32", "yolo26n-320x192-onnx-int8"}
+    assert cmps["yolo26n-320x192-onnx-int8"].latency_ratio == pytest.approx(8.4 / 15.9, abs=1e-4)
+    assert cmps["yolo26n-320x192-onnx-int8"].map_diff_ci == (lo, hi)
+    # a camera shape that loses boxes everywhere loses accuracy: the square is selected, no camera sentence
+    bad = measured("yolo26n", "onnx", "int8", 8.4, shape=CAM, miss_share=0.5)
+    sel = select([sq32, sq8, cam32, bad])
+    assert sel.selected.name == "yolo26n-320-onnx-int8" and "camera shape" not in sel.reason
+    cmp = {c.camera.name: c for c in shape_comparisons(sel)}["yolo26n-320x192-onnx-int8"]
+    assert cmp.verdict == "loses accuracy" and cmp.map_diff_ci[1] < 0
+    assert cmp.text.startswith("0.53x the latency, mAP difference -0.") and cmp.text.endswith(
+        ": loses accuracy"
+    )
+
+
+def test_camera_sentence_without_per_image_data_gives_the_point_difference():
+    sel = select(
+        [record(prec="int8", p90=16.0, map_=0.300), record(prec="int8", shape=CAM, p90=8.0, map_=0.2995)]
+    )
+    assert sel.selected.name == "yolo26n-320x192-onnx-int8"
+    assert sel.reason.endswith("The camera shape won: 320x192 runs at 0.50x the p90 of its square twin "
+                               "yolo26n-320-onnx-int8 (8.0 vs 16.0 ms), with a mAP50-95 difference of -0.001 (point "
+                               "estimate, no per-image data): no accuracy lost."), sel.reason  # fmt: skip
+    # no square twin measured: no sentence
+    alone = select([record(prec="int8", shape=CAM, p90=8.0, map_=0.3)])
+    assert "camera shape" not in alone.reason
+
+
+def test_shape_notes_are_never_silent():
+    recs = [record(p90=16.0), record(shape=CAM, p90=8.0, shape_note=NOTE),
+            record(prec="int8", shape=CAM, p90=5.0, shape_note=NOTE)]  # fmt: skip
+    sel = select(recs, budget_ms=50)
+    assert f"yolo26n-320x192-onnx-fp32, yolo26n-320x192-onnx-int8: {NOTE}" in sel.notes
+    assert {c.name: c.shape_note for c in sel.candidates}["yolo26n-320x192-onnx-int8"] == NOTE
+    assert sel.to_dict()["candidates"][1]["shape_note"] == NOTE
+    sq = select([record(p90=16.0), record(shape=CAM, p90=8.0, shape_note=NOTE, map_=0.31)])
+    assert sq.selected.name == "yolo26n-320x192-onnx-fp32"
+    assert "not what the camera sends (see the note)." in sq.reason
+
+
+def test_old_records_without_a_shape_select_exactly_as_square_ones():
+    """Records from before shapes (no candidate.shape) and the same records with an explicit square shape: the
+    same names, the same choice, the same reason and notes."""
+    old = sweep()
+    new = json.loads(json.dumps(old))
+    for r in new:
+        if r["status"] == "ok":
+            r["candidate"]["shape"] = [r["candidate"]["imgsz"]] * 2
+    a, b = select(old, budget_ms=31), select(new, budget_ms=31)
+    assert a.selected.name == "yolo26s-480-onnx-int8"
+    assert a.to_dict() == b.to_dict()
+    assert all(c["shape"] == [c["imgsz"]] * 2 and c["shape_note"] is None for c in a.to_dict()["candidates"])
+    assert "camera" not in a.reason

@@ -160,4 +160,94 @@ def test_ncnn_at_h_w_equals_onnx_and_any_frame_fits(wide_export, tiny_data):
     # a frame of another aspect (tall, square) is letterboxed into the same input and mapped back inside it
     for frame in (np.full((200, 90, 3), 90, np.uint8), cv2.resize(images[0], (128, 128))):
         det = onnx_rt.predict(frame, conf=0.0)
-        assert len(det) and det.xyxy[:, [0, 2]].max() <= frame.shape[1] and det.xyxy[:, [1, 3]].max() <= frame.shape[0]
+        assert (
+            len(det)
+            and det.xyxy[:, [0, 2]].max() <= frame.shape[1]
+            and det.xyxy[:, [1, 3]].max() <= frame.shape[0]
+        )
+
+
+def test_sweep_on_16_9_data_has_both_shapes_selects_and_reports_the_twin_comparison(
+    tmp_path, tiny_weights, tiny_data
+):
+    """Given weights, 16:9 val images, no camera in the profile: the run finds the aspect, adds 128x96 next to
+    128, benchmarks both, selects, and the report compares the camera shape with its square twin."""
+    import json
+
+    from _profiles import onnx_profile
+
+    from edgeyolo.pipeline import PipelineConfig, run_pipeline
+
+    logs: list[str] = []
+    r = run_pipeline(PipelineConfig(profile=load_profile(onnx_profile(tmp_path)), out=tmp_path / "s", data=tiny_data,
+                                    weights=(tiny_weights,), imgsz=(TINY,), bench_iterations=4, bench_warmup=1,
+                                    bench_rounds=2), log=logs.append)  # fmt: skip
+    assert any("val images are 16:9 (100% of 8)" in m and "camera-shaped 128x96" in m for m in logs), logs[:3]
+    names = sorted(a.name for a in r.artifacts)
+    assert names == ["yolo26n-128-onnx-fp32", "yolo26n-128x96-onnx-fp32"]
+    report = json.loads((r.report_dir / "report.json").read_text())
+    [cmp] = report["camera_shapes"]
+    assert (cmp["camera"], cmp["square"]) == ("yolo26n-128x96-onnx-fp32", "yolo26n-128-onnx-fp32")
+    assert (
+        cmp["latency_ratio"] > 0
+        and cmp["paired"]
+        and cmp["map_diff_ci"][0] <= cmp["map_diff"] <= cmp["map_diff_ci"][1]
+    )
+    assert cmp["shape_note"] is None  # the camera shape fits the val images
+    assert r.selected in names
+    md = (r.report_dir / "report.md").read_text()
+    assert "## Camera-shaped inputs" in md and "yolo26n-128x96-onnx-fp32 vs yolo26n-128-onnx-fp32" in md
+    # the square-only sweep leaves the camera shape out
+    square = run_pipeline(PipelineConfig(profile=load_profile(onnx_profile(tmp_path)), out=tmp_path / "q", data=tiny_data,
+                                         weights=(tiny_weights,), imgsz=(TINY,), bench_iterations=2, bench_rounds=1,
+                                         camera_shapes=False), log=logs.append)  # fmt: skip
+    assert [a.name for a in square.artifacts] == ["yolo26n-128-onnx-fp32"]
+
+
+def test_a_profile_camera_the_val_images_do_not_have_is_said_in_plan_record_and_report(
+    tmp_path, tiny_weights, tiny_data
+):
+    import json
+
+    import yaml
+    from _profiles import onnx_profile
+
+    from edgeyolo.bench import read_records
+    from edgeyolo.pipeline import PipelineConfig, run_pipeline
+
+    d = yaml.safe_load(onnx_profile(tmp_path).read_text())
+    d["camera"] = "21:9"  # at 128: 128x64; the tiny val images are 16:9
+    prof = tmp_path / "wide-camera.yaml"
+    prof.write_text(yaml.safe_dump(d))
+    logs: list[str] = []
+    r = run_pipeline(PipelineConfig(profile=load_profile(prof), out=tmp_path / "s", data=tiny_data, weights=(tiny_weights,),
+                                    imgsz=(TINY,), bench_iterations=2, bench_rounds=1), log=logs.append)  # fmt: skip
+    assert any(
+        "[plan] warning: profile tiny-cpu names a 21:9 camera but the val images are 16:9" in m for m in logs
+    )
+    records = {x["candidate"]["artifact"].rsplit("/", 1)[-1]: x for x in read_records(r.results)}
+    assert set(records) == {"yolo26n-128-onnx-fp32", "yolo26n-128x64-onnx-fp32"}
+    note = records["yolo26n-128x64-onnx-fp32"]["candidate"]["shape_note"]
+    assert "21:9 camera but the val images are 16:9" in note and "add val images from that camera" in note
+    assert records["yolo26n-128-onnx-fp32"]["candidate"].get("shape_note") is None
+    report = json.loads((r.report_dir / "report.json").read_text())
+    assert report["camera_shapes"][0]["shape_note"] == note
+    assert "add val images from that camera" in (r.report_dir / "report.md").read_text()
+
+
+def test_a_manifest_with_one_integer_imgsz_still_loads_as_square(tmp_path, onnx_artifact):
+    import json
+    import shutil
+
+    from edgeyolo.runtime import load_artifact, load_runtime
+
+    old = tmp_path / "old"
+    shutil.copytree(onnx_artifact, old)
+    m = json.loads((old / "manifest.json").read_text())
+    assert m["imgsz"] == [TINY, TINY]
+    m["imgsz"] = TINY  # as edgeyolo wrote it before camera-shaped inputs
+    (old / "manifest.json").write_text(json.dumps(m))
+    art = load_artifact(old)
+    assert art.shape == (TINY, TINY) and art.imgsz == TINY
+    det = load_runtime(old, threads=1).predict(np.full((72, 128, 3), 100, np.uint8), conf=0.0)
+    assert det.xyxy.shape[1] == 4

@@ -152,9 +152,9 @@ def test_sweep_continues_after_a_crash(tmp_path, tiny_data):
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert "(1 resumed)" in p.stdout and "resuming" in p.stdout, p.stdout[-3000:]
     records = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
-    # trained at 64 and at 96; the one trained at 96 also runs at 64
+    # trained at 64 and at 96; the one trained at 96 also runs at 64, and at 96x64 for the 16:9 demo images
     sizes = sorted((r["candidate"]["train_imgsz"], r["candidate"]["imgsz"]) for r in records)
-    assert sizes == [(64, 64), (96, 64), (96, 96)]
+    assert sizes == [(64, 64), (96, 64), (96, 96), (96, 96)]
     assert all(r["status"] == "ok" for r in records)
     assert (out / "report" / "report.json").is_file()
 
@@ -163,10 +163,10 @@ def test_sweep_continues_after_a_crash(tmp_path, tiny_data):
     assert again.returncode == 0, again.stderr[-2000:]
     assert (
         "0 training(s) to run, 2 done" in again.stdout
-        and "3 candidate(s) already benchmarked" in again.stdout
+        and "4 candidate(s) already benchmarked" in again.stdout
     )
     assert "reused" in again.stdout
-    assert len((out / "results.jsonl").read_text().splitlines()) == 3
+    assert len((out / "results.jsonl").read_text().splitlines()) == 4
 
 
 def test_two_weights_of_the_same_model_are_refused(tmp_path, tiny_weights, tiny_data):
@@ -210,7 +210,9 @@ def test_a_model_trained_at_96_is_also_deployed_at_64(tmp_path, tiny_data):
                                     imgsz=(96,), epochs=1, batch=8, bench_iterations=2, bench_warmup=0, bench_rounds=1,
                                     train_overrides={"nbs": 8, "warmup_epochs": 0, "plots": False}), log=logs.append)  # fmt: skip
     records = read_records(r.results)
-    assert sorted(candidate_name(x) for x in records) == ["yolo26n-96-onnx-fp32", "yolo26n-96to64-onnx-fp32"]
+    assert sorted(candidate_name(x) for x in records) == [
+        "yolo26n-96-onnx-fp32", "yolo26n-96to64-onnx-fp32", "yolo26n-96x64-onnx-fp32"  # 96x64: the 16:9 images
+    ]  # fmt: skip
     assert all(x["status"] == "ok" and x["candidate"]["train_imgsz"] == 96 for x in records)
     assert (tmp_path / "s" / "artifacts" / "trained96" / "yolo26n-64-onnx-fp32" / "manifest.json").is_file()
     assert any("1 smaller deploy size(s) of trained models" in m for m in logs), logs[:3]

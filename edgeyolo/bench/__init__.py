@@ -130,13 +130,23 @@ def shape_notes(profile: DeviceProfile, data: Path | None, artifacts) -> dict[Pa
     from edgeyolo.data import val_aspect
 
     found, share, n = val_aspect(Path(data))
-    seen = f"{found.label} ({share:.0%} of {n})" if found else f"of mixed aspects (largest share {share:.0%} of {n})"
+    seen = (
+        f"{found.label} ({share:.0%} of {n})"
+        if found
+        else f"of mixed aspects (largest share {share:.0%} of {n})"
+    )
     cam = profile.camera
     for a, shape in shaped.items():
-        if shape.is_square or (found is not None and camera_shape(shape.long, found) == shape):
+        if shape.is_square:
             continue
-        whose = (f"profile {profile.name}'s {cam.label} camera" if cam is not None and camera_shape(shape.long, cam) == shape
-                 else "another camera")  # fmt: skip
+        if cam is not None and camera_shape(shape.long, cam) == shape:  # shaped for the profile's camera
+            if found is not None and cam.matches(found):
+                continue
+            whose = f"profile {profile.name}'s {cam.label} camera"
+        elif found is not None and camera_shape(shape.long, found) == shape:
+            continue
+        else:
+            whose = "a camera of another aspect"
         notes[a] = (f"input {shape.label} is shaped for {whose} but the val images are {seen}: its accuracy is measured "
                     "on images that are not what the camera sends; add val images from that camera")  # fmt: skip
     return notes

@@ -28,8 +28,8 @@ def parse_sizes(value: str | None) -> tuple | None:
     and height positive multiples of 32); None when the option is not given."""
     if value is None:
         return None
+    import edgeyolo.api as api
     from edgeyolo.errors import ConfigError
-    from edgeyolo.shapes import parse_shape
 
     parts = [v.strip() for v in value.split(",") if v.strip()]
     if not parts:
@@ -37,7 +37,7 @@ def parse_sizes(value: str | None) -> tuple | None:
     sizes = []
     for part in parts:
         try:
-            shape = parse_shape(part, f"'{part}'")
+            shape = api.parse_shape(part, f"'{part}'")
         except ConfigError as e:
             raise click.BadParameter(
                 f"{e} (sizes are comma-separated: 320,480 square, 320x192 width x height)"

@@ -23,18 +23,28 @@ def command() -> None:
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option("--train", "n_train", default=160, show_default=True, help="Training images.")
 @click.option("--val", "n_val", default=40, show_default=True, help="Validation images.")
-@click.option("--imgsz", default=320, show_default=True, help="Image width in pixels (height is 3/4).")
+@click.option(
+    "--imgsz", default=320, show_default=True, help="Image width in pixels; the height follows --aspect."
+)
+@click.option(
+    "--aspect",
+    default="16:9",
+    show_default=True,
+    help="The camera's frame aspect, as a ratio (16:9, 4:3, 1:1 for square) or a resolution (1280x720).",
+)
 @click.option("--seed", default=0, show_default=True, help="Random seed; the same seed gives the same files.")
-def synth(out: str, n_train: int, n_val: int, imgsz: int, seed: int) -> None:
+def synth(out: str, n_train: int, n_val: int, imgsz: int, aspect: str, seed: int) -> None:
     """Write the deterministic synthetic demo dataset (YOLO format) to OUT.
 
     \b
     Example:
       edgeyolo data synth datasets/demo --train 200 --val 50 --seed 1
+      edgeyolo data synth datasets/cam43 --aspect 4:3
     """
     import edgeyolo.api as api
 
-    r = api.synthesize(api.SynthConfig(out=Path(out), train=n_train, val=n_val, imgsz=imgsz, seed=seed))
+    cfg = api.SynthConfig(out=Path(out), train=n_train, val=n_val, imgsz=imgsz, aspect=aspect, seed=seed)
+    r = api.synthesize(cfg)
     for split in r.images:
         click.echo(
             f"{split}: {r.images[split]} images, {r.instances[split]} objects ({r.small[split]} smaller than 32 px)"

@@ -77,8 +77,10 @@ def _print_result(r) -> None:
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Default 100.")
 @click.option(
-    "--imgsz", default=None, help="Training size; default: the profile's first image size. WxH (320x192, width and "
-    "height multiples of 32) trains square at the long side and records that deploy shape."
+    "--imgsz",
+    default=None,
+    help="Training size; default: the profile's first image size. WxH (320x192, width and "
+    "height multiples of 32) trains square at the long side and records that deploy shape.",
 )
 @click.option("--batch", type=click.IntRange(min=1), default=None,
               help="Total batch; default: from GPU memory and model scale (the recipe's table), 8 on CPU.")  # fmt: skip
@@ -151,7 +153,9 @@ def command(profile, data_yaml, model, epochs, imgsz, batch, device, out, name, 
     if imgsz is not None:
         sizes = parse_sizes(imgsz)
         if len(sizes) != 1:
-            raise click.BadParameter(f"'{imgsz}': train takes one size (320, or 320x192)", param_hint="--imgsz")
+            raise click.BadParameter(
+                f"'{imgsz}': train takes one size (320, or 320x192)", param_hint="--imgsz"
+            )
         imgsz = sizes[0]
     given = dict(model=model, epochs=epochs, imgsz=imgsz, batch=batch, device=device, name=name, optimizer=optimizer,
                  lr0=lr0, patience=patience, seed=seed, preset=preset, aug=aug, aerial=aerial, stal=stal,

@@ -1,5 +1,6 @@
-"""Datasets: the built-in synthetic demo set and YOLO-format dataset reading."""
+"""Datasets: the built-in synthetic demo set, YOLO-format dataset reading and the val images' camera aspect."""
 
+from edgeyolo.data.aspect import val_aspect
 from edgeyolo.data.synth import SynthConfig, SynthResult, synthesize
 from edgeyolo.data.yolo import DatasetInfo, LabeledImage, load_dataset, load_split
 
@@ -11,4 +12,5 @@ __all__ = [
     "load_dataset",
     "load_split",
     "synthesize",
+    "val_aspect",
 ]

@@ -6,7 +6,8 @@ training image size (each image letterboxed so its long side is ``imgsz``), beca
 "small" depends on the pixels the model sees, and the recommendations come from the recipe tables in
 :mod:`edgeyolo.recipe`. Here: the report, the dataset-level problems and :func:`check_dataset`; the
 file-by-file scan is :mod:`edgeyolo.data.scan`, the statistics :mod:`edgeyolo.data.stats`, the
-recommendations :mod:`edgeyolo.data.recommend`.
+recommendations :mod:`edgeyolo.data.recommend`. The report also names the val images' camera aspect
+when nearly all of them share one, and the camera-shaped input it calls for (:mod:`edgeyolo.data.aspect`).
 
 Problem codes (severity):
 
@@ -29,12 +30,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgeyolo.data.aspect import aspect_of
 from edgeyolo.data.recommend import Recommendation, recommend
 from edgeyolo.data.scan import ImageScan, Problem, ProblemLog, list_split, orphan_labels, scan_image
 from edgeyolo.data.stats import MEDIUM_AREA, SMALL_AREA, class_imbalance, small_share, split_stats
 from edgeyolo.data.yolo import IMAGE_SUFFIXES, load_dataset
 from edgeyolo.errors import ConfigError, DatasetError
 from edgeyolo.recipe import batch_for
+from edgeyolo.shapes import Shape, camera_shape
 
 IMBALANCE_RATIO = 10.0  # most / least frequent training class above which imbalance is warned about
 BACKGROUND_SHARE = 0.5  # share of background images in a split above which it is warned about
@@ -54,6 +57,11 @@ class CheckReport:
     problems: list[Problem] = field(default_factory=list)  # at most max_problems_per_code per code
     stats: dict = field(default_factory=dict)  # JSON-able; exact counts in stats["problem_counts"]
     recommendations: list[Recommendation] = field(default_factory=list)
+    aspect: str | None = None  # the camera aspect ("16:9") >= 90% of the readable val images share, else None
+    aspect_share: float = 0.0  # the share of those images with the most common aspect
+    aspect_images: int = 0  # readable val images measured
+    aspect_largest: str | None = None  # the most common aspect, dominant or not (None without images)
+    camera_shape: Shape | None = None  # the camera-shaped input at imgsz; None: square or no camera aspect
 
     @property
     def errors(self) -> list[Problem]:
@@ -78,10 +86,34 @@ class CheckReport:
                 for p in self.problems
             ],
             "stats": self.stats,
+            "aspect": {
+                "camera": self.aspect,
+                "share": round(self.aspect_share, 4),
+                "images": self.aspect_images,
+                "shape": None if self.camera_shape is None else self.camera_shape.to_json(),
+                "largest": self.aspect_largest,
+            },
             "recommendations": [
                 {"key": r.key, "value": r.value, "reason": r.reason} for r in self.recommendations
             ],
         }
+
+    def aspect_line(self) -> str:
+        """The val images' aspect and the input shape it calls for, in words."""
+        square = f"square input {self.imgsz}"
+        if not self.aspect_images:
+            return f"Aspect: no readable val images -> {square}"
+        if self.aspect is None:
+            return (
+                f"Aspect: mixed (largest share {self.aspect_largest} in {self.aspect_share:.0%} of "
+                f"{self.aspect_images} val images) -> {square}"
+            )
+        found = f"Aspect: {self.aspect} in {self.aspect_share:.0%} of {self.aspect_images} val images"
+        if self.camera_shape is not None:
+            return f"{found} -> camera-shaped input {self.camera_shape.label} (vs {self.imgsz} square)"
+        if self.aspect == "1:1":
+            return f"{found} -> {square}"
+        return f"{found} -> {square} (its camera shape rounds to square at {self.imgsz} px)"
 
     def summary_lines(self, max_per_code: int = 10) -> list[str]:
         """Human-readable lines: statistics, problems (``max_per_code`` of each code), recommendations."""
@@ -102,6 +134,8 @@ class CheckReport:
             ratio = self.stats["class_imbalance"]["ratio"]
             lines.append(f"  train classes: {per_class}")
             lines.append(f"  imbalance (most/least): {'n/a' if ratio is None else f'{ratio:.1f}x'}")
+        if "splits" in self.stats:
+            lines.append(self.aspect_line())
         counts: dict[str, int] = self.stats.get("problem_counts", {})
         lines.append(
             f"Problems: errors {self.stats.get('errors', 0)}, warnings {self.stats.get('warnings', 0)}"
@@ -160,7 +194,8 @@ def check_dataset(
         scale: model scale (n, s, m, l, x) for the batch recommendation.
 
     Returns:
-        The report; ``report.fatal`` says whether any problem is an error.
+        The report; ``report.fatal`` says whether any problem is an error; ``report.aspect`` and
+        ``report.camera_shape`` the val images' camera aspect and the input shape for it at ``imgsz``.
 
     Raises:
         DatasetError: ``data_yaml`` does not exist.
@@ -255,6 +290,7 @@ def check_dataset(
         )
 
     small = small_share(splits)
+    _measure_aspect(report, scans.get("val", []))
     report.problems = problems.items
     report.stats = {
         "root": str(ds.root),
@@ -267,6 +303,17 @@ def check_dataset(
     }
     report.recommendations = recommend(train, small, aerial, gpu_mem_gib, scale, imgsz)
     return report
+
+
+def _measure_aspect(report: CheckReport, val: list[ImageScan]) -> None:
+    """The val images' camera aspect, and the camera-shaped input at the report's size, into ``report``."""
+    summary = aspect_of([(s.shape[1], s.shape[0]) for s in val if s.shape is not None])
+    report.aspect_share, report.aspect_images = summary.share, summary.images
+    report.aspect_largest = None if summary.largest is None else summary.largest.label
+    if summary.aspect is not None:
+        report.aspect = summary.aspect.label
+        shape = camera_shape(report.imgsz, summary.aspect)
+        report.camera_shape = None if shape.is_square else shape
 
 
 def _scan_splits(

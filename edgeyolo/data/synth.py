@@ -3,7 +3,8 @@
 Five shape classes on textured, cluttered backgrounds, with a realistic spread of object sizes (many
 below 32 px), partial occlusion and empty images. Each class has its own hue range and shape, so
 yolo26n learns it from scratch in a few CPU minutes, while small, occluded and clutter-adjacent objects
-keep the task from being trivial. The same seed always gives the same bytes.
+keep the task from being trivial. The frames have a camera's aspect (16:9 unless told), so a camera-shaped
+input can be trained and benchmarked on them. The same seed always gives the same bytes.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ import numpy as np
 import yaml
 
 from edgeyolo._io import write_text_atomic
+from edgeyolo.errors import ConfigError
+from edgeyolo.shapes import parse_aspect
 
 CLASS_NAMES = ("circle", "square", "triangle", "star", "cross")
 # OpenCV hue (0-180) centre per class; objects jitter around it.
 _CLASS_HUE = (0, 30, 60, 105, 140)
+MIN_SIDE = 32  # the shortest image side generated: the medium objects (32-80 px) still fit across it
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,8 @@ class SynthConfig:
     out: Path
     train: int = 160  # training images
     val: int = 40  # validation images
-    imgsz: int = 320  # image width in pixels; height is 3/4 of it (exercises letterboxing)
+    imgsz: int = 320  # image width in pixels; the height follows the aspect
+    aspect: str = "16:9"  # frame aspect, width:height ("16:9", "4:3", "1:1") or a resolution ("1280x720")
     seed: int = 0
     empty_fraction: float = 0.1  # share of images with no objects (backgrounds)
     max_objects: int = 8
@@ -167,18 +172,42 @@ def _render(
     return img, boxes
 
 
-def synthesize(cfg: SynthConfig) -> SynthResult:
-    """Write the dataset under ``cfg.out`` and return where its ``data.yaml`` is."""
-    if cfg.train < 1 or cfg.val < 1:
-        from edgeyolo.errors import ConfigError
+def frame_size(imgsz: int, aspect: str) -> tuple[int, int]:
+    """``(w, h)`` of the generated images: ``imgsz`` wide, as tall as ``aspect`` makes it (16:9 at 320 ->
+    320x180).
 
+    Raises:
+        ConfigError: ``aspect`` is not an aspect ratio or a resolution, or makes the images too flat.
+    """
+    try:
+        a = parse_aspect(aspect, "data synth: --aspect")
+    except ConfigError:
+        raise ConfigError(
+            f"data synth: --aspect {aspect!r} is not an aspect ratio or a resolution; write it like 16:9, "
+            "4:3, 1:1 or 1280x720"
+        ) from None
+    w, h = imgsz, int(round(imgsz * a.h / a.w))
+    if h < MIN_SIDE:
+        raise ConfigError(
+            f"data synth: --aspect {aspect} at --imgsz {imgsz} makes images {h} px tall; they must be at "
+            f"least {MIN_SIDE} px: use a larger --imgsz or a less wide --aspect"
+        )
+    return w, h
+
+
+def synthesize(cfg: SynthConfig) -> SynthResult:
+    """Write the dataset under ``cfg.out`` and return where its ``data.yaml`` is.
+
+    Raises:
+        ConfigError: a count below 1, ``imgsz`` below 64 or an ``aspect`` that is not one (named as the
+            ``data synth`` options).
+    """
+    if cfg.train < 1 or cfg.val < 1:
         raise ConfigError(f"data synth: --train and --val must be >= 1, got {cfg.train} and {cfg.val}")
     if cfg.imgsz < 64:
-        from edgeyolo.errors import ConfigError
-
         raise ConfigError(f"data synth: --imgsz must be >= 64, got {cfg.imgsz}")
+    w, h = frame_size(cfg.imgsz, cfg.aspect)
     out = Path(cfg.out)
-    w, h = cfg.imgsz, int(round(cfg.imgsz * 0.75))
     result = SynthResult(data_yaml=out / "data.yaml")
     for split, count, offset in (("train", cfg.train, 0), ("val", cfg.val, 1)):
         # One generator per split so the val set does not change when --train changes.

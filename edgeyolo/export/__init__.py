@@ -200,7 +200,9 @@ def _export_one(
         if target.format == "ncnn":
             from edgeyolo.export.ncnn import export_ncnn
 
-            produced = export_ncnn(staged, Path(tmp) / "ncnn", imgsz=imgsz.hw, fp16=target.precision == "fp16")
+            produced = export_ncnn(
+                staged, Path(tmp) / "ncnn", imgsz=imgsz.hw, fp16=target.precision == "fp16"
+            )
         else:
             produced = export_model(staged, format=ULTRALYTICS_FORMAT[target.format], imgsz=_library_imgsz(imgsz),
                                     quantize=32 if onnx_int8 else QUANTIZE[target.precision], data=cfg.data,
@@ -241,8 +243,10 @@ def _export_one(
     write_manifest(dest, **fields)
 
 
-def check_parity(cfg: ExportConfig, dest: Path, imgsz: Shape) -> dict:
-    """Artifact vs PyTorch on val images: matched detections, IoU, score differences, and both mAPs."""
+def check_parity(cfg: ExportConfig, dest: Path, imgsz: int | Shape) -> dict:
+    """Artifact vs PyTorch on val images (the PyTorch model letterboxed into the same ``imgsz``): matched
+    detections, IoU, score differences, and both mAPs."""
+    imgsz = shape_of(imgsz)
     import json
 
     import cv2
@@ -258,7 +262,9 @@ def check_parity(cfg: ExportConfig, dest: Path, imgsz: Shape) -> dict:
     images = [cv2.imread(str(i.path)) for i in items]
     sizes = [im.shape[:2] for im in images]
     conf = 0.001  # the ranked list that mAP is scored on, not just the confident top
-    reference = predict_torch(cfg.weights, images, imgsz=_library_imgsz(imgsz), conf=conf, max_det=cfg.max_det)
+    reference = predict_torch(
+        cfg.weights, images, imgsz=_library_imgsz(imgsz), conf=conf, max_det=cfg.max_det
+    )
     runtime = load_runtime(dest)
     candidate = [runtime.predict(img, conf=conf) for img in images]
     report = compare_detections(reference, candidate).to_dict()

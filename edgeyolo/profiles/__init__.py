@@ -69,7 +69,9 @@ class DeviceProfile:
     """A named edge device: candidate sizes and models, runnable targets, and the latency budget."""
 
     name: str
-    imgsz: tuple[int, ...]  # candidate sizes (the long side; training is square at it), first = default training size
+    imgsz: tuple[
+        int, ...
+    ]  # candidate sizes (the long side; training is square at it), first = default training size
     models: tuple[str, ...]  # candidate YOLO26 scales, e.g. yolo26n
     targets: tuple[TargetSpec, ...]  # format x precision x runtime that the device can run
     threads: int | Literal["auto"]  # CPU threads for inference; "auto" = every core available
@@ -80,8 +82,12 @@ class DeviceProfile:
     bench: BenchSettings = field(default_factory=BenchSettings)
     power: PowerSettings = field(default_factory=PowerSettings)
     source: str = ""  # where the profile was loaded from
-    camera: Aspect | None = None  # the camera's aspect (`camera: 1920x1080` or `16:9`); None: from the val images
-    shapes: tuple[Shape, ...] = ()  # explicit non-square inputs (`imgsz: [320x192]`), each also trained square
+    camera: Aspect | None = (
+        None  # the camera's aspect (`camera: 1920x1080` or `16:9`); None: from the val images
+    )
+    shapes: tuple[
+        Shape, ...
+    ] = ()  # explicit non-square inputs (`imgsz: [320x192]`), each also trained square
 
     def deploy_shapes(self, size: int, aspect: Aspect | None = None) -> tuple[Shape, ...]:
         """The inputs a model is deployed at for one profile size (the long side): square, the camera shape
@@ -177,7 +183,9 @@ def parse_profile(data: Any, source: str = "<dict>") -> DeviceProfile:
     if isinstance(imgsz, (int, str)) and not isinstance(imgsz, bool):
         imgsz = [imgsz]
     if not isinstance(imgsz, list) or not imgsz:
-        raise _fail(where, f"'imgsz' must be a list of sizes like [320, 480] or [320x192], got {data['imgsz']!r}")
+        raise _fail(
+            where, f"'imgsz' must be a list of sizes like [320, 480] or [320x192], got {data['imgsz']!r}"
+        )
     sizes, shapes = parse_sizes_and_shapes(imgsz, f"{where} 'imgsz'")
     camera = parse_aspect(data["camera"], f"{where} 'camera'") if data.get("camera") is not None else None
     models = data["models"]

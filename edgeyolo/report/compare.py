@@ -1,6 +1,6 @@
 """``edgeyolo compare``: the same candidates across devices or versions, side by side.
 
-Candidates match on (model, image size, format, precision). Latency ratios and mAP deltas are relative to the
+Candidates match on their name: model, training size, input shape (``320``, ``320x192``), format, precision. Latency ratios and mAP deltas are relative to the
 first run; each run gets its own selection (its own profile's budget unless one is given).
 """
 
@@ -74,7 +74,7 @@ def load_runs(paths: Sequence[str | os.PathLike]) -> list[Run]:
 
 
 def _key(c: Candidate) -> str:
-    return c.name  # model-imgsz-format-precision
+    return c.name  # model-[<trained>to]<input>-format-precision, e.g. yolo26n-480to320x192-onnx-int8
 
 
 def _rows(runs: Sequence[Run], sels: dict[str, Selection]) -> list[dict]:
@@ -111,7 +111,8 @@ def _rows(runs: Sequence[Run], sels: dict[str, Selection]) -> list[dict]:
             }
         first = next(c for c in per_run.values() if name in c)[name]
         rows.append({
-            "name": name, "model": first.model, "imgsz": first.imgsz, "format": first.format,
+            "name": name, "model": first.model, "imgsz": first.imgsz, "shape": first.input_shape.to_json(),
+            "shape_label": first.shape_label, "train_imgsz": first.train_imgsz, "format": first.format,
             "precision": first.precision, "runs": cells,
             "selected_on": [r.label for r in runs if (cells[r.label] or {}).get("selected")],
             "fastest_on": min((r.label for r in runs if cells[r.label]), key=lambda lb: cells[lb]["latency_ms"]),
@@ -181,8 +182,9 @@ def _html(runs, sels, rows, metric, summary) -> str:
         budgets = [("", budgets[0][1])]
     scatter = H.figure(
         plots.scatter_svg(pts, metric=metric, budgets=budgets, fronts=fronts, annotate=len(pts) <= 16),
-        "Marker shape: run/device; colour: format/precision; size: input size; dashed: each run's Pareto front; "
-        "dotted: budget; ringed: each run's selection.",
+        "Marker shape: run/device; colour: format/precision; size: input size"
+        + ("; hollow: camera-shaped input" if any(p.camera for p in pts) else "")
+        + "; dashed: each run's Pareto front; dotted: budget; ringed: each run's selection.",
     )
     ref = runs[0].label
     sel_rows = []

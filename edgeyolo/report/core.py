@@ -11,6 +11,7 @@ from edgeyolo._io import write_json_atomic, write_text_atomic
 from edgeyolo._version import __version__
 from edgeyolo.report import html as H
 from edgeyolo.report import plots, tables
+from edgeyolo.report.camera import camera_html, camera_markdown, camera_rows
 from edgeyolo.report.tables import md_cell as _md
 from edgeyolo.select import Metric, Selection, pm, records_of_device, select
 
@@ -75,8 +76,9 @@ def _markdown(records: Sequence[dict], sel: Selection) -> str:
         for row in deploy:
             vs = row["verdict"] or (f"{row['diff']:+.3f}" + (f" (95% CI {row['diff_ci'][0]:+.3f} to "
                                                             f"{row['diff_ci'][1]:+.3f})" if row["diff_ci"] else ""))  # fmt: skip
-            lines.append(f"| {row['deploy_imgsz']} | {row['train_imgsz'] or '?'} | {row['candidate']} | "
+            lines.append(f"| {row['deploy_shape']} | {row['train_imgsz'] or '?'} | {row['candidate']} | "
                          f"{row['map_text']} | {row['latency_ms']:.2f} | {vs} |")  # fmt: skip
+    lines += camera_markdown(camera_rows(sel), sel.metric)
     if sel.errors:
         lines += ["", "## Failed candidates", ""]
         lines += [
@@ -120,7 +122,7 @@ def candidates_table(rows: Sequence[dict], metric: str) -> str:
         body.append([
             H.Cell(f'<span class="name">{H.esc(r["name"] or r["artifact"] or "?")}</span>', sort=r["name"] or "",
                    safe=True),
-            H.num(r["imgsz"]), H.num(r["e2e_p50_ms"]), _pm_cell(r["e2e_p90_ms"], r["e2e_p90_lo_ms"], r["e2e_p90_hi_ms"], 2),
+            _shape_cell(r), H.num(r["e2e_p50_ms"]), _pm_cell(r["e2e_p90_ms"], r["e2e_p90_lo_ms"], r["e2e_p90_hi_ms"], 2),
             H.num(r["e2e_p99_ms"]),
             H.num(r["fps"], 1), H.num(r["peak_rss_mb"], 1), H.num(r["power_w"], 2), H.num(r["mj_per_image"], 1),
             _pm_cell(r["map50_95"], r["map50_95_lo"], r["map50_95_hi"], 4),
@@ -139,6 +141,13 @@ def candidates_table(rows: Sequence[dict], metric: str) -> str:
     )
 
 
+def _shape_cell(r: dict) -> H.Cell:
+    """The input as its label ('320', '320x192'), sorting by pixels (a 320x192 input before a square 320)."""
+    if r.get("shape_label") is None:
+        return H.num(r.get("imgsz"))
+    return H.Cell(r["shape_label"], sort=r["pixels"], num=True)
+
+
 def _pm_cell(value: float | None, lo: float | None, hi: float | None, digits: int) -> H.Cell:
     """A number with the half-width of its interval ('0.2740 ± 0.0200'), sorting by the number."""
     text = pm(value, None if lo is None or hi is None else (lo, hi), digits)
@@ -149,7 +158,8 @@ def deploy_html(sel: Selection) -> str:
     rows = tables.deploy_sizes(sel)
     if not rows:
         return ""
-    body = [[H.num(r["deploy_imgsz"]), H.num(r["train_imgsz"]), r["candidate"], H.Cell(r["map_text"], sort=r["map50_95"], num=True),
+    body = [[H.Cell(r["deploy_shape"], sort=r["pixels"], num=True), H.num(r["train_imgsz"]), r["candidate"],
+             H.Cell(r["map_text"], sort=r["map50_95"], num=True),
              H.num(r["latency_ms"]), r["verdict"] or (f"{r['diff']:+.3f}" + (f" (95% CI {r['diff_ci'][0]:+.3f} to "
                                                                            f"{r['diff_ci'][1]:+.3f})" if r["diff_ci"] else ""))]
             for r in rows]  # fmt: skip
@@ -169,13 +179,15 @@ def _html(records: Sequence[dict], sel: Selection, rows: Sequence[dict], extra_s
     front = [(c.latency_ms, c.map50_95) for c in sel.front]
     pts = tables.points(sel)
     unscored = len(sel.candidates) - len(pts)
-    caption = ("Colour: format/precision; marker size: input size; dashed: Pareto front; dotted: budget; "
+    shapes = " (long side); hollow: camera-shaped input" if any(p.camera for p in pts) else ""
+    caption = (f"Colour: format/precision; marker size: input size{shapes}; dashed: Pareto front; dotted: budget; "
                "ringed: selected.") + (f" {unscored} candidate(s) without accuracy are not plotted." if unscored else "")  # fmt: skip
     scatter = H.figure(
         plots.scatter_svg(pts, metric=sel.metric, budgets=budgets, fronts=[("", front)]), caption
     )
     spreads = tables.spreads(sel, records)
     deploy = deploy_html(sel)
+    camera = camera_html(camera_rows(sel), sel.metric)
     dist = H.figure(
         plots.latency_svg(spreads, budget=sel.budget_ms, metric=sel.metric),
         "Box: p50 to p90; whiskers: min and p99; dot: max; diamond: mean (true quartiles when raw samples are "
@@ -213,6 +225,7 @@ def _html(records: Sequence[dict], sel: Selection, rows: Sequence[dict], extra_s
         ),  # fmt: skip
         H.section("Candidates", candidates_table(rows, sel.metric), anchor="candidates"),
         H.section("Deploy sizes", deploy, anchor="deploy-sizes") if deploy else "",
+        H.section("Camera-shaped inputs", camera, anchor="camera-shapes") if camera else "",
         H.section("Per-class AP", per_class, anchor="per-class"),
         errors,
         H.section("Devices", devices_html(records), anchor="devices"),
@@ -260,6 +273,7 @@ def report(
         "rule": sel.rule,
         "selection": sel.to_dict(),
         "front": [c.to_dict() for c in sel.front],
+        "camera_shapes": camera_rows(sel),
         "records": list(records),
     }
     files = {

@@ -34,10 +34,11 @@ class Point:
     latency_ms: float
     map50_95: float
     group: str  # colour: format/precision
-    imgsz: int  # marker size
+    imgsz: int  # marker size (the input's long side)
     device: str = ""  # marker shape (compare)
     selected: bool = False
     on_front: bool = False  # labelled on the plot (other points are identified by the table)
+    camera: bool = False  # a camera-shaped (non-square) input: drawn hollow
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,9 @@ def scatter_svg(
     fronts: Sequence[tuple[str, Sequence[tuple[float, float]]]] = (),
     annotate: bool = True,
 ) -> str | None:
-    """mAP50-95 vs end-to-end latency: colour per format/precision, marker size per image size, marker shape
-    per device, Pareto front(s) as steps, budget line(s), selected candidates ringed."""
+    """mAP50-95 vs end-to-end latency: colour per format/precision, marker size per image size (long side),
+    marker shape per device, camera-shaped inputs hollow (square ones filled), Pareto front(s) as steps, budget
+    line(s), selected candidates ringed."""
     if not points:
         return None
     import matplotlib
@@ -114,8 +116,12 @@ def scatter_svg(
         devices = list(dict.fromkeys(p.device for p in points))
         shape = {d: MARKERS[i % len(MARKERS)] for i, d in enumerate(devices)}
         for p in points:
-            ax.scatter([p.latency_ms], [p.map50_95], s=_size(p.imgsz), color=colors[p.group],
-                       marker=shape[p.device], edgecolor="white", linewidth=0.6, alpha=0.9, zorder=3)  # fmt: skip
+            if p.camera:  # hollow: the ring in the format/precision colour, white inside
+                ax.scatter([p.latency_ms], [p.map50_95], s=_size(p.imgsz), facecolor="white", edgecolor=colors[p.group],
+                           marker=shape[p.device], linewidth=1.8, alpha=0.9, zorder=3)  # fmt: skip
+            else:
+                ax.scatter([p.latency_ms], [p.map50_95], s=_size(p.imgsz), color=colors[p.group],
+                           marker=shape[p.device], edgecolor="white", linewidth=0.6, alpha=0.9, zorder=3)  # fmt: skip
             if p.selected:
                 ax.scatter([p.latency_ms], [p.map50_95], s=_size(p.imgsz) * 2.6 + 90, facecolor="none",
                            edgecolor="black", linewidth=1.6, marker=shape[p.device], zorder=4)  # fmt: skip
@@ -153,6 +159,10 @@ def scatter_svg(
         for s in sorted({p.imgsz for p in points}):
             handles.append(Line2D([], [], marker="o", linestyle="", color="#9aa4b1",
                                   markersize=max(3.0, _size(s) ** 0.5), label=f"imgsz {s}"))  # fmt: skip
+        if any(p.camera for p in points):
+            handles += [Line2D([], [], marker="o", linestyle="", color="#9aa4b1", markersize=7, label="square input"),
+                        Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor="#9aa4b1",
+                               markeredgewidth=1.8, markersize=7, label="camera-shaped input (hollow)")]  # fmt: skip
         if len(devices) > 1:
             handles += [Line2D([], [], marker=shape[d], linestyle="", color="#333333", markersize=7, label=text(d))
                         for d in devices]  # fmt: skip

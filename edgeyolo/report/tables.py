@@ -15,8 +15,10 @@ from edgeyolo.select import (
     latest_per_candidate,
     paired_interval,
     pm,
+    record_shape,
     tied,
 )
+from edgeyolo.shapes import Shape
 
 CSV_COLUMNS = (
     "status", "message", "counted", "name", "model", "imgsz", "format", "precision", "runtime", "threads",
@@ -26,6 +28,7 @@ CSV_COLUMNS = (
     "selected", "note", "artifact", "created",
     "train_imgsz", "rounds", "round_spread", "e2e_p90_lo_ms", "e2e_p90_hi_ms", "map50_95_lo", "map50_95_hi",
     "map_drop_lo", "map_drop_hi", "rival", "rival_diff", "rival_diff_lo", "rival_diff_hi", "latency_vs_rival",
+    "shape", "shape_note",
 )  # fmt: skip
 
 
@@ -53,6 +56,7 @@ def record_rows(records: Sequence[dict], sel: Selection) -> list[dict]:
         ok = rec.get("status") == "ok"
         cand = sel.by_artifact(c.get("artifact")) if ok and id(rec) in counted else None
         acc, power, dev = rec.get("accuracy") or {}, rec.get("power") or {}, rec.get("device") or {}
+        shape = record_shape(rec) if c.get("model") else None
         rows.append({
             "status": rec.get("status", "error"), "message": rec.get("message") or "", "counted": id(rec) in counted,
             "name": candidate_name(rec) if c.get("model") else "", "model": c.get("model"), "imgsz": c.get("imgsz"),
@@ -74,6 +78,8 @@ def record_rows(records: Sequence[dict], sel: Selection) -> list[dict]:
             "rival": cand.rival if cand else None, "rival_diff": cand.rival_diff if cand else None,
             **_pair("rival_diff", "", cand.rival_ci if cand else None),
             "latency_vs_rival": cand.latency_vs_rival if cand else None,
+            "shape": shape.to_json() if shape else None, "shape_note": c.get("shape_note"),
+            "shape_label": shape.label if shape else None, "pixels": shape.pixels if shape else None,
         })  # fmt: skip
     return rows
 
@@ -116,6 +122,8 @@ def comparison(c: Candidate) -> str:
 def notes(cand: Candidate | None, rec: dict) -> str:
     """The selection note, the budget miss, and why the latency figure may be untrustworthy."""
     parts = [cand.note] if cand and cand.note else []
+    if cand and cand.shape_note:
+        parts.append(cand.shape_note)
     if cand:
         parts += [m for m in cand.misses if m not in cand.note]
         if comparison(cand):
@@ -171,7 +179,8 @@ def record_of(records: Sequence[dict], artifact: str | None) -> dict | None:
 
 def points(sel: Selection, device: str = "") -> list[Point]:
     return [Point(label=c.name, latency_ms=c.latency_ms, map50_95=c.map50_95, group=f"{c.format}/{c.precision}",
-                  imgsz=c.imgsz, device=device, selected=sel.selected is c, on_front=c.on_front)
+                  imgsz=c.imgsz, device=device, selected=sel.selected is c, on_front=c.on_front,
+                  camera=not c.is_square)
             for c in sel.candidates if c.map50_95 is not None]  # fmt: skip
 
 
@@ -217,17 +226,19 @@ def per_class(sel: Selection, records: Sequence[dict]) -> tuple[list[str], list[
 
 
 def deploy_sizes(sel: Selection) -> list[dict]:
-    """Per deploy size, per training size: the most accurate candidate there, and which training size serves the
-    deploy size best (its rivals tied with it when their paired mAP50-95 difference contains 0). Empty unless some
-    deploy size was served by a model trained at another size."""
+    """Per deploy shape (``320``, ``320x192``), per training size: the most accurate candidate there, and which
+    training size serves the deploy shape best (its rivals tied with it when their paired mAP50-95 difference
+    contains 0). Empty unless some deploy shape was served by a model trained at another size than its long
+    side."""
     scored = [c for c in sel.candidates if c.map50_95 is not None]
-    if not any(c.train_imgsz and c.train_imgsz != c.imgsz for c in scored):
+    if not any(c.train_imgsz and c.train_imgsz != max(c.hw) for c in scored):
         return []
     rows = []
-    for size in sorted({c.imgsz for c in scored}):
+    for hw in sorted({c.hw for c in scored}, key=lambda hw: (max(hw), hw[0] * hw[1], hw)):
+        size = Shape(*hw)
         groups: dict[int | None, Candidate] = {}
         for c in scored:
-            if c.imgsz == size:
+            if c.hw == hw:
                 g = groups.get(c.train_imgsz)
                 if g is None or (c.map50_95, -c.latency_ms) > (g.map50_95, -g.latency_ms):
                     groups[c.train_imgsz] = c
@@ -235,8 +246,9 @@ def deploy_sizes(sel: Selection) -> list[dict]:
         for train, c in sorted(groups.items(), key=lambda kv: -(kv[0] or 0)):
             d = paired_interval(c, best) if c is not best else None
             verdict = "best" if c is best else ("tied with the best" if tied(best, c) else "")
-            rows.append({"deploy_imgsz": size, "train_imgsz": train, "candidate": c.name, "map50_95": c.map50_95,
-                         "map_text": map_text(c), "latency_ms": c.latency_ms, "verdict": verdict,
+            rows.append({"deploy_imgsz": size.long, "deploy_shape": size.label, "pixels": size.pixels,
+                         "train_imgsz": train, "candidate": c.name, "map50_95": c.map50_95, "map_text": map_text(c),
+                         "latency_ms": c.latency_ms, "verdict": verdict,
                          "diff": None if c is best else round(c.map50_95 - best.map50_95, 5), "diff_ci": d})  # fmt: skip
     return rows
 
@@ -244,8 +256,8 @@ def deploy_sizes(sel: Selection) -> list[dict]:
 def deploy_summary(rows: Sequence[dict]) -> list[str]:
     """One sentence per deploy size: which training size served it best, and whether the data can tell."""
     out = []
-    for size in dict.fromkeys(r["deploy_imgsz"] for r in rows):
-        group = [r for r in rows if r["deploy_imgsz"] == size]
+    for size in dict.fromkeys(r["deploy_shape"] for r in rows):
+        group = [r for r in rows if r["deploy_shape"] == size]
         best = next(r for r in group if r["verdict"] == "best")
         ties = [r for r in group if r["verdict"] == "tied with the best"]
         text = (f"At {size} px, the model trained at {best['train_imgsz'] or 'an unknown size'} serves best "

@@ -1,7 +1,7 @@
 """Choosing the candidate to ship: Pareto front over (p90 latency, mAP50-95) and the budget rule.
 
 Selected: the highest-mAP candidate within the latency budget (and at or above ``min_map`` when given) whose
-mAP drop vs its FP32 twin (same model, training and deploy size) is within ``max_map_drop``. The accuracy
+mAP drop vs its FP32 twin (same model, training size and input shape) is within ``max_map_drop``. The accuracy
 figures are intervals where the records allow: each record's per-image evaluation (its sidecar file) is
 resampled over the val images (:mod:`edgeyolo.bench.bootstrap`), the same resamples for every candidate, so
 the difference between two candidates has a paired interval. A candidate whose paired difference from the
@@ -13,8 +13,19 @@ differences are compared with the noise of interleaved rounds (paired by pass) o
 When nothing fits, the selection names the fastest candidate and the one closest to fitting (smallest
 relative shortfall over all the requirements). Selection is per device: records from several machines are
 never pooled (``device=`` picks one; ``edgeyolo compare`` sets them side by side).
+
+An input shape is one more candidate dimension: a camera-shaped input (``320x192``) competes like any other,
+its FP32 twin has the same shape, and when it is selected the reason compares it with its square twin (same
+model, training size, format, precision, runtime and long side; :func:`square_twins`).
 """
 
+from edgeyolo.select.camera import (
+    ShapeComparison,
+    compare_shape,
+    shape_comparisons,
+    square_twin,
+    square_twins,
+)
 from edgeyolo.select.paired import paired_interval, tied
 from edgeyolo.select.pareto import pareto_front
 from edgeyolo.select.records import (
@@ -22,6 +33,7 @@ from edgeyolo.select.records import (
     device_label,
     devices_of,
     latest_per_candidate,
+    record_shape,
     records_of_device,
 )
 from edgeyolo.select.rule import select
@@ -29,6 +41,7 @@ from edgeyolo.select.text import pm
 from edgeyolo.select.types import Candidate, Metric, Selection
 
 __all__ = [
-    "Candidate", "Metric", "Selection", "candidate_name", "device_label", "devices_of", "latest_per_candidate",
-    "paired_interval", "pareto_front", "pm", "records_of_device", "select", "tied",
+    "Candidate", "Metric", "Selection", "ShapeComparison", "candidate_name", "compare_shape", "device_label",
+    "devices_of", "latest_per_candidate", "paired_interval", "pareto_front", "pm", "record_shape",
+    "records_of_device", "select", "shape_comparisons", "square_twin", "square_twins", "tied",
 ]  # fmt: skip

@@ -6,14 +6,32 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from edgeyolo.errors import ConfigError
+from edgeyolo.shapes import Shape, shape_of
+
+
+def record_shape(rec: dict) -> Shape | None:
+    """A record's network input: its ``candidate.shape`` ([h, w]), or square ``imgsz`` in records from before
+    camera-shaped inputs; None when the record names neither (an error record).
+
+    Raises:
+        ConfigError: the stored shape is not a size.
+    """
+    c = rec.get("candidate") or {}
+    if c.get("shape") is not None:
+        return shape_of(c["shape"])
+    return Shape.square(int(c["imgsz"])) if c.get("imgsz") is not None else None
 
 
 def candidate_name(rec: dict) -> str:
-    """``model-imgsz-format-precision``; a model run at another size than it was trained at is
-    ``model-<trained>to<deployed>-format-precision`` (e.g. yolo26n-480to320-onnx-fp32)."""
+    """``model-<input>-format-precision``, the input as its label (``320`` square, ``320x192`` camera-shaped,
+    WxH); a model run at another size than it was trained at is ``model-<trained>to<input>-format-precision``
+    (e.g. yolo26n-480to320-onnx-fp32, yolo26n-480to320x192-onnx-int8). The training size is compared with the
+    input's long side, so a 320x192 input of a model trained at 320 is plain ``yolo26n-320x192-...``."""
     c = rec["candidate"]
-    train, size = c.get("train_imgsz"), c.get("imgsz")
-    sizes = f"{train}to{size}" if train and train != size else f"{size}"
+    train, shape = c.get("train_imgsz"), record_shape(rec)
+    size = shape.label if shape is not None else f"{c.get('imgsz')}"
+    long = shape.long if shape is not None else c.get("imgsz")
+    sizes = f"{train}to{size}" if train and train != long else size
     return f"{c.get('model')}-{sizes}-{c.get('format')}-{c.get('precision')}"
 
 

@@ -6,9 +6,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from edgeyolo.errors import ConfigError
+from edgeyolo.select.camera import camera_reason, shape_notes
 from edgeyolo.select.paired import latency_separation, load_bootstrap, paired_interval, tied
 from edgeyolo.select.pareto import pareto_front
-from edgeyolo.select.records import candidate_name, devices_of, latest_per_candidate, records_of_device
+from edgeyolo.select.records import (
+    candidate_name,
+    devices_of,
+    latest_per_candidate,
+    record_shape,
+    records_of_device,
+)
 from edgeyolo.select.text import reason, requirements, signed_ci
 from edgeyolo.select.types import DEFAULT_MAX_MAP_DROP, MAP_TIE, METRICS, Candidate, Metric, Selection
 
@@ -126,6 +133,7 @@ def select(
             map50_95_ci=tuple(ci["map50_95"]) if ci.get("map50_95") else None,
             map50_ci=tuple(ci["map50"]) if ci.get("map50") else None,
             latency_ci=tuple(lat_ci) if lat_ci else None,
+            shape=record_shape(rec).hw if c.get("shape") is not None else None, shape_note=c.get("shape_note"),
         )  # fmt: skip
         if cand.map50_95 is not None:
             cand.boot, why = load_bootstrap(rec)
@@ -151,12 +159,13 @@ def select(
         if unrounded:
             sel.notes.append(f"{len(unrounded)} record(s) measured without interleaved rounds ({', '.join(unrounded[:3])}"
                              f"{', ...' if len(unrounded) > 3 else ''}): their latency has no round-to-round noise figure.")  # fmt: skip
+    sel.notes += shape_notes(sel)  # a camera aspect the val images do not have: never silently
 
     for cand in sel.candidates:
         if cand.precision == "fp32" or cand.map50_95 is None:
             continue
         twins = [t for t in sel.candidates if t.precision == "fp32" and t.model == cand.model
-                 and t.imgsz == cand.imgsz and t.train_imgsz == cand.train_imgsz and t.map50_95 is not None]  # fmt: skip
+                 and t.hw == cand.hw and t.train_imgsz == cand.train_imgsz and t.map50_95 is not None]  # fmt: skip
         twins.sort(key=lambda t: t.format != cand.format)  # same format first
         if twins:
             cand.map_drop = round(twins[0].map50_95 - cand.map50_95, 5)
@@ -207,7 +216,7 @@ def select(
             c.rival_ci = paired_interval(c, other)
             c.latency_vs_rival = latency_separation(c, other, by_artifact[c.artifact], by_artifact[other.artifact],
                                                     metric)  # fmt: skip
-        sel.reason = reason(sel, best, top, rival, eligible, reqs)
+        sel.reason = reason(sel, best, top, rival, eligible, reqs) + camera_reason(sel, best)
     elif not scored:
         sel.reason = "No candidate has an accuracy measurement; benchmark with --data to select by mAP."
     else:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from edgeyolo.shapes import Shape
+
 Metric = Literal["p50", "p90", "p95", "p99"]
 METRICS: tuple[str, ...] = ("p50", "p90", "p95", "p99")
 # Without per-image data (records from before intervals), mAP50-95 differences below this count as a tie (then
@@ -47,16 +49,38 @@ class Candidate:
     rival_ci: tuple[float, float] | None = None  # paired interval of that difference
     latency_vs_rival: str | None = None  # "faster", "slower" or "within noise" (None: no interval to tell)
     boot: Any = field(default=None, repr=False, compare=False)  # bootstrap.Bootstrap from the per-image data
+    shape: tuple[int, int] | None = None  # the input (h, w); None: square imgsz (records before shapes)
+    shape_note: str | None = None  # why this input's accuracy may not be the camera's (from the record)
 
     @property
     def deploy_imgsz(self) -> int:
         return self.imgsz
+
+    @property
+    def hw(self) -> tuple[int, int]:
+        """The network input as (h, w): the record's shape, or square ``imgsz``."""
+        return (int(self.shape[0]), int(self.shape[1])) if self.shape else (self.imgsz, self.imgsz)
+
+    @property
+    def input_shape(self) -> Shape:
+        return Shape(*self.hw)
+
+    @property
+    def shape_label(self) -> str:
+        """``320`` for a square input, ``320x192`` (width x height) for a camera-shaped one."""
+        return self.input_shape.label
+
+    @property
+    def is_square(self) -> bool:
+        return self.input_shape.is_square
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
         d.pop("boot", None)
         d["misses"] = list(self.misses)
         d["paired"] = self.boot is not None
+        d["shape"] = self.input_shape.to_json()  # always [h, w], square imgsz for records before shapes
+        d["shape_label"] = self.shape_label
         return d
 
 

@@ -84,7 +84,9 @@ class _DeviceRun:
     val_images: int = 0  # images of the val split on the device (for the candidate's time limit)
     store: RoundStore | None = None  # the interleaved rounds measured so far (shared by the device threads)
     train_sizes: dict[Path, int | None] = field(default_factory=dict)  # artifact -> training image size
-    shape_notes: dict[Path, str | None] = field(default_factory=dict)  # artifact -> why its val images do not fit
+    shape_notes: dict[Path, str | None] = field(
+        default_factory=dict
+    )  # artifact -> why its val images do not fit
 
     @property
     def rounds(self) -> int:
