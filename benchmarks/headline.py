@@ -209,7 +209,8 @@ def _label(side: str, arts: dict) -> str:
     if side == "ultralytics":
         return "ultralytics"
     art = arts[side]
-    return f"{art.format} {art.precision}"
+    h, w = art.shape
+    return f"{art.format} {art.precision} {w}x{h}" if h != w else f"{art.format} {art.precision}"
 
 
 def _cpu() -> str:

@@ -114,16 +114,17 @@ def wide_export(tmp_path_factory, tiny_weights, tiny_data):
 
     out = tmp_path_factory.mktemp("wide")
     targets = (TargetSpec("onnx", "fp32", "onnxruntime"), TargetSpec("openvino", "fp32", "openvino"),
-               TargetSpec("ncnn", "fp32", "ncnn"))  # fmt: skip
+               TargetSpec("ncnn", "fp32", "ncnn"), TargetSpec("onnx", "int8", "onnxruntime"))  # fmt: skip
     return export(ExportConfig(profile=load_profile("x86-cpu"), weights=tiny_weights, out=out, imgsz=(WIDE,),
                                targets=targets, data=tiny_data))  # fmt: skip
 
 
-def _by_format(result):
+def _by_format(result, precision="fp32"):
     out = {}
     for item in result.items:
         assert item.status == "ok", (item.target.key, item.reason)
-        out[item.target.format] = item.artifact
+        if item.target.precision == precision:
+            out[item.target.format] = item.artifact
     return out
 
 
@@ -140,6 +141,10 @@ def test_artifacts_at_h_w_are_named_wxh_and_agree_with_pytorch_at_that_shape(wid
         # export's parity check ran the PyTorch model at (96, 128) on the val images: the same detections
         assert m["parity"]["status"] == "ok" and m["parity"]["match_rate"] >= 0.95, (fmt, m["parity"])
         assert m["parity"]["reference"] > 0
+    # INT8 is calibrated on the val images letterboxed into (96, 128), and its parity checked at that shape too
+    int8 = load_artifact(_by_format(wide_export, "int8")["onnx"]).manifest
+    assert int8["input"]["shape"] == [1, 3, 96, 128] and int8["calibration"]["images"] == 8
+    assert int8["parity"]["status"] in ("ok", "degraded") and int8["parity"]["images"] > 0
 
 
 def test_ncnn_at_h_w_equals_onnx_and_any_frame_fits(wide_export, tiny_data):
@@ -251,3 +256,22 @@ def test_a_manifest_with_one_integer_imgsz_still_loads_as_square(tmp_path, onnx_
     assert art.shape == (TINY, TINY) and art.imgsz == TINY
     det = load_runtime(old, threads=1).predict(np.full((72, 128, 3), 100, np.uint8), conf=0.0)
     assert det.xyxy.shape[1] == 4
+
+
+def test_train_is_square_at_the_long_side_and_records_the_deploy_shapes(tmp_path, tiny_data):
+    """`train --imgsz 128x96` trains square at 128; edgeyolo_train.yaml says which inputs the run is meant for:
+    square, the given shape and the camera shape of the 16:9 val images (the same one here)."""
+    from edgeyolo.train import TrainConfig
+    from edgeyolo.train.resolve import prepare
+
+    base = dict(profile=load_profile("x86-cpu"), data=tiny_data, out=tmp_path, epochs=1, batch=8, device="cpu")
+    settings = prepare(TrainConfig(imgsz="128x96", **base))[2]
+    assert settings["imgsz"] == 128  # mosaic needs a square; validation and best.pt stay square too
+    assert settings["deploy_shapes"]["shapes"] == ["128", "128x96"]
+    assert settings["deploy_shapes"]["camera"] == "val images 16:9 (100% of 8)"
+    wide = parse_profile({**_BASE, "imgsz": [128], "camera": "21:9"})
+    settings = prepare(TrainConfig(imgsz=128, **{**base, "profile": wide}))[2]
+    assert settings["deploy_shapes"] == {"shapes": ["128", "128x64"], "hw": [[128, 128], [64, 128]],
+                                         "camera": "profile camera 21:9"}  # fmt: skip
+    with pytest.raises(ConfigError, match="train --imgsz: image size 128x90 is not a multiple of 32"):
+        prepare(TrainConfig(imgsz="128x90", **base))

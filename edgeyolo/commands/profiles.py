@@ -28,7 +28,8 @@ def list_() -> None:
     import edgeyolo.api as api
 
     for p in api.list_profiles():
-        click.echo(f"{p.name:<18} imgsz {','.join(map(str, p.imgsz)):<12} p90 budget {p.latency_budget_ms:>5g} ms  "
+        sizes = ",".join([*map(str, p.imgsz), *(s.label for s in p.shapes)])
+        click.echo(f"{p.name:<18} imgsz {sizes:<12} p90 budget {p.latency_budget_ms:>5g} ms  "
                    f"{' '.join(t.key for t in p.targets)}")  # fmt: skip
         click.echo(f"{'':<18} {p.description}")
 

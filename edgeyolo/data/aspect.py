@@ -79,7 +79,9 @@ def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
                     turned = False
     except Image.DecompressionBombError:  # a huge (aerial) image: Pillow refuses even its header
         return _decoded_size(path)
-    except (OSError, ValueError, SyntaxError):  # Pillow raises SyntaxError for some truncated headers
+    # Pillow raises SyntaxError for some truncated headers; once ultralytics is imported in the process, its
+    # wrapper of Image.open tries an optional HEIF plugin on unknown files and raises ImportError without it.
+    except (OSError, ValueError, SyntaxError, ImportError):
         return None
     return (h, w) if turned else (w, h)
 
