@@ -38,6 +38,55 @@ def pytest_terminal_summary(terminalreporter):
         )
 
 
+# GPU-only skips (tests marked gpu). A CUDA GPU and the GPU-only extras (TensorRT) are not system packages that
+# .ci installs, and a GPU machine without TensorRT is a normal setup: their reasons never match MISSING_SYSTEM
+# (test_gpu.py checks these and every gpu-marked test's own reasons).
+NO_CUDA = "no CUDA GPU"
+NO_TENSORRT = "needs the tensorrt Python package (pip install 'edgeyolo[tensorrt]')"
+
+
+def too_few_gpus(need: int, found: int) -> str:
+    return f"needs {need} CUDA GPUs, found {found}"
+
+
+def require_cuda(min_devices: int = 1):
+    """torch, or a skip when this machine has fewer than ``min_devices`` CUDA GPUs."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip(NO_CUDA)
+    if torch.cuda.device_count() < min_devices:
+        pytest.skip(too_few_gpus(min_devices, torch.cuda.device_count()))
+    return torch
+
+
+def require_tensorrt():
+    """The tensorrt module, or a skip without a CUDA GPU or without the package."""
+    require_cuda()
+    try:
+        import tensorrt
+    except ImportError:
+        pytest.skip(NO_TENSORRT)
+    return tensorrt
+
+
+@pytest.fixture
+def cuda():
+    """torch on a machine with a CUDA GPU; skips elsewhere."""
+    return require_cuda()
+
+
+@pytest.fixture
+def two_gpus():
+    """torch on a machine with at least two CUDA GPUs; skips elsewhere."""
+    return require_cuda(2)
+
+
+@pytest.fixture
+def tensorrt():
+    """The tensorrt module on a machine with a CUDA GPU and the package; skips elsewhere."""
+    return require_tensorrt()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_home(tmp_path_factory):
     """Keep edgeyolo's and ultralytics' caches inside the test session."""

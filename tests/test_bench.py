@@ -298,42 +298,49 @@ def _other_artifact(src: Path, dst: Path) -> Path:
 
 
 def test_rounds_alternate_wait_for_the_temperature_and_pool(tmp_path, onnx_artifact, tiny_data, monkeypatch):
-    """Two candidates, two rounds: A B, A B, each round a fresh process; the second pass waits until the sensor is
-    back near the first pass's start; one record each with its rounds, pooled percentiles and intervals; the
-    per-image sidecar next to the results; the rounds file is gone once both are done."""
+    """Two candidates, two rounds: A B, then B A (every other pass reverses the order), each round a fresh process;
+    the second pass waits until the sensor is back near the first pass's start; one record each with its rounds,
+    pooled percentiles and intervals; the per-image sidecar next to the results; the rounds file is gone once both
+    are done."""
     from edgeyolo.bench import BenchConfig, benchmark, rounds
     from edgeyolo.bench import environment as env
     from edgeyolo.profiles import load_profile
 
     other = _other_artifact(onnx_artifact, tmp_path / "other")
-    temps = iter([50.0, 50.5, 58.0, 55.0, 51.5, 51.0])  # pass 1: A, B; pass 2: wait twice, then A, B
+    temps = iter([50.0, 50.5, 58.0, 55.0, 51.5, 51.0])  # pass 1: A, B; pass 2: wait twice, then B, A
     monkeypatch.setattr(env, "cpu_temperature_c", lambda: next(temps, 51.0))
     monkeypatch.setattr(rounds, "COOL_POLL_S", 0.01)
     out = tmp_path / "r.jsonl"
     logs: list[str] = []
     res = benchmark(BenchConfig(profile=load_profile("x86-cpu"), artifacts=(onnx_artifact, other), out=out,
                                 data=tiny_data, iterations=5, warmup=1, threads=1, rounds=2), log=logs.append)  # fmt: skip
-    a, b = res.records
-    assert [r["status"] for r in (a, b)] == ["ok", "ok"] and read_records(out) == [a, b]
+    by_name = {Path(r["candidate"]["artifact"]).name: r for r in res.records}
+    a, b = by_name[onnx_artifact.name], by_name["other"]
+    assert [r["status"] for r in (a, b)] == ["ok", "ok"] and read_records(out) == [
+        b,
+        a,
+    ]  # as completed: B2 A2
     assert not (tmp_path / "r.rounds.jsonl").exists()
-    for rec, pos in ((a, 1), (b, 2)):
+    for rec, pos in ((a, [1, 2]), (b, [2, 1])):
         assert [r["round"] for r in rec["rounds"]] == [1, 2]
-        assert [r["position"] for r in rec["rounds"]] == [pos, pos]
+        assert [r["position"] for r in rec["rounds"]] == pos
+        assert [r["order"] for r in rec["rounds"]] == ["forward", "reversed"]
         assert rec["settings"]["rounds"] == 2 and rec["latency_ms"]["end_to_end"]["n"] == 5  # 3 + 2, pooled
         assert [r["end_to_end"]["n"] for r in rec["rounds"]] == [3, 2]
         assert rec["latency_ci_ms"]["method"] == "range over rounds"
         assert schema_errors(rec) == []
-    # alternation: A1 B1 A2 B2, and each pass is shared by both candidates
+    # alternation, every other pass reversed: A1 B1, B2 A2, and each pass is shared by both candidates
     starts = sorted(
         (r["started"], rec["candidate"]["artifact"], r["round"]) for rec in (a, b) for r in rec["rounds"]
     )
     assert [(Path(x[1]).name, x[2]) for x in starts] == [(onnx_artifact.name, 1), ("other", 1),
-                                                         (onnx_artifact.name, 2), ("other", 2)]  # fmt: skip
+                                                         ("other", 2), (onnx_artifact.name, 2)]  # fmt: skip
     assert a["rounds"][1]["pass"] == b["rounds"][1]["pass"] != a["rounds"][0]["pass"]
     first, second = a["rounds"]
     assert first["temperature_c"] == 50.0 and first["waited_s"] == 0.0
-    assert second["temperature_c"] == 51.5 and second["waited_s"] >= 0.02  # 58 and 55 were above 50 + 2
-    assert [r["temperature_c"] for r in b["rounds"]] == [50.5, 51.0]  # read before each candidate's round
+    assert second["temperature_c"] == 51.0 and second["waited_s"] == 0.0  # second in its pass
+    assert [r["temperature_c"] for r in b["rounds"]] == [50.5, 51.5]  # read before each candidate's round
+    assert b["rounds"][1]["waited_s"] >= 0.02  # first in pass 2, which waited: 58 and 55 were above 50 + 2
     assert any("cool" in m for m in logs)
     # accuracy once (first round), with its interval and the per-image sidecar next to the results file
     acc = a["accuracy"]
@@ -341,12 +348,14 @@ def test_rounds_alternate_wait_for_the_temperature_and_pool(tmp_path, onnx_artif
     assert lo <= acc["map50_95"] <= hi and acc["ci"]["resamples"] == 1000
     sidecar = out.parent / acc["per_image"]["file"]
     assert sidecar.parent.name == "r.per-image" and sidecar.is_file()
-    assert read_records(out)[0]["accuracy"]["per_image"]["path"] == str(sidecar.resolve())
+    assert read_records(out)[1]["accuracy"]["per_image"]["path"] == str(
+        sidecar.resolve()
+    )  # a, completed last
 
 
 def test_rounds_continue_after_a_kill_mid_round(tmp_path, onnx_artifact):
-    """Killed after A's second round: the rerun keeps A1, B1, A2, measures B2, A3, B3 in new passes, and the
-    records carry every round in the order they ran."""
+    """Killed in the second pass (reversed: B A): the rerun keeps what was measured, finishes that pass in its
+    order and measures the third forward (A B); the records carry every round in the order they ran."""
     import os
     import signal
     import subprocess
@@ -382,9 +391,14 @@ def test_rounds_continue_after_a_kill_mid_round(tmp_path, onnx_artifact):
         assert len(before) == sum(m["artifact"] == rec["candidate"]["artifact"] for m in kept)
     order = sorted((r["started"], Path(rec["candidate"]["artifact"]).name, r["round"]) for rec in (a, b)
                    for r in rec["rounds"])  # fmt: skip
-    # every candidate's rounds ran in order, alternating with the other's wherever both still had rounds to run
+    # every candidate's rounds ran in order, each round's pass in its order (forward, reversed, forward), the pass
+    # the kill interrupted included
     names = [n for _, n, _ in order]
-    assert names.count("other") == 3 and all(names[i] != names[i + 1] for i in range(len(names) - 1)), order
+    assert names.count("other") == 3
+    first = onnx_artifact.name
+    for k, expect in ((1, [first, "other"]), (2, ["other", first]), (3, [first, "other"])):
+        assert [n for _, n, r in order if r == k] == expect, order
+    assert all([r["order"] for r in rec["rounds"]] == ["forward", "reversed", "forward"] for rec in (a, b))
     new_passes = [r for rec in (a, b) for r in rec["rounds"] if r["pass"] not in {m["pass"] for m in kept}]
     assert len(new_passes) == 6 - len(kept)
 
@@ -392,7 +406,7 @@ def test_rounds_continue_after_a_kill_mid_round(tmp_path, onnx_artifact):
 def test_rounds_over_ssh_alternate_and_bring_the_sidecar_back(
     tmp_path, tmp_path_factory, onnx_artifact, tiny_data
 ):
-    """On a device over SSH: A B, A B, each round a fresh remote process; the device's temperature is read
+    """On a device over SSH: A B, B A, each round a fresh remote process; the device's temperature is read
     between rounds; the per-image evaluation is fetched next to the local results file."""
     from test_remote import start_sshd
 
@@ -409,9 +423,10 @@ def test_rounds_over_ssh_alternate_and_bring_the_sidecar_back(
                                [server.device()], server.opts())  # fmt: skip
     finally:
         server.kill_sessions()
-    a, b = res.records
+    by_name = {Path(r["candidate"]["artifact"]).name: r for r in res.records}
+    a, b = by_name[onnx_artifact.name], by_name["other"]
     assert a["status"] == "ok" and b["status"] == "ok", (a.get("message"), b.get("message"))
-    assert [r["position"] for r in a["rounds"]] == [1, 1] and [r["position"] for r in b["rounds"]] == [2, 2]
+    assert [r["position"] for r in a["rounds"]] == [1, 2] and [r["position"] for r in b["rounds"]] == [2, 1]
     assert [r["pass"] for r in a["rounds"]] == [r["pass"] for r in b["rounds"]]
     assert a["latency_ms"]["end_to_end"]["n"] == 4 and a["device"]["name"] == "dut"
     assert "temperature_c" in a["rounds"][1]  # read on the device (null where it has no sensor)

@@ -289,7 +289,7 @@ def _elf_machine(path: Path) -> int:
         return int.from_bytes(f.read(20)[18:20], "little")
 
 
-def test_device_setup_installs_arm64_wheels(pi, pi_setup):
+def test_device_setup_installs_arm64_wheels(pi, pi_setup, monkeypatch):
     workdir, python, output = pi_setup
     assert "✅" in output and "(aarch64, Python 3.11" in output and "glibc 2.36" in output
     assert f"--remote-python '{python}'" in output
@@ -303,11 +303,14 @@ def test_device_setup_installs_arm64_wheels(pi, pi_setup):
     assert not (site / "torch").exists() and not (site / "onnx").exists() and not (site / "nncf").exists()
     wheels = sorted(p.name for p in (workdir / "wheelhouse").rglob("*.whl"))
     assert any(w.startswith("edgeyolo-") for w in wheels) and any("aarch64" in w for w in wheels)
+    # venv is a link to the venv made by this install; nothing else of the install is left next to it.
+    assert os.readlink(workdir / "venv") == "venv.1" and _venvs(workdir) == ["venv", "venv.1"]
 
-    # Idempotent: the same wheelhouse again leaves the device alone (nothing copied, nothing installed). When
-    # edgeyolo's own files changed in between (another edit in this checkout), only its wheel is copied and
-    # installed into the same venv.
+    # Idempotent: the same wheelhouse again leaves the device alone (nothing copied, nothing installed). The
+    # rerun gets the edgeyolo wheel the device has: this checkout may be edited in between, and the update of
+    # that wheel alone is test_device_setup_updates_only_what_changed.
     own = next(w for w in marker["wheels"] if w.startswith("edgeyolo-"))
+    _pin_own_wheel(monkeypatch, workdir, own, marker["wheels"][own])
     t = time.perf_counter()
     res = CliRunner().invoke(main, ["device", "setup", "--host", pi.host, *pi.ssh_args(), "--profile", "rpi5",
                                     "--base-python", pi.python3, "--remote-workdir", str(workdir),
@@ -315,13 +318,31 @@ def test_device_setup_installs_arm64_wheels(pi, pi_setup):
     assert res.exit_code == 0, res.output
     _record_timing("device_setup_again_s", time.perf_counter() - t)
     again = json.loads((workdir / "venv" / "edgeyolo-setup.json").read_text())
-    if again["wheels"][own] == marker["wheels"][own]:
-        assert "already set up" in res.output and "copying" not in res.output, res.output
-        assert again == marker
-    else:
-        assert "copying 1 of" in res.output and "installing edgeyolo into" in res.output, res.output
-        assert "making" not in res.output and {k: v for k, v in again["wheels"].items() if k != own} == {
-            k: v for k, v in marker["wheels"].items() if k != own}  # fmt: skip
+    assert "already set up" in res.output and "copying" not in res.output, res.output
+    assert again == marker and os.readlink(workdir / "venv") == "venv.1"
+
+
+def _venvs(workdir: Path) -> list[str]:
+    """The venv link and the venv folders in a device's work folder."""
+    return sorted(p.name for p in workdir.iterdir() if p.name == "venv" or p.name.startswith("venv."))
+
+
+def _pin_own_wheel(monkeypatch, workdir: Path, name: str, sha: str) -> None:
+    """This process's device setup builds no edgeyolo wheel: it takes the one already on the device (the device
+    is this machine's filesystem), the bytes its venv was installed from."""
+    import hashlib
+
+    import edgeyolo.device.wheelhouse as wh
+
+    installed = next((workdir / "wheelhouse").rglob(name))
+    assert hashlib.sha256(installed.read_bytes()).hexdigest() == sha
+
+    def same(dest: Path) -> Path:
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(installed, dest / name)
+        return dest / name
+
+    monkeypatch.setattr(wh, "build_own_wheel", same)
 
 
 def test_wheelhouse_is_reused_without_an_index(pi_setup, monkeypatch):
@@ -357,6 +378,122 @@ def test_device_setup_updates_only_what_changed(pi, pi_setup):
     )
     assert numpy_before.is_dir()  # the rest of the venv stayed as it was
     assert json.loads(path.read_text())["wheels"][own] != "0" * 64
+
+
+def _pi_device(pi, workdir: Path) -> Device:
+    return Device("pi", Host(pi.user, "127.0.0.1", pi.server.port), key_file=pi.server.key, python=pi.python3,
+                  workdir=str(workdir))  # fmt: skip
+
+
+def _agent_info(python: Path) -> dict:
+    """The benchmark agent's info from the device's venv Python, started as bench starts it (through the link)."""
+    r = subprocess.run([str(python), "-m", "edgeyolo.bench.agent", "info"], capture_output=True, text=True,
+                       timeout=600)  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def _working(workdir: Path, python: Path, link: str, marker: str) -> None:
+    """The venv the device had: the same link, marker and folders, and its edgeyolo and runtimes still import."""
+    from edgeyolo._version import __version__
+
+    assert os.readlink(workdir / "venv") == link and _venvs(workdir) == ["venv", link]
+    assert (workdir / "venv" / "edgeyolo-setup.json").read_text() == marker
+    info = _agent_info(python)
+    assert info["edgeyolo"] == __version__ and info["executable"] == str(python)
+    assert all(info["runtimes"][r] for r in json.loads(marker)["runtimes"]), info
+
+
+def test_failed_install_leaves_the_working_venv(pi, pi_setup, monkeypatch):
+    """A fresh install whose pip fails (here: a wheelhouse without numpy, which edgeyolo needs) goes into a new
+    folder: the device keeps the venv it had, working, and the new folder is removed."""
+    import edgeyolo.device.setup as setup
+
+    workdir, python, _ = pi_setup
+    link, marker = os.readlink(workdir / "venv"), (workdir / "venv" / "edgeyolo-setup.json").read_text()
+    m = json.loads(marker)
+    _no_index(monkeypatch)
+    _pin_own_wheel(
+        monkeypatch, workdir, *next((w, h) for w, h in m["wheels"].items() if w.startswith("edgeyolo-"))
+    )
+    wheels = build_wheelhouse(DevicePlatform("aarch64", m["python"], "cpython", ("glibc", "2.36")), m["runtimes"],
+                              WHEELHOUSE)  # fmt: skip
+    monkeypatch.setattr(
+        setup, "build_wheelhouse", lambda *a, **k: {n: w for n, w in wheels.items() if n != "numpy"}
+    )
+    with pytest.raises(SetupError, match="pip install failed: ERROR: In --require-hashes mode"):
+        setup_device(SetupConfig(_pi_device(pi, workdir), profile=load_profile("rpi5"), base_python=pi.python3,
+                                 wheelhouse=WHEELHOUSE), RemoteOptions(known_hosts=pi.server.known_hosts))  # fmt: skip
+    _working(workdir, python, link, marker)
+
+
+def test_timed_out_install_is_stopped_on_the_device(pi, pi_setup, monkeypatch):
+    """A fresh install past its time limit: pip's whole process group is ended on the device (nothing of it
+    runs on), the new folder is removed, and the venv the device had still works."""
+    from test_remote import _processes_with
+
+    import edgeyolo.device.setup as setup
+
+    workdir, python, _ = pi_setup
+    link, marker = os.readlink(workdir / "venv"), (workdir / "venv" / "edgeyolo-setup.json").read_text()
+    m = json.loads(marker)
+    _no_index(monkeypatch)
+    _pin_own_wheel(
+        monkeypatch, workdir, *next((w, h) for w, h in m["wheels"].items() if w.startswith("edgeyolo-"))
+    )
+    monkeypatch.setattr(
+        setup, "_read_marker", lambda s, path: None
+    )  # as if the venv were another: a fresh one
+    monkeypatch.setattr(setup, "INSTALL_TIMEOUT_S", 4.0)  # pip of 30-odd wheels takes ~20 s under emulation
+    started = time.monotonic()
+    with pytest.raises(SetupError, match="pip install did not finish within 4 s; stopped it there"):
+        setup_device(SetupConfig(_pi_device(pi, workdir), profile=load_profile("rpi5"), base_python=pi.python3,
+                                 wheelhouse=WHEELHOUSE), RemoteOptions(known_hosts=pi.server.known_hosts))  # fmt: skip
+    assert time.monotonic() - started < 4.0 + setup.GRACE_S  # the agent stopped it, not this side's grace
+    token = str(workdir / "wheelhouse")  # in the command lines of pip and of the agent that ran it
+    deadline = time.monotonic() + 15  # SIGTERM reaches pip under qemu-user within a moment
+    while _processes_with(token) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_with(token) == []
+    _working(workdir, python, link, marker)
+
+
+def test_venv_link_switch_and_an_older_real_venv(tmp_path):
+    """The link switch on the device, run here: an older edgeyolo's venv (a real folder) and leftovers of an
+    interrupted install are cleared; a venv used through the link runs in its folder (Python finds pyvenv.cfg
+    next to the folder it was started from), its console scripts keep working."""
+    from edgeyolo.device.setup import _PREPARE, _SWITCH
+
+    def py(code: str, *args: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True
+        ).stdout
+
+    link = tmp_path / "venv"
+    (link / "bin").mkdir(parents=True)  # made by an older edgeyolo: a real folder
+    (tmp_path / "venv.3").mkdir()  # an install that was interrupted
+    (tmp_path / "venv.link").symlink_to("venv.3")  # a switch that was interrupted
+    (tmp_path / "venv-notes").mkdir()  # not ours: left alone
+    new = json.loads(py(_PREPARE, str(link)))["new"]
+    assert new == str(tmp_path / "venv.4") and _venvs(tmp_path) == ["venv"]
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", new], check=True)
+    py(_SWITCH, str(link), new)
+    assert os.readlink(link) == "venv.4" and _venvs(tmp_path) == ["venv", "venv.4"]
+    assert (tmp_path / "venv-notes").is_dir()
+    prefix = subprocess.run([str(link / "bin" / "python"), "-c", "import sys; print(sys.prefix, sys.base_prefix)"],
+                            capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    assert prefix[0] == str(link) and prefix[1] != prefix[0]  # the venv, through the link
+    (Path(new) / "bin" / "hello").write_text(f"#!{new}/bin/python\nprint('hi')\n")  # as pip writes scripts
+    (Path(new) / "bin" / "hello").chmod(0o755)
+    assert subprocess.run([str(link / "bin" / "hello")], capture_output=True, text=True).stdout == "hi\n"
+    again = json.loads(py(_PREPARE, str(link)))["new"]
+    assert again == str(tmp_path / "venv.5") and _venvs(tmp_path) == [
+        "venv",
+        "venv.4",
+    ]  # the one in use stays
+    Path(again).mkdir()
+    py(_SWITCH, str(link), again)
+    assert os.readlink(link) == "venv.5" and _venvs(tmp_path) == ["venv", "venv.5"]
 
 
 @pytest.fixture(scope="module")

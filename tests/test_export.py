@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from dataclasses import replace
 
 import cv2
 import pytest
@@ -205,11 +206,7 @@ def test_predict_missing_artifact(tmp_path, tiny_data):
 
 
 @pytest.mark.gpu
-def test_tensorrt_round_trip(tmp_path, tiny_weights, tiny_data):
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA GPU: TensorRT engines are built and run on an NVIDIA GPU")
-    pytest.importorskip("tensorrt", reason="TensorRT is not installed (pip install 'edgeyolo[tensorrt]')")
+def test_tensorrt_round_trip(tmp_path, tiny_weights, tiny_data, tensorrt):
     r = export(ExportConfig(profile=load_profile("jetson-orin-nano"), weights=tiny_weights, out=tmp_path,
                             imgsz=(TINY,), targets=(TargetSpec("tensorrt", "fp16", "tensorrt"),), data=tiny_data))  # fmt: skip
     item = r.items[0]
@@ -293,6 +290,12 @@ def test_onnx_int8_from_an_older_quantization_is_exported_again(tmp_path, tiny_w
     again = export(cfg).items[0]
     assert again.status == "ok" and not again.reused
     assert "quantization" in json.loads(manifest.read_text())["calibration"]
+    assert json.loads(manifest.read_text())["calibration"]["fraction"] == 1.0
+    half = export(replace(cfg, calibration_fraction=0.5)).items[0]  # another calibration: exported again
+    assert half.status == "ok" and not half.reused, half.reason
+    assert {k: json.loads(manifest.read_text())["calibration"][k] for k in ("images", "fraction")} == {
+        "images": 4, "fraction": 0.5}  # fmt: skip
+    assert export(replace(cfg, calibration_fraction=0.5)).items[0].reused
 
 
 def test_manifest_names_the_training_size(tmp_path, onnx_artifact):
@@ -310,3 +313,169 @@ def test_manifest_names_the_training_size(tmp_path, onnx_artifact):
     manifest["source_weights"]["path"] = str(tmp_path / "elsewhere" / "weights" / "best.pt")  # no run here
     (copy / "manifest.json").write_text(json.dumps(manifest))
     assert training_imgsz(copy) == TINY
+
+
+# ------------------------------------------------------------------------ reuse: only what the same settings make
+def _decide(art, tiny_weights, data=None, **kw):
+    """The reuse decision for ``art`` against an FP32 ONNX export of the tiny weights at 128 px with ``kw``."""
+    from edgeyolo._io import sha256_file
+    from edgeyolo.export.reuse import decide
+    from edgeyolo.shapes import Shape
+
+    args = dict(weights_sha=sha256_file(tiny_weights), shape=Shape(TINY, TINY), rows=300, calibration=None,
+                target=TargetSpec("onnx", "fp32", "onnxruntime"), data=data, parity_images=16, allow_degraded=False)  # fmt: skip
+    return decide(art, **{**args, **kw})
+
+
+def _edit_manifest(art, **fields):
+    path = art / "manifest.json"
+    m = json.loads(path.read_text())
+    for k, v in fields.items():
+        if v is None:
+            m.pop(k, None)
+        else:
+            m[k] = v
+    path.write_text(json.dumps(m))
+    return m
+
+
+@pytest.fixture
+def kept(tmp_path, onnx_artifact):
+    """A copy of the session's FP32 ONNX artifact (exported with the tiny data: parity on record)."""
+    art = tmp_path / onnx_artifact.name
+    shutil.copytree(onnx_artifact, art)
+    return art
+
+
+def test_reuse_same_settings_keeps_the_artifact(kept, tiny_weights, tiny_data):
+    from edgeyolo.shapes import Shape
+
+    r = _decide(kept, tiny_weights, data=tiny_data)
+    assert r.keep and not r.check_parity and r.warnings == (), r
+    assert _decide(kept, tiny_weights).keep  # no data now: the parity on record stays
+    assert not _decide(kept, tiny_weights, weights_sha="0" * 64).keep  # other weights
+    assert not _decide(kept, tiny_weights, shape=Shape(96, TINY)).keep  # another input shape
+    assert not _decide(kept, tiny_weights, target=TargetSpec("onnx", "fp16", "onnxruntime")).keep
+    assert not _decide(kept, tiny_weights, rows=100).keep  # another --max-det
+
+
+def test_reuse_of_an_old_square_manifest(kept, tiny_weights):
+    """Manifests from before camera shapes store imgsz as an int: a square input."""
+    from edgeyolo.shapes import Shape
+
+    _edit_manifest(kept, imgsz=TINY)
+    assert _decide(kept, tiny_weights).keep
+    assert not _decide(kept, tiny_weights, shape=Shape(96, TINY)).keep
+
+
+def test_reuse_of_a_failed_parity_needs_allow_degraded(kept, tiny_weights, tiny_data):
+    m = json.loads((kept / "manifest.json").read_text())
+    _edit_manifest(kept, parity={**m["parity"], "status": "failed", "reason": "FP32 artifact disagrees"})
+    no = _decide(kept, tiny_weights, data=tiny_data)
+    assert not no.keep and "parity check failed" in no.why
+    alone = _decide(kept, tiny_weights)  # without data the new export goes unchecked: said
+    assert not alone.keep and any("failed its parity check" in w for w in alone.warnings)
+    yes = _decide(kept, tiny_weights, data=tiny_data, allow_degraded=True)
+    assert yes.keep and not yes.check_parity and any("parity failed" in w for w in yes.warnings)
+
+
+def test_reuse_with_new_data_runs_the_parity_check(kept, tiny_weights, tiny_data, tmp_path):
+    """An artifact exported without data (no parity), or checked on other data, is checked on the data given."""
+    m = json.loads((kept / "manifest.json").read_text())
+    _edit_manifest(kept, parity=None)
+    r = _decide(kept, tiny_weights, data=tiny_data)
+    assert r.keep and r.check_parity
+    assert _decide(kept, tiny_weights).keep and not _decide(kept, tiny_weights).check_parity
+    _edit_manifest(kept, parity={**m["parity"], "dataset": str(tmp_path / "other.yaml")})
+    assert _decide(kept, tiny_weights, data=tiny_data).check_parity
+    _edit_manifest(kept, parity=m["parity"])
+    assert _decide(kept, tiny_weights, data=tiny_data, parity_images=4).check_parity  # another image count
+    assert not _decide(kept, tiny_weights, data=tiny_data).check_parity
+
+
+def test_reuse_of_int8_needs_the_same_calibration(kept, tiny_weights, tiny_data, tmp_path):
+    from edgeyolo.export.onnx_int8 import SETTINGS
+    from edgeyolo.export.reuse import calibration_block
+
+    int8 = TargetSpec("onnx", "int8", "onnxruntime")
+    want = calibration_block(tiny_data, 8, 1.0)
+    _edit_manifest(kept, precision="int8", calibration={**want, "quantization": SETTINGS})
+    assert _decide(kept, tiny_weights, data=tiny_data, target=int8, calibration=want).keep
+    for other in (calibration_block(tiny_data, 4, 0.5), calibration_block(tmp_path / "d.yaml", 8, 1.0),
+                  {**want, "fraction": 0.99}):  # fmt: skip
+        r = _decide(kept, tiny_weights, data=tiny_data, target=int8, calibration=other)
+        assert not r.keep and "calibration" in r.why, other
+    old = {
+        k: v for k, v in want.items() if k != "fraction"
+    }  # a manifest from before the fraction was recorded
+    _edit_manifest(kept, calibration={**old, "quantization": SETTINGS})
+    assert _decide(kept, tiny_weights, data=tiny_data, target=int8, calibration=want).keep
+    _edit_manifest(kept, calibration=old)  # quantized by another version's settings
+    assert not _decide(kept, tiny_weights, data=tiny_data, target=int8, calibration=want).keep
+
+
+def _fp32_cfg(tmp_path, tiny_weights, **kw):
+    return ExportConfig(profile=load_profile("x86-cpu"), weights=tiny_weights, out=tmp_path, imgsz=(TINY,),
+                        targets=(TargetSpec("onnx", "fp32", "onnxruntime"),), **kw)  # fmt: skip
+
+
+def test_export_after_a_degraded_keep_exports_again_without_the_flag(
+    tmp_path, tiny_weights, tiny_data, monkeypatch
+):
+    """A failed-parity artifact kept with --allow-degraded is reused only with --allow-degraded; without it the
+    target is exported and checked again."""
+    import edgeyolo.export as ex
+
+    real, calls = ex.check_parity, []
+
+    def failing(cfg, dest, imgsz):
+        calls.append(dest)
+        report = {
+            **real(cfg, dest, imgsz),
+            "status": "failed",
+            "reason": "FP32 artifact disagrees (simulated)",
+        }
+        m = json.loads((dest / "manifest.json").read_text())
+        (dest / "manifest.json").write_text(json.dumps({**m, "parity": report}))
+        return report
+
+    monkeypatch.setattr(ex, "check_parity", failing)
+    kept = export(_fp32_cfg(tmp_path, tiny_weights, data=tiny_data, allow_degraded=True)).items[0]
+    assert kept.status == "ok" and not kept.reused and len(calls) == 1
+    again = export(_fp32_cfg(tmp_path, tiny_weights, data=tiny_data, allow_degraded=True)).items[0]
+    assert again.status == "ok" and again.reused and len(calls) == 1
+    assert any("parity failed" in w for w in again.warnings)
+    monkeypatch.setattr(ex, "check_parity", real)
+    fresh = export(_fp32_cfg(tmp_path, tiny_weights, data=tiny_data)).items[0]
+    assert fresh.status == "ok" and not fresh.reused, fresh.reason
+    assert load_artifact(fresh.artifact).manifest["parity"]["status"] == "ok"
+
+
+def test_export_with_another_max_det_exports_again(tmp_path, tiny_weights):
+    first = export(_fp32_cfg(tmp_path, tiny_weights)).items[0]
+    assert first.status == "ok" and load_artifact(first.artifact).manifest["output"]["shape"] == [1, 300, 6]
+    fewer = export(_fp32_cfg(tmp_path, tiny_weights, max_det=100)).items[0]
+    assert fewer.status == "ok" and not fewer.reused
+    m = load_artifact(fewer.artifact).manifest
+    assert m["max_det"] == 100 and m["output"]["shape"] == [1, 100, 6]
+    assert export(_fp32_cfg(tmp_path, tiny_weights, max_det=100)).items[0].reused
+
+
+def test_export_with_data_checks_an_artifact_made_without(tmp_path, tiny_weights, tiny_data, monkeypatch):
+    """Exported without data (no parity), then with data: the files are kept and the parity check runs, once."""
+    import edgeyolo.export as ex
+
+    real, calls = ex.check_parity, []
+    monkeypatch.setattr(ex, "check_parity", lambda *a: calls.append(a) or real(*a))
+    first = export(_fp32_cfg(tmp_path, tiny_weights)).items[0]
+    before = load_artifact(first.artifact).manifest
+    assert first.status == "ok" and "parity" not in before and calls == []
+    checked = export(_fp32_cfg(tmp_path, tiny_weights, data=tiny_data)).items[0]
+    assert checked.status == "ok" and checked.reused and len(calls) == 1, checked.reason
+    after = load_artifact(checked.artifact).manifest
+    assert after["sha256"] == before["sha256"] and after["created"] == before["created"]  # the same export
+    assert after["parity"]["status"] == "ok" and after["parity"]["dataset"] == str(tiny_data.resolve())
+    again = export(_fp32_cfg(tmp_path, tiny_weights, data=tiny_data)).items[0]
+    assert again.reused and len(calls) == 1  # checked on this data already
+    other = export(_fp32_cfg(tmp_path, tiny_weights, data=tiny_data, parity_images=4)).items[0]
+    assert other.reused and len(calls) == 2 and load_artifact(other.artifact).manifest["parity"]["limit"] == 4

@@ -2,7 +2,8 @@
 
 Such a checkpoint stores ``head.end2end = False`` (the library's default ``nms=None`` path) although its head
 has the one-to-one branches; edgeyolo decides from the branches, so export, bench, predict and the sweep
-accept it, and its NMS-free artifact is the library's own ``nms=False`` export.
+accept it, and its NMS-free artifact is the library's own ``nms=False`` export (ONNX), or the same one-to-one
+head with the top-k outside the graph (NCNN, which the library would export as the one-to-many head).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 from _profiles import onnx_profile
 
 from edgeyolo.errors import ConfigError
-from edgeyolo.profiles import load_profile
+from edgeyolo.profiles import TargetSpec, load_profile
 
 SIZE = 64
 
@@ -111,3 +112,56 @@ def test_a_head_without_the_one_to_one_branch_is_refused_naming_it(tmp_path, pla
                                           r"\(one2one_cv2, one2one_cv3 missing\)"):  # fmt: skip
         export(ExportConfig(profile=load_profile("x86-cpu"), weights=o2m, out=tmp_path / "a", imgsz=(SIZE,)))
     assert not (tmp_path / "a").exists()
+
+
+def test_ncnn_export_of_a_plain_checkpoint_keeps_the_one_to_one_contract(tmp_path, plain_weights, tiny_data):
+    """NCNN FP32 of the stored-``end2end=False`` checkpoint: the one-to-one head (not the library's one-to-many
+    NCNN model), ``[1, max_det, 6]`` out of the runtime, the same rows as the library's ``nms=False`` ONNX export
+    of the same weights, and the same detections as the PyTorch NMS-free head on the val images."""
+    import cv2
+
+    from edgeyolo._backend.predict import predict_torch
+    from edgeyolo.data.yolo import load_dataset, load_split
+    from edgeyolo.export import ExportConfig, export
+    from edgeyolo.export.parity import compare_detections
+    from edgeyolo.runtime import load_artifact, load_runtime
+
+    r = export(ExportConfig(profile=load_profile("rpi5"), weights=plain_weights, out=tmp_path / "a", imgsz=(SIZE,),
+                            targets=(TargetSpec("ncnn", "fp32", "ncnn"),), data=tiny_data))  # fmt: skip
+    (item,) = r.items
+    assert item.status == "ok", item.reason
+    m = load_artifact(item.artifact).manifest
+    anchors = 8 * 8 + 4 * 4 + 2 * 2  # strides 8, 16, 32 at 64 px: fewer than max_det 300, so all of them
+    nc = len(m["names"])
+    assert m["format"] == "ncnn" and m["precision"] == "fp32" and m["end2end"] is True
+    assert m["output"]["shape"] == [1, anchors, 6] and m["output"]["graph_shape"] == [1, 4 + nc, anchors]
+    assert m["parity"]["status"] == "ok" and m["parity"]["match_rate"] >= 0.95, m["parity"]
+    layers = {ln.split()[0] for ln in (item.artifact / "model.ncnn.param").read_text().splitlines()[2:]}
+    assert not layers & {"TopK", "NonMaxSuppression"}, layers  # the top-k is edgeyolo's numpy postprocess
+
+    from edgeyolo._backend.env import import_ultralytics
+
+    import_ultralytics()
+    import onnxruntime as ort
+    from ultralytics import YOLO
+
+    rt = load_runtime(item.artifact, threads=1)
+    ref = Path(YOLO(str(plain_weights)).export(format="onnx", imgsz=SIZE, nms=False, batch=1, device="cpu"))
+    theirs = ort.InferenceSession(str(ref), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).random((1, 3, SIZE, SIZE), dtype=np.float32)
+    a = np.asarray(rt.infer(x))
+    b = theirs.run(None, {theirs.get_inputs()[0].name: x})[0]
+    assert a.shape == b.shape == (1, anchors, 6)
+    np.testing.assert_allclose(np.sort(a[0, :, 4]), np.sort(b[0, :, 4]), atol=1e-4)
+    # Row for row up to the order of (nearly) tied scores: the same box (input pixels), score and class.
+    same = (
+        (np.abs(a[0, :, None, :4] - b[0, None, :, :4]) < 1e-2).all(-1)
+        & (np.abs(a[0, :, None, 4] - b[0, None, :, 4]) < 1e-4)
+        & (a[0, :, None, 5] == b[0, None, :, 5])
+    )
+    assert same.any(1).all() and same.any(0).all(), (a[0][~same.any(1)], b[0][~same.any(0)])
+
+    images = [cv2.imread(str(i.path)) for i in load_split(load_dataset(tiny_data), "val")]
+    reference = predict_torch(plain_weights, images, imgsz=SIZE, conf=0.001)
+    p = compare_detections(reference, [rt.predict(im, conf=0.001) for im in images])
+    assert p.reference > 0 and p.match_rate >= 0.95 and p.min_iou > 0.98 and p.max_score_diff < 1e-3, p

@@ -57,6 +57,9 @@ def test_profile_from_path(tmp_path):
         ({"bench": {"iterations": 0}}, "bench.iterations"),
         ({"bench": {"warmups": 3}}, "warmups"),
         ({"power": {"source": "multimeter"}}, "multimeter"),
+        ({"map_tie_margin": -0.001}, "map_tie_margin"),
+        ({"map_tie_margin": 2}, "map_tie_margin"),
+        ({"map_tie_margin": "small"}, "map_tie_margin"),
     ],
 )
 def test_bad_profiles_name_the_key(change, named):
@@ -64,6 +67,15 @@ def test_bad_profiles_name_the_key(change, named):
     data = {k: v for k, v in data.items() if v is not None}
     with pytest.raises(ConfigError, match=named):
         parse_profile(data, "mine.yaml")
+
+
+def test_the_tie_margin_is_optional_with_the_select_default():
+    """map_tie_margin: a mAP50-95 difference whose whole paired interval is within it is a tie (select)."""
+    from edgeyolo.select.types import DEFAULT_MAP_TIE_MARGIN
+
+    assert parse_profile(GOOD).map_tie_margin == DEFAULT_MAP_TIE_MARGIN == 0.001
+    assert parse_profile({**GOOD, "map_tie_margin": 0}).map_tie_margin == 0.0
+    assert parse_profile({**GOOD, "map_tie_margin": 0.005}).to_dict()["map_tie_margin"] == 0.005
 
 
 @pytest.mark.parametrize("missing", ["imgsz", "targets", "latency_budget_ms"])

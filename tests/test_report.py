@@ -269,8 +269,10 @@ def test_report_shows_intervals_ties_in_words_and_deploy_sizes(tmp_path):
         return with_per_image(rec, tmp_path, items, sizes, dets)
 
     own = make("onnx", 20.0, 64, "/art")  # trained at 64
-    tied = make("openvino", 15.0, 64, "/art", miss_images=2, miss_share=0.5)
-    bigger = make("onnx", 21.0, 96, "/art/trained96", miss_images=1, miss_share=0.5)  # trained at 96
+    tied = make(
+        "openvino", 15.0, 64, "/art", seed=5
+    )  # as good, with other noise: 0 strictly inside the interval
+    bigger = make("onnx", 21.0, 96, "/art/trained96", seed=6)  # trained at 96
     r = report([own, tied, bigger], tmp_path / "rep")
     md = r.files["markdown"].read_text()
     assert re.search(r"\| yolo26n-64-onnx-fp32 \| 0\.\d{3} ± 0\.0\d\d \|", md), md
@@ -318,8 +320,8 @@ def test_report_compares_camera_shapes_with_their_square_twins(tmp_path):
         )
 
     sq32, sq8 = make("fp32", 30.0), make("int8", 15.9)
-    cam32 = make("fp32", 16.5, CAM, NOTE, miss_images=2, miss_share=0.5)
-    cam8 = make("int8", 8.4, CAM, NOTE, miss_images=2, miss_share=0.5)
+    cam32 = make("fp32", 16.5, CAM, NOTE, seed=5)  # as good, with other noise: 0 strictly inside the interval
+    cam8 = make("int8", 8.4, CAM, NOTE, seed=5)
     from480 = make("fp32", 17.0, CAM, NOTE, train=480, root="/t480", miss_images=3, miss_share=0.5)
     r = report([sq32, sq8, cam32, cam8, from480], tmp_path / "rep")
     sel = r.selection
@@ -399,3 +401,98 @@ def test_records_without_a_shape_report_as_before(tmp_path):
     assert a.files["csv"].read_text() == b.files["csv"].read_text()
     ja, jb = (json.loads(x.files["json"].read_text()) for x in (a, b))
     assert ja["selection"] == jb["selection"] and ja["camera_shapes"] == jb["camera_shapes"] == []
+
+
+# ------------------------------------------------------------------------------ the intervals on the scatter
+BAR = re.compile(r'<g id="(map|latency)-ci-(\d+)">\s*<path d="M ([\d.]+) ([\d.]+)\s*L ([\d.]+) ([\d.]+)')
+
+
+def _interval_points():
+    from edgeyolo.report.plots import Point
+
+    # Two candidates 0.005 apart whose ±0.05 intervals overlap, and one measured without intervals.
+    return [
+        Point("a", 10.0, 0.265, "onnx/fp32", 320, map_ci=(0.215, 0.315), latency_ci=(9.0, 11.5)),
+        Point(
+            "b", 12.0, 0.270, "onnx/int8", 320, camera=True, map_ci=(0.220, 0.320), latency_ci=(11.0, 13.0)
+        ),
+        Point("c", 14.0, 0.255, "ncnn/fp32", 320),
+    ]
+
+
+def _bars(svg: str) -> dict[tuple[str, int], tuple[float, float, float, float]]:
+    """The error bars in a scatter's SVG: (map|latency, point index) -> the segment's x1, y1, x2, y2 (pixels)."""
+    return {(m[0], int(m[1])): tuple(float(v) for v in m[2:]) for m in BAR.findall(svg)}
+
+
+def _without_ci(p):
+    """The point without its intervals."""
+    from dataclasses import replace
+
+    return replace(p, map_ci=None, latency_ci=None)
+
+
+def test_scatter_draws_each_interval_as_an_error_bar():
+    from edgeyolo.report.plots import scatter_svg
+
+    pts = _interval_points()
+    svg = scatter_svg(pts, metric="p90")
+    bars = _bars(svg)
+    # One vertical bar (mAP) and one horizontal bar (latency) per point that has intervals; none for "c".
+    assert set(bars) == {("map", 0), ("map", 1), ("latency", 0), ("latency", 1)}
+    for i in (0, 1):
+        x1, y1, x2, y2 = bars["map", i]
+        assert x1 == x2 and abs(y1 - y2) > 50  # vertical, and long: ±0.05 on a plot of ~0.1 mAP
+        x1, y1, x2, y2 = bars["latency", i]
+        assert y1 == y2 and x1 != x2
+    # Equal mAP intervals (0.1 wide) are equally long; the latency bars are as long as their intervals.
+    map_len = [abs(bars["map", i][1] - bars["map", i][3]) for i in (0, 1)]
+    assert map_len[0] == pytest.approx(map_len[1], rel=1e-6)
+    lat_len = [abs(bars["latency", i][0] - bars["latency", i][2]) for i in (0, 1)]
+    assert lat_len[0] / lat_len[1] == pytest.approx(2.5 / 2.0, rel=1e-6)
+    assert "bars: mAP 95% CI, latency range" in svg  # the legend says what they are
+    assert "fill: #ffffff" in svg  # the camera-shaped point is still hollow
+    plain = [_without_ci(p) for p in pts]
+    without = scatter_svg(plain, metric="p90")
+    assert _bars(without) == {} and "-ci-" not in without and "bars: mAP" not in without
+
+
+def test_scatter_axes_include_the_intervals():
+    """The axes span every interval's ends (not only the points, which would make 0.005 look decisive)."""
+    import matplotlib
+
+    from edgeyolo.report.plots import RC, scatter_figure
+
+    pts = _interval_points()
+    with matplotlib.rc_context(RC):
+        ax = scatter_figure(pts, metric="p90").axes[0]
+        (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+        assert y0 <= 0.215 and y1 >= 0.320 and x0 <= 9.0 and x1 >= 13.0
+        p0, p1 = scatter_figure([_without_ci(p) for p in pts], metric="p90").axes[0].get_ylim()
+        assert p0 > 0.215 and p1 < 0.320  # points alone: a narrower axis, which the intervals widen
+
+
+def test_scatter_svg_is_reproducible():
+    from edgeyolo.report.plots import scatter_svg
+
+    pts = _interval_points()
+    assert scatter_svg(pts, metric="p90") == scatter_svg(pts, metric="p90")
+
+
+def test_report_scatter_shows_each_records_intervals(tmp_path):
+    """From the records to the page: each candidate's bootstrap interval and latency range are drawn."""
+    records = sweep()
+    ok = [r for r in records if r["status"] == "ok"]
+    for r in ok:
+        m, p90 = r["accuracy"]["map50_95"], r["latency_ms"]["end_to_end"]["p90"]
+        r["accuracy"]["ci"] = {"map50_95": [round(m - 0.05, 5), round(m + 0.05, 5)],
+                               "map50": [0.0, 1.0], "resamples": 1000, "seed": 0, "confidence": 0.95}  # fmt: skip
+        r["latency_ci_ms"] = {"method": "range over rounds", "end_to_end": {"p90": [p90 * 0.95, p90 * 1.1]}}
+    from edgeyolo.bench.store import schema_errors
+
+    assert all(schema_errors(r) == [] for r in ok)
+    page = report(records, tmp_path / "report", budget_ms=31).files["html"].read_text()
+    bars = _bars(page)
+    assert {k for k, _ in bars} == {"map", "latency"}
+    assert sum(k == "map" for k, _ in bars) == sum(k == "latency" for k, _ in bars) == len(ok)
+    assert "-ci-" not in report(sweep(), tmp_path / "plain", budget_ms=31).files["html"].read_text()

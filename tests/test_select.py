@@ -333,32 +333,99 @@ def measured(tmp_path_factory):
     return make
 
 
-def test_a_tie_is_decided_by_the_paired_interval_not_a_fixed_margin(measured):
-    """B misses boxes on 2 of the 40 images: its mAP is lower by far more than 0.001, but resamples without those
-    images (about 13% of them) show no difference at all, so the paired interval contains 0 and the faster B
-    wins. C misses half the boxes everywhere: clearly worse, never tied, although it is the fastest."""
+def test_a_candidate_worse_on_some_images_and_better_on_none_is_not_tied(measured):
+    """B misses boxes on 2 of the 40 images and matches A everywhere else: the resamples that leave both images
+    out (about 13% of them) show no difference, so the paired interval of B - A ends exactly at 0. B is never
+    better: not a tie, however faster it is (the old rule, 0 within the interval boundary included, tied it).
+    C misses half the boxes everywhere: clearly worse. A wins, and the reason says why B is no tie."""
+    from edgeyolo.select import tied
+
     a = measured("n", "onnx", "fp32", 30.0)
     b = measured("n", "openvino", "fp32", 20.0, miss_images=2, miss_share=0.5)
     c = measured("s", "onnx", "fp32", 10.0, miss_share=0.5)
-    assert a["accuracy"]["map50_95"] - b["accuracy"]["map50_95"] > 0.005  # not a tie by the old fixed 0.001
+    assert a["accuracy"]["map50_95"] - b["accuracy"]["map50_95"] > 0.005
     sel = select([a, b, c])
     by = {x.name: x for x in sel.candidates}
-    assert sel.selected.name == "n-320-openvino-fp32", sel.reason
-    lo, hi = by["n-320-openvino-fp32"].rival_ci  # B minus its rival A
-    assert lo < 0 <= hi == 0.0
-    assert "tied on accuracy" in sel.reason and "contains 0" in sel.reason
-    lo, hi = by["s-320-onnx-fp32"].rival_ci  # C minus the selected B: clearly below
+    assert sel.selected.name == "n-320-onnx-fp32", sel.reason
+    b_lo, b_hi = by["n-320-openvino-fp32"].rival_ci  # B minus A: below 0 or at it, never above
+    assert b_lo < 0 and b_hi == 0.0
+    assert not tied(by["n-320-onnx-fp32"], by["n-320-openvino-fp32"])
+    assert by["n-320-openvino-fp32"].rival_tied is False and by["n-320-onnx-fp32"].rival_tied is False
+    assert "scores +0.0" in sel.reason and "reaches 0 only at its end: not a tie" in sel.reason
+    assert "a difference the val split resolves" in sel.reason
+    lo, hi = by["s-320-onnx-fp32"].rival_ci  # C minus the selected A: clearly below
     assert hi < 0
     assert sel.bootstrap == {"resamples": 1000, "seed": 0, "confidence": 0.95, "images": 40}
     assert "paired 95% bootstrap intervals over the 40 val images" in sel.rule
+    assert (
+        "0 lies strictly inside the interval" in sel.rule
+        and "within ±0.001 mAP50-95 (map_tie_margin)" in sel.rule
+    )
     assert not any("paired" in n for n in sel.notes)  # every record has its per-image data
-    # without per-image data (older records) the same figures fall back to the fixed tie: A wins on mAP
+    # a margin wider than B's whole interval makes its loss a tie: the faster B wins, and the reason says why
+    wide = select([a, b, c], map_tie_margin=round(-b_lo + 0.001, 4))
+    assert wide.selected.name == "n-320-openvino-fp32" and "is within the tie margin of ±0.0" in wide.reason
+    assert f"within ±{round(-b_lo + 0.001, 4):g} mAP50-95 (map_tie_margin)" in wide.rule
+    # without per-image data (older records) the point difference is read the same way: A wins on mAP
     old = [json.loads(json.dumps(r)) for r in (a, b, c)]
     for r in old:
         del r["accuracy"]["per_image"], r["accuracy"]["ci"]
     fallback = select(old)
     assert fallback.selected.name == "n-320-onnx-fp32" and "older edgeyolo" in " ".join(fallback.notes)
     assert f"within {0.001:g} counts as a tie" in fallback.rule
+
+
+def test_identical_detections_are_tied_at_any_margin(measured):
+    """Two runtimes giving the very same detections: the paired interval is exactly 0, a tie even with a margin
+    of 0, and the faster one wins."""
+    a = measured("n", "onnx", "fp32", 30.0)
+    b = measured("n", "openvino", "fp32", 20.0)
+    for margin in (None, 0.0):
+        sel = select([a, b], map_tie_margin=margin)
+        assert sel.selected.name == "n-320-openvino-fp32", sel.reason
+        assert sel.selected.rival_ci == (0.0, 0.0)
+        assert "is tied on accuracy" in sel.reason and "is within the tie margin of ±" in sel.reason
+
+
+def test_noise_around_a_zero_difference_is_tied(measured):
+    """B's detections are drawn like A's with other noise (another seed: a true difference of 0): better on some
+    images, worse on others, 0 strictly inside the paired interval, so the faster B wins."""
+    a = measured("n", "onnx", "fp32", 30.0)
+    b = measured("n", "openvino", "fp32", 20.0, seed=5)
+    sel = select([a, b], map_tie_margin=0.0)
+    lo, hi = sel.selected.rival_ci
+    assert sel.selected.name == "n-320-openvino-fp32" and lo < 0 < hi, sel.reason
+    assert sel.selected.rival_tied is True
+    assert b["accuracy"]["map50_95"] != a["accuracy"]["map50_95"]
+    assert "is tied on accuracy" in sel.reason and "contains 0" in sel.reason
+
+
+def test_the_tie_rule_reads_an_interval_one_way():
+    """ordering(): 0 strictly inside or all of it within the margin is a tie; an interval that only touches 0 at
+    one end orders the pair; a point difference (no per-image data) is an interval of width 0."""
+    from edgeyolo.select.paired import ordering
+
+    assert (
+        ordering((-0.01, 0.02)) == 0 and ordering((0.0, 0.0), 0.0) == 0 and ordering((-0.0004, 0.0009)) == 0
+    )
+    assert ordering((0.0, 0.03)) == 1 and ordering((-0.03, 0.0)) == -1  # never better, worse on some: no tie
+    assert ordering((0.0, 0.0009)) == 0 and ordering((0.0, 0.0009), 0.0) == 1  # within the margin, or not
+    assert ordering((0.0011, 0.0011)) == 1 and ordering((-0.001, -0.001)) == 0  # point differences
+
+
+def test_the_tie_margin_comes_from_the_records_or_the_caller():
+    """A profile's map_tie_margin (as bench writes it into the records' settings) sets the tie; select's own
+    argument overrides it; out of range is a ConfigError."""
+    recs = [record(fmt="onnx", p90=20.0, map_=0.300), record(fmt="openvino", p90=10.0, map_=0.297)]
+    assert select(recs).selected.format == "onnx"  # 0.003 apart: more than the default 0.001
+    for r in recs:
+        r["settings"]["map_tie_margin"] = 0.005
+    sel = select(recs)
+    assert sel.selected.format == "openvino" and sel.map_tie_margin == 0.005
+    assert "within the tie margin of 0.005" in sel.reason and sel.to_dict()["map_tie_margin"] == 0.005
+    assert select(recs, map_tie_margin=0.002).selected.format == "onnx"
+    with pytest.raises(ConfigError, match="map_tie_margin must be between 0 and 1"):
+        select(recs, map_tie_margin=-0.1)
 
 
 def test_int8_passes_the_drop_limit_only_when_its_interval_does(measured):
@@ -393,6 +460,11 @@ def test_latency_within_the_round_noise_is_reported_as_such(measured):
         "n-320-onnx-fp32": "within noise",
         "n-320-openvino-fp32": "within noise",
     }
+    # rounds that do not record their pass's order ran every pass in one order (bench before issue 23): said so
+    assert any("every pass in the same order" in n for n in sel.notes)
+    for rec in (a, b):
+        rec["rounds"] = [dict(r, order=("forward", "reversed")[i % 2]) for i, r in enumerate(rec["rounds"])]
+    assert not any("same order" in n for n in select([a, b]).notes)
     b["rounds"] = [dict(r, end_to_end={"n": 100, "p90": 15.0}) for r in b["rounds"]]  # faster in every pass
     assert {c.name: c.latency_vs_rival for c in select([a, b]).candidates}["n-320-openvino-fp32"] == "faster"
 
@@ -491,12 +563,13 @@ def test_square_twins_pair_each_camera_shape_with_its_own_square():
 
 
 def test_reason_says_the_camera_shape_won_and_by_how_much(measured):
-    """A 16:9 input (320x192) of the same INT8 model: 0.53x the p90 of its square twin, missing boxes on 2 of 40
-    images: the paired interval contains 0, so it is tied with the square and, faster, selected."""
+    """A 16:9 input (320x192) of the same INT8 model: 0.53x the p90 of its square twin, its detections as good
+    with other noise (better on some images, worse on others): the paired interval has 0 strictly inside, so it is
+    tied with the square and, faster, selected."""
     sq32 = measured("yolo26n", "onnx", "fp32", 30.0)
     sq8 = measured("yolo26n", "onnx", "int8", 15.9)
-    cam32 = measured("yolo26n", "onnx", "fp32", 16.5, shape=CAM, miss_images=2, miss_share=0.5)
-    cam8 = measured("yolo26n", "onnx", "int8", 8.4, shape=CAM, miss_images=2, miss_share=0.5)
+    cam32 = measured("yolo26n", "onnx", "fp32", 16.5, shape=CAM, seed=5)
+    cam8 = measured("yolo26n", "onnx", "int8", 8.4, shape=CAM, seed=5)
     sel = select([sq32, sq8, cam32, cam8])
     assert sel.selected.name == "yolo26n-320x192-onnx-int8", sel.reason
     assert sel.selected.twin == cam32["candidate"]["artifact"] and sel.selected.map_drop == 0
@@ -504,7 +577,7 @@ def test_reason_says_the_camera_shape_won_and_by_how_much(measured):
 
     lo, hi = paired_interval(sel.selected, sel.by_artifact(sq8["candidate"]["artifact"]))
     diff = cam8["accuracy"]["map50_95"] - sq8["accuracy"]["map50_95"]
-    assert lo < 0 <= hi and diff < 0
+    assert lo < 0 < hi and diff < 0
     sentence = (f"The camera shape won: 320x192 runs at 0.53x the p90 of its square twin yolo26n-320-onnx-int8 "
                 f"(8.4 vs 15.9 ms), with a mAP50-95 difference of {diff:+.3f} (paired 95% CI {lo:+.3f} to "
                 f"{hi:+.3f}): no accuracy lost.")  # fmt: skip
@@ -562,3 +635,83 @@ def test_old_records_without_a_shape_select_exactly_as_square_ones():
     assert a.to_dict() == b.to_dict()
     assert all(c["shape"] == [c["imgsz"]] * 2 and c["shape_note"] is None for c in a.to_dict()["candidates"])
     assert "camera" not in a.reason
+
+
+# ---------------------------------------------------------------- one val set, standing errors
+def test_a_camera_shape_worse_on_some_images_and_better_on_none_loses_accuracy(measured):
+    """The camera comparison reads the tie rule too: missing boxes on 2 of 40 images, never better, is a loss."""
+    from edgeyolo.select import shape_comparisons
+
+    sq8 = measured("yolo26n", "onnx", "int8", 15.9)
+    cam8 = measured("yolo26n", "onnx", "int8", 8.4, shape=CAM, miss_images=2, miss_share=0.5)
+    cmp = shape_comparisons(select([sq8, cam8]))[0]
+    assert cmp.map_diff_ci[0] < 0 and cmp.map_diff_ci[1] == 0.0 and cmp.verdict == "loses accuracy"
+
+
+def test_accuracies_from_other_val_images_are_never_compared():
+    """`bench --resume --accuracy-images 50` after a full-val bench: the new candidates' mAP comes from 50 images,
+    the others' from 500. Most were measured on 500: only those are compared; the 50-image one (the best mAP,
+    the fastest) is left out, flagged, and the reason, the notes and the rule say so."""
+    full = [record("n", 320, "onnx", "fp32", 20.0, 0.30), record("n", 320, "onnx", "int8", 12.0, 0.295),
+            record("s", 320, "onnx", "fp32", 30.0, 0.35)]  # fmt: skip
+    for r in full:
+        r["accuracy"]["images"] = 500
+    few = record("n", 320, "openvino", "fp32", 8.0, 0.40)  # images: 50
+    sel = select([*full, few])
+    by = {c.name: c for c in sel.candidates}
+    assert sel.selected.name == "s-320-onnx-fp32", sel.reason
+    assert by["n-320-openvino-fp32"].other_val_set and not by["n-320-openvino-fp32"].eligible
+    assert not by["n-320-openvino-fp32"].on_front and by["n-320-openvino-fp32"].rival is None
+    assert "other val images (50 images of /data/d.yaml (val))" in by["n-320-openvino-fp32"].note
+    assert sel.val_set == "500 images of /data/d.yaml (val)"
+    sentence = ("1 candidate was measured on other val images than the 3 compared (500 images of /data/d.yaml (val)): "
+                "n-320-openvino-fp32 on 50 images of /data/d.yaml (val).")  # fmt: skip
+    assert sentence in sel.reason and sentence in " ".join(sel.notes)
+    assert "Only accuracies measured on the same val images (500 images of /data/d.yaml (val))" in sel.rule
+    d = sel.to_dict()
+    assert (
+        d["val_set"] == sel.val_set
+        and {c["name"]: c["other_val_set"] for c in d["candidates"]}["n-320-openvino-fp32"]
+    )
+    # an FP32 twin measured on other images is no twin: the drop is unknown, not computed across val sets
+    full[0]["accuracy"]["images"] = 50  # the FP32 twin of n-320-onnx-int8, now on 50 images
+    int8 = select(full).by_artifact("/art/n-320-onnx-int8")
+    assert int8.twin is None and int8.map_drop is None
+    assert "no FP32 twin measured on the same val images (only on other ones)" in int8.note
+
+
+def test_the_same_count_of_other_images_is_another_val_set():
+    """Same dataset and count, another image list (the records' per-image digests differ): not compared either;
+    the labels tell the two lists apart. Records that do not know their list (older) pair by count."""
+    recs = [record("n", 320, "onnx", "fp32", 20.0, 0.30), record("n", 320, "openvino", "fp32", 10.0, 0.31),
+            record("s", 320, "onnx", "fp32", 25.0, 0.36)]  # fmt: skip
+    recs[0]["accuracy"]["per_image"] = {"image_digest": "aaaa"}
+    recs[1]["accuracy"]["per_image"] = {"image_digest": "aaaa"}
+    recs[2]["accuracy"]["per_image"] = {"image_digest": "bbbb"}
+    sel = select(recs)
+    assert sel.selected.name == "n-320-openvino-fp32"
+    assert sel.by_artifact("/art/s-320-onnx-fp32").other_val_set
+    assert sel.val_set == "50 images of /data/d.yaml (val), image list aaaa"
+    assert "s-320-onnx-fp32 on 50 images of /data/d.yaml (val), image list bbbb" in sel.reason
+    del recs[2]["accuracy"]["per_image"]  # no list known: the same 50 images of the same dataset
+    sel = select(recs)
+    assert sel.selected.name == "s-320-onnx-fp32" and not any(c.other_val_set for c in sel.candidates)
+    assert "other val images" not in sel.reason
+
+
+def test_an_error_superseded_by_a_later_ok_record_is_dropped():
+    """Errors are listed only while they are the latest word on a candidate: one measured ok later (--resume)
+    is gone; a later error replaces an earlier one; an error after an ok record stays (the ok one is used)."""
+    a_err = record("n", 320, "onnx", "fp32", status="error", message="device gone")
+    a_ok = record("n", 320, "onnx", "fp32", 20.0, 0.30)
+    b_err1 = record("n", 320, "onnx", "int8", status="error", message="calibration failed")
+    b_err2 = record("n", 320, "onnx", "int8", status="error", message="calibration failed again")
+    c_ok = record("s", 320, "onnx", "fp32", 30.0, 0.35)
+    c_err = record("s", 320, "onnx", "fp32", status="error", message="connection lost (--force)")
+    sel = select([a_err, b_err1, c_ok, a_ok, b_err2, c_err])
+    assert [e["message"] for e in sel.to_dict()["errors"]] == [
+        "calibration failed again",
+        "connection lost (--force)",
+    ]
+    assert sel.selected.name == "s-320-onnx-fp32"
+    assert [e["message"] for e in select([a_err]).errors] == ["device gone"]

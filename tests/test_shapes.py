@@ -264,7 +264,9 @@ def test_train_is_square_at_the_long_side_and_records_the_deploy_shapes(tmp_path
     from edgeyolo.train import TrainConfig
     from edgeyolo.train.resolve import prepare
 
-    base = dict(profile=load_profile("x86-cpu"), data=tiny_data, out=tmp_path, epochs=1, batch=8, device="cpu")
+    base = dict(
+        profile=load_profile("x86-cpu"), data=tiny_data, out=tmp_path, epochs=1, batch=8, device="cpu"
+    )
     settings = prepare(TrainConfig(imgsz="128x96", **base))[2]
     assert settings["imgsz"] == 128  # mosaic needs a square; validation and best.pt stay square too
     assert settings["deploy_shapes"]["shapes"] == ["128", "128x96"]

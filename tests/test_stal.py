@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import math
 import multiprocessing
+import os
 import pickle
 import random
 
@@ -409,3 +411,108 @@ def test_stal_in_training_batches_from_workers_follows_the_decay_through_close_m
     rebuilt = [b["transforms"] is not first for b in batches]
     assert rebuilt == [b["epoch"] >= 1 for b in batches]  # close_mosaic rebuilt them, with STAL inside
     assert max(s for b in batches for s in b["sides"]) < stal.size  # pasted copies are small targets
+
+
+class _Probe:
+    """A transform put right after STAL in a run's training pipeline: each sample carries the STAL intensity
+    it was made with (read in the process that made it, a DataLoader worker) through collate into the batch."""
+
+    def __init__(self, stal):
+        self.stal = stal
+
+    def __call__(self, labels):
+        labels["stal_probe"] = (os.getpid(), round(float(self.stal.intensity), 6))
+        return labels
+
+
+def _watch_batches(batches):
+    """on_train_start: record, for every batch trained on, its epoch, the STAL intensity each image was made with,
+    the labels per image, and (after its step) the one-to-many weight the loss used."""
+
+    def on_train_start(trainer):
+        ds = trainer.train_loader.dataset
+        stal = find_stal(ds.transforms)
+        assert stal is trainer.stal_transform and not isinstance(ds.transforms.transforms[-2], _Probe)
+        ds.transforms.insert(len(ds.transforms.transforms) - 1, _Probe(stal))  # before the workers start
+
+        def preprocess_batch(batch, _original=trainer.preprocess_batch):
+            counts = collections.Counter(batch["batch_idx"].int().tolist())
+            pids, intensities = zip(*batch["stal_probe"])
+            batches.append({"epoch": trainer.epoch, "intensity": set(intensities), "pids": set(pids),
+                            "counts": [counts[i] for i in range(len(batch["im_file"]))]})  # fmt: skip
+            return _original(batch)
+
+        trainer.preprocess_batch = preprocess_batch
+
+    def on_train_batch_end(trainer):
+        crit = trainer.model.criterion
+        batches[-1].update(
+            o2m=round(crit.o2m, 6), o2o=round(crit.o2o, 6), workers=trainer.train_loader.num_workers
+        )
+
+    return {"on_train_start": [on_train_start], "on_train_batch_end": [on_train_batch_end]}
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_every_batch_from_the_first_gets_its_epochs_stal_and_o2m_weight_fresh_and_resumed(
+    tmp_path, monkeypatch
+):
+    """5 epochs, workers=2, close_mosaic=0 (the loader is never reset, so its workers prefetch across every
+    epoch boundary), STAL p=1 with a linear decay to 0: intensity 1, 0.75, 0.5, 0.25, 0; the library's o2m
+    weight 0.8 -> 0.1 linearly: 0.8, 0.625, 0.45, 0.275, 0.1. The run is killed at the start of epoch 3 and
+    resumed. Every batch, the first of each epoch included, must be made with its own epoch's intensity and
+    trained with its own epoch's o2m weight; epoch 0 pastes into every image, epoch 4 into none."""
+    from edgeyolo._backend import trainer as backend
+    from edgeyolo.profiles import load_profile
+    from edgeyolo.train import TrainConfig, resume, train
+    from edgeyolo.train.hooks import read_log
+
+    data, per_image = _small_box_dataset(tmp_path / "data")
+    want_intensity = [1.0, 0.75, 0.5, 0.25, 0.0]
+    want_o2m = [0.8, 0.625, 0.45, 0.275, 0.1]
+    batches: list[dict] = []
+    callbacks = _watch_batches(batches)
+
+    def kill(trainer):
+        if trainer.epoch == 3:  # after epoch 2's last.pt: what a kill here leaves; the workers go with it
+            trainer.train_loader.close()
+            raise _Killed
+
+    overrides = {"mosaic": 0.0, "mixup": 0.0, "scale": 0.0, "translate": 0.0, "close_mosaic": 0, "val": False,
+                 "plots": False, "warmup_epochs": 0}  # fmt: skip
+    cfg = TrainConfig(profile=load_profile("x86-cpu"), data=data, out=tmp_path / "runs", name="r", epochs=5,
+                      imgsz=64, batch=4, device="cpu", stal=True, check=False, overrides=overrides, workers=2,
+                      stal_config=StalConfig(p=1.0, schedule="linear", end=0.0))  # fmt: skip
+    with pytest.raises(_Killed):
+        train(cfg, callbacks={**callbacks, "on_train_epoch_start": [kill]})
+    fresh = len(batches)
+
+    original = backend.train_detector  # resume() takes no callbacks: hand them to the backend
+
+    def forget_o2m_updates(trainer):  # as a library whose resume does not carry the counter over leaves it
+        trainer.model.criterion = None
+
+    def train_detector(*args, **kwargs):
+        return original(
+            *args, **{**kwargs, "callbacks": {**callbacks, "on_pretrain_routine_end": [forget_o2m_updates]}}
+        )
+
+    monkeypatch.setattr(backend, "train_detector", train_detector)
+    r = resume(tmp_path / "runs" / "r")
+
+    assert [b["epoch"] for b in batches] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4], [b["epoch"] for b in batches]
+    assert fresh == 6
+    for b in batches:
+        e = b["epoch"]
+        assert b["workers"] == 2 and os.getpid() not in b["pids"], b  # made in the workers
+        assert b["intensity"] == {want_intensity[e]}, (e, b)
+        assert (b["o2m"], b["o2o"]) == (pytest.approx(want_o2m[e]), pytest.approx(1 - want_o2m[e])), (e, b)
+    first, last = [b["counts"] for b in batches[:2]], [b["counts"] for b in batches[-2:]]
+    assert all(n > per_image for c in first for n in c), first  # intensity 1: every image got pastes
+    assert all(n == per_image for c in last for n in c), last  # intensity 0: none
+    log = read_log(r.run_dir)
+    assert [x["stal_intensity"] for x in log] == want_intensity
+    assert [x["o2m"] for x in log] == pytest.approx(want_o2m)

@@ -181,6 +181,11 @@ def train_detector(
     if resume is not None:
         yolo = YOLO(str(resume), task="detect")
         args: dict[str, Any] = {"resume": True, "data": str(Path(data).resolve())}
+        # The run's workers, passed on: on CPU the library loads in the main process unless told (the trainer
+        # class restores a given number), and a resumed run would lose the loader that edgeyolo chose.
+        workers = (getattr(yolo, "ckpt", None) or {}).get("train_args", {}).get("workers")
+        if workers is not None:
+            args["workers"] = int(workers)
     else:
         yolo = YOLO(resolve_model(model), task="detect")
         args = dict(

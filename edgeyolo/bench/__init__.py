@@ -64,10 +64,12 @@ class BenchResult:
 
 
 def done_checksums(
-    out: Path, profile: str, threads: int | None, data: Path | None, host: str | None = None
-) -> set[str]:
-    """Checksums of artifacts with an ok record for the same profile, threads (None: any), dataset and host
-    (None: this machine)."""
+    out: Path, profile: str, threads: int | None, data: Path | None, host: str | None = None,
+    accuracy_images: int | None = None,
+) -> set[str]:  # fmt: skip
+    """Checksums of artifacts with an ok record for the same profile, threads (None: any), dataset, accuracy
+    image limit (None: the whole val split; a record measured on another image set is measured again, so
+    ``--resume`` never mixes val sets) and host (None: this machine)."""
     if not out.is_file():
         return set()
     done = set()
@@ -81,6 +83,8 @@ def done_checksums(
             continue
         acc_data = (r.get("accuracy") or {}).get("dataset")
         if acc_data != (str(Path(data).resolve()) if data else None):
+            continue
+        if data and (r.get("settings") or {}).get("accuracy_images") != accuracy_images:
             continue
         done.add(r["candidate"]["sha256"])
     return done
@@ -222,7 +226,8 @@ def benchmark(cfg: BenchConfig, on_record: Callable[[dict], None] | None = None,
             artifact=str(Path(artifact).resolve()), profile=p.name, threads=threads,
             warmup=cfg.warmup if cfg.warmup is not None else p.bench.warmup,
             iterations=split(iterations, rounds)[r], min_duration_s=split(float(min_duration), rounds)[r],
-            latency_budget_ms=p.latency_budget_ms, max_map_drop=p.max_map_drop, power_source=p.power.source,
+            latency_budget_ms=p.latency_budget_ms, max_map_drop=p.max_map_drop, map_tie_margin=p.map_tie_margin,
+            power_source=p.power.source,
             data=data, accuracy_images=cfg.accuracy_images, accuracy=r == 0, keep_samples=True,
             train_imgsz=train_sizes[artifact],
         )  # fmt: skip
@@ -252,7 +257,7 @@ def benchmark(cfg: BenchConfig, on_record: Callable[[dict], None] | None = None,
             emit(rec)
         return result
 
-    done = done_checksums(out, p.name, threads, cfg.data) if not cfg.force else set()
+    done = done_checksums(out, p.name, threads, cfg.data, accuracy_images=cfg.accuracy_images) if not cfg.force else set()
     shas = {a: artifact_sha256(load_artifact(a)) for a in cfg.artifacts}
     already = [a for a in cfg.artifacts if shas[a] in done]
     if already and not cfg.resume:

@@ -5,8 +5,11 @@ threshold it matches every detection to the ground truth of its image. What a re
 small and is kept per candidate in a sidecar file (``PerImage``, ``.npz``): for each detection its image,
 class, score and whether it is a true positive at each threshold, and the ground-truth count per image and
 class. A resample of the val images (with replacement) is then the same COCO accumulation with each image
-counted as often as it was drawn, done here in numpy for all resamples at once; with every image counted once
-it reproduces the library's mAP50 and mAP50-95.
+counted as often as it was drawn, done here in numpy (``weighted_map``): it is faster-coco-eval's mAP50-95
+and mAP50 of the val set with the drawn images duplicated, to the bit (integer counts, COCO's float64 recall
+comparison and its order of tied detections), and with every image counted once the library's own mAP. Its
+memory grows with the detections, not with images x ranks: a COCO-sized split (5000 images, 80 classes,
+1000 resamples) takes under 200 MB and seconds (benchmarks/bootstrap_memory.py), so it runs on the device.
 
 The resamples come from a fixed seed and depend only on the number of images, so two candidates scored on the
 same val images are resampled together: the interval of their difference is paired (each resample compares
@@ -22,10 +25,10 @@ import contextlib
 import hashlib
 import io
 import json
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,8 +37,9 @@ RESAMPLES = 1000  # bootstrap resamples of the val images
 SEED = 0  # fixed: the same resamples for every candidate scored on the same number of images
 CONFIDENCE = 0.95  # two-sided percentile intervals
 MAX_DETS = 300  # as in bench.accuracy: NMS-free heads emit up to 300 boxes per image, all counted
-_RECALL_POINTS = np.linspace(0.0, 1.0, 101)  # COCO's 101-point interpolated precision
-_CHUNK = 64  # resamples accumulated at once (memory: CHUNK x thresholds x detections of a class)
+_RECALL_POINTS = np.linspace(0.0, 1.0, 101)  # COCO's recThrs (101-point interpolated precision), same values
+_BLOCK = 32  # resamples whose COCO precision tables (thresholds x 101 x classes, float64) are held at once
+_CELLS = 1 << 20  # elements in the largest working array of one class in weighted_map (8 MB of int64/float64)
 
 
 @dataclass
@@ -43,8 +47,9 @@ class PerImage:
     """What a candidate's COCO evaluation leaves per image, enough to re-accumulate it on any resample.
 
     Detections are stored in COCO's accumulation order (score descending; ties by image, then by their order
-    in the image) and, per class, only up to its last true positive: later detections are false positives at
-    every threshold in every resample and cannot change an interpolated precision.
+    in the image), at most ``MAX_DETS`` per image and class as COCO counts them, and, per class, only up to
+    its last true positive and the detections of that image tied with it: later detections are false
+    positives at every threshold in every resample and cannot change an interpolated precision.
     """
 
     images: list[str]  # val image file names, in evaluation order (pairing checks they match)
@@ -122,9 +127,12 @@ def per_image(images, sizes: Sequence[tuple[int, int]], detections, names: Seque
                     tp[int(pair.split("_", 1)[0]) - 1] |= np.uint16(1 << t)
     det_image = np.array([d["image_id"] - 1 for d in dets], np.int32)
     det_class = np.array([d["category_id"] for d in dets], np.int16)
-    det_score = np.array([d["score"] for d in dets], np.float32)
+    score = np.array([d["score"] for d in dets], np.float64)
+    det_score = score.astype(np.float32)
     # COCO's order: score descending; ties by image, then by position within the image.
-    order = np.lexsort((np.arange(n), det_image, -det_score.astype(np.float64)))
+    order = np.lexsort((np.arange(n), det_image, -score))
+    # COCO counts the first MAX_DETS of each image and class in that order; the rest are not in its lists at all.
+    order = order[_rank_in_group(det_image[order].astype(np.int64) * k + det_class[order]) < MAX_DETS]
     keep = []
     has_gt = gt_count.sum(axis=0) > 0
     for c in range(k):
@@ -132,7 +140,16 @@ def per_image(images, sizes: Sequence[tuple[int, int]], detections, names: Seque
         if not has_gt[c] or idx.size == 0:
             continue  # a class without ground truth is left out of mAP in every resample
         hits = np.nonzero(tp[idx])[0]
-        keep.append(idx[: hits[-1] + 1] if hits.size else idx[:1])
+        if not hits.size:
+            keep.append(idx[:1])
+            continue
+        # Up to the last true positive and the detections tied with it in its image (same score): where that
+        # image is drawn twice, its copies take turns in COCO's order, so they are not all past the last one.
+        end = hits[-1] + 1
+        last = idx[hits[-1]]
+        while end < idx.size and det_image[idx[end]] == det_image[last] and score[idx[end]] == score[last]:
+            end += 1
+        keep.append(idx[:end])
     kept = np.concatenate(keep) if keep else np.zeros(0, np.int64)
     return PerImage(
         images=[i.path.name for i in images], classes=list(names), iou_thresholds=thresholds,
@@ -141,85 +158,216 @@ def per_image(images, sizes: Sequence[tuple[int, int]], detections, names: Seque
     )  # fmt: skip
 
 
+def _rank_in_group(group: np.ndarray) -> np.ndarray:
+    """For each entry, how many earlier entries have the same ``group`` value."""
+    n = group.size
+    by_group = np.argsort(group, kind="stable")
+    g = group[by_group]
+    first = np.r_[True, g[1:] != g[:-1]] if n else np.zeros(0, bool)
+    rank = np.empty(n, np.int64)
+    rank[by_group] = np.arange(n) - np.maximum.accumulate(np.where(first, np.arange(n), 0))
+    return rank
+
+
 def resample_weights(n_images: int, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
     """[resamples, n_images]: how often each image is drawn in each resample (row 0 of the result is a
-    resample, not the original set)."""
+    resample, not the original set). The draws are made a block of rows at a time from one generator, which
+    gives the same numbers as drawing them all at once."""
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n_images, size=(resamples, n_images))
-    return np.stack([np.bincount(row, minlength=n_images) for row in idx]).astype(np.float32)
+    out = np.empty((resamples, n_images), np.float32)
+    step = max(1, _CELLS // max(n_images, 1))
+    for s in range(0, resamples, step):
+        rows = min(step, resamples - s)
+        idx = rng.integers(0, n_images, size=(rows, n_images))
+        idx += np.arange(rows)[:, None] * n_images
+        out[s : s + rows] = np.bincount(idx.ravel(), minlength=rows * n_images).reshape(rows, n_images)
+    return out
 
 
 def weighted_map(pi: PerImage, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(mAP50-95, mAP50) for each row of ``weights`` ([B, images]: the count of each image), by COCO's
-    accumulation (101-point interpolated precision, classes without ground truth left out). NaN where no
-    class has ground truth.
+    """(mAP50-95, mAP50) for each row of ``weights`` ([B, images]: how often each image is counted, whole
+    numbers): COCO's accumulation of the val set in which image i appears ``weights[b, i]`` times (its copies
+    next to each other, in val order), to the bit. NaN where no class has ground truth.
 
-    An interpolated precision is the highest precision at any point of the ranked list with at least that
-    recall, and the highest is always reached right after a true positive; so only the points at detections
-    that are a true positive at some threshold are computed. The counts there (true positives, detections
-    so far) are per image, so a resample's counts are its image weights times a fixed count matrix.
+    COCO ranks a class's detections (score descending, ties by image), counts true positives ``tp`` and
+    detections ``n`` down the list, makes precision ``tp / n`` monotone from the right and reads it, for each
+    of 101 recall points r, at the first rank with ``tp / npig >= r`` (float64, ``npig`` ground-truth boxes).
+    At one IoU threshold only the last rank of each run of true positives is needed for that ("ends"):
+    precision rises along the run, so its last rank carries the monotone precision of all of it, and the first
+    rank reaching a recall point lies in such a run. In a resample an end holds the counts of the last drawn
+    detection up to it, which is again the last of a run (images left out only merge runs). At the ends the
+    counts of a resample are sums of image weights over sparse per-class lists: memory linear in the
+    detections, not images x ranks.
+    The recall lookup is made on integer counts (the least ``tp`` whose float64 quotient reaches each point),
+    so it is exact. Tied detections of one image (same class and score) that differ in being true positives
+    are expanded into one copy per possible weight, each counted where the image is drawn that often: the
+    duplicated set's order. The mean is COCO's: over the [thresholds, recall points, classes] table of each
+    resample, classes without ground truth in it left out.
+
+    Raises:
+        ValueError: ``weights`` is not [B, images] of non-negative whole numbers.
     """
-    w = np.atleast_2d(np.asarray(weights, np.float32))
-    b, n_img = w.shape
-    t = len(pi.iou_thresholds)
-    k = len(pi.classes)
-    ap = np.full((b, k, t), np.nan)
-    npig_all = w @ pi.gt_count.astype(np.float32)  # [B, K]
-    for c in range(k):
-        npig = npig_all[:, c]
-        valid = npig > 0
-        if not valid.any():
-            continue
-        ap[valid, c, :] = 0.0  # ground truth, no true positive: precision 0
-        sel = np.nonzero(pi.det_class == c)[0]  # this class's detections, in ranked order
-        hits = np.nonzero(pi.det_tp[sel])[0]  # positions (in the class's list) of the points that count
-        if hits.size == 0:
-            continue
-        img = pi.det_image[sel].astype(np.int64)
-        bits = ((pi.det_tp[sel][:, None] >> np.arange(t, dtype=np.uint16)) & 1).astype(bool)  # [n, T]
-        counts = [_counts_upto(img, np.ones(len(sel), bool), hits, n_img)]  # detections so far, per image
-        counts += [_counts_upto(img, bits[:, j], hits, n_img) for j in range(t)]  # true positives so far
-        m = np.concatenate(counts, axis=1)  # [images, (1 + T) * points]
-        rows = np.nonzero(valid)[0]
-        for s in range(0, rows.size, _CHUNK):
-            r = rows[s : s + _CHUNK]
-            got = (w[r] @ m).reshape(r.size, 1 + t, hits.size)
-            dets, tps = got[:, :1, :], got[:, 1:, :]
-            ap[r, c, :] = _ap(tps, dets, npig[r])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a resample in which no class has ground truth
-        map50_95 = np.nanmean(ap.reshape(b, -1), axis=1)
-        map50 = np.nanmean(ap[:, :, 0], axis=1)
+    w = np.atleast_2d(np.asarray(weights))
+    if w.ndim != 2 or w.shape[1] != len(pi.images):
+        raise ValueError(f"weights must be [resamples, {len(pi.images)}], got {list(w.shape)}")
+    wi = w.astype(np.int32)
+    if not np.array_equal(wi, w) or (wi < 0).any():
+        raise ValueError("weights must be non-negative whole numbers (how often each image is counted)")
+    b = wi.shape[0]
+    t, k = len(pi.iou_thresholds), len(pi.classes)
+    wmax = int(wi.max()) if wi.size else 0
+    # Ground truth per class as sparse (image, count) lists, class by class: npig without a float matmul.
+    gt_cls, gt_img = np.nonzero(pi.gt_count.T)
+    gt_n = pi.gt_count[gt_img, gt_cls].astype(np.int32)
+    with_gt = np.unique(gt_cls)
+    gt_start = np.searchsorted(gt_cls, with_gt)
+    plans = {int(c): _plan(pi, int(c), wmax) for c in with_gt}
+    map50_95, map50 = np.full(b, np.nan), np.full(b, np.nan)
+    for s in range(0, b, _BLOCK):
+        wb = wi[s : s + _BLOCK]
+        npig = np.zeros((wb.shape[0], k), np.int64)
+        if with_gt.size:
+            npig[:, with_gt] = np.add.reduceat(np.take(wb, gt_img, axis=1) * gt_n, gt_start, axis=1)
+        prec = np.zeros((wb.shape[0], k, t, _RECALL_POINTS.size))  # [rows, K, T, R]; 0 where nothing reached
+        for c, plan in plans.items():
+            rows = np.nonzero(npig[:, c] > 0)[0]
+            if plan is None or rows.size == 0:
+                continue  # ground truth but no true positive: precision 0
+            step = max(1, _CELLS // max(plan.seg_img.size, plan.tp_img.size, plan.end_det.size))
+            for r in range(0, rows.size, step):
+                rr = rows[r : r + step]
+                prec[rr, c] = _precision(plan, wb[rr], npig[rr, c])
+        for j in range(wb.shape[0]):
+            # COCO's summary: the mean over its [T, R, K] table of the classes with ground truth, in its order.
+            v = prec[j, npig[j] > 0]
+            if v.size:
+                map50_95[s + j] = np.mean(np.moveaxis(v, 0, -1).ravel())
+                map50[s + j] = np.mean(v[:, 0].T.ravel())
     return map50_95, map50
 
 
-def _counts_upto(img: np.ndarray, mask: np.ndarray, points: np.ndarray, n_img: int) -> np.ndarray:
-    """[images, points]: how many of the masked detections of each image are at or before each point."""
+class _Plan(NamedTuple):
+    """One class's ranked detections reduced to what its counts at the ends need, per IoU threshold. ``*_copy``
+    0 counts an image's weight; c >= 1 is the c-th copy of an expanded tie, counted 1 where the weight is >= c.
+    """
+
+    seg_img: np.ndarray  # [G] detections grouped by image and by the next rank that is an end (any threshold)
+    seg_copy: np.ndarray  # [G]
+    seg_count: np.ndarray  # [G] int32 detections in the group
+    seg_start: np.ndarray  # [U] first group of each such rank
+    tp_img: np.ndarray  # [sum of TP_t] the true positives at each threshold, threshold after threshold
+    tp_copy: np.ndarray
+    tp_first: np.ndarray  # [L] for each end (threshold after threshold): its threshold's first true positive
+    tp_at: np.ndarray  # [L] and its own position, both in the running count of ``tp_img`` (0: before any)
+    end_det: np.ndarray  # [L] its rank among the U ranks
+    lens: np.ndarray  # [T] ends at each threshold
+
+
+def _plan(pi: PerImage, c: int, wmax: int) -> _Plan | None:
+    """Class ``c``'s plan for weights up to ``wmax``; None when it has no true positive at any threshold."""
+    sel = np.nonzero(pi.det_class == c)[0]  # in ranked order
+    img, tp = pi.det_image[sel].astype(np.int64), pi.det_tp[sel]
+    copy = np.zeros(sel.size, np.int64)
+    if wmax > 1 and sel.size > 1:
+        pos, copy = _expand_mixed_ties(img, pi.det_score[sel], tp, wmax)
+        img, tp = img[pos], tp[pos]
+    t = len(pi.iou_thresholds)
+    hit = ((tp[None, :] >> np.arange(t, dtype=np.uint16)[:, None]) & 1).astype(bool)  # [T, N]
+    if not hit.any():
+        return None
+    end = hit & ~np.c_[hit[:, 1:], np.zeros((t, 1), bool)]  # last true positive of a run, per threshold
+    ranks = np.nonzero(end.any(axis=0))[0]  # U ranks where some threshold needs the detection count
+    upto = ranks[-1] + 1  # later detections count nowhere
+    span = len(pi.images) * (wmax + 1)
+    seg = np.searchsorted(ranks, np.arange(upto), side="left")  # the rank each detection is counted at
+    key, count = np.unique((seg * len(pi.images) + img[:upto]) * (wmax + 1) + copy[:upto], return_counts=True)
+    seg_of, rest = np.divmod(key, span)
+    hits = [np.nonzero(h)[0] for h in hit]
+    ends = [np.nonzero(e)[0] for e in end]
+    tp_base = np.cumsum([0] + [h.size for h in hits[:-1]])
+    lens = np.array([e.size for e in ends], np.int64)
+    all_hits = np.concatenate(hits)
+    return _Plan(
+        seg_img=rest // (wmax + 1), seg_copy=rest % (wmax + 1), seg_count=count.astype(np.int32),
+        seg_start=np.searchsorted(seg_of, np.arange(ranks.size), side="left"),
+        tp_img=img[all_hits], tp_copy=copy[all_hits], tp_first=np.repeat(tp_base, lens),
+        tp_at=np.concatenate([b + 1 + np.searchsorted(h, e) for b, h, e in zip(tp_base, hits, ends)]),
+        end_det=np.searchsorted(ranks, np.concatenate(ends)), lens=lens,
+    )  # fmt: skip
+
+
+def _expand_mixed_ties(
+    img: np.ndarray, score: np.ndarray, tp: np.ndarray, wmax: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, copy) of a class's ranked list in which each tie of one image (adjacent, same image and
+    score) whose detections differ in their true-positive bits is repeated ``wmax`` times, copy 1..wmax: the
+    order of the duplicated set, where an image's copies follow each other. Other detections keep copy 0."""
     n = img.size
-    pos = np.nonzero(mask)[0]
-    keys = np.sort(img[pos] * n + pos)
-    starts = np.searchsorted(keys, np.arange(n_img) * n)
-    upto = np.searchsorted(keys, (np.arange(n_img)[:, None] * n + points[None, :]).ravel(), side="right")
-    return (upto.reshape(n_img, -1) - starts[:, None]).astype(np.float32)
+    new = np.r_[True, (img[1:] != img[:-1]) | (score[1:] != score[:-1])]
+    run = np.cumsum(new) - 1
+    starts = np.nonzero(new)[0]
+    mixed = np.zeros(starts.size, bool)
+    mixed[run[tp != tp[starts[run]]]] = True
+    if not mixed.any():
+        return np.arange(n), np.zeros(n, np.int64)
+    rep = np.where(mixed, wmax, 1)
+    blk = np.repeat(np.arange(starts.size), rep)  # the tie of each block
+    blk_copy = np.where(mixed[blk], np.arange(blk.size) - np.repeat(np.cumsum(rep) - rep, rep) + 1, 0)
+    blen = np.diff(np.r_[starts, n])[blk]
+    pos = np.repeat(starts[blk], blen) + np.arange(int(blen.sum())) - np.repeat(np.cumsum(blen) - blen, blen)
+    return pos, np.repeat(blk_copy, blen)
 
 
-def _ap(tps: np.ndarray, dets: np.ndarray, npig: np.ndarray) -> np.ndarray:
-    """AP per (resample, threshold) of one class from the counts at its points: ``tps`` [B, T, P] true
-    positives so far, ``dets`` [B, 1, P] detections so far, ``npig`` [B] ground-truth boxes."""
-    b, t, p = tps.shape
-    rc = tps / npig[:, None, None]
-    pr = tps / (dets + np.spacing(1))
-    pr = np.maximum.accumulate(pr[..., ::-1], axis=2)[..., ::-1]  # precision made monotone, from the right
-    # First point with recall >= each recall point, for every (resample, threshold) row at once: rows are laid
-    # end to end with an offset of 2 (recall <= 1) so one sorted search serves all of them.
-    rows = b * t
-    offset = 2.0 * np.arange(rows)[:, None]
-    flat = (rc.reshape(rows, p) + offset).ravel()
-    pos = np.searchsorted(flat, (_RECALL_POINTS[None, :] + offset).ravel(), side="left").reshape(rows, -1)
-    pos -= (np.arange(rows) * p)[:, None]
-    inside = pos < p
-    q = np.where(inside, pr.reshape(rows, p)[np.arange(rows)[:, None], np.minimum(pos, p - 1)], 0.0)
-    return q.mean(axis=1).reshape(b, t)
+def _weights_of(w: np.ndarray, img: np.ndarray, copy: np.ndarray) -> np.ndarray:
+    """[rows, len(img)] how often each listed detection is counted in each row of ``w``."""
+    g = np.take(w, img, axis=1)
+    v = np.nonzero(copy)[0]
+    if v.size:
+        g[:, v] = g[:, v] >= copy[v]
+    return g
+
+
+def _precision(plan: _Plan, w: np.ndarray, npig: np.ndarray) -> np.ndarray:
+    """[rows, T, 101] COCO's interpolated precision of one class in each row of ``w`` (``npig`` > 0 its
+    ground-truth boxes there)."""
+    m, t, n = w.shape[0], plan.lens.size, plan.end_det.size
+    g = _weights_of(w, plan.seg_img, plan.seg_copy)
+    if plan.seg_count.size and plan.seg_count.max() > 1:
+        g *= plan.seg_count
+    det = np.cumsum(np.add.reduceat(g, plan.seg_start, axis=1), axis=1, dtype=np.int64)  # [m, U]
+    run = np.zeros((m, plan.tp_img.size + 1), np.int64)
+    np.cumsum(_weights_of(w, plan.tp_img, plan.tp_copy), axis=1, out=run[:, 1:])
+    tp = np.take(run, plan.tp_at, axis=1) - np.take(run, plan.tp_first, axis=1)  # [m, L], thresholds in turn
+    pr = np.empty(m * n + 1)  # + one past the end for the lookups that find nothing
+    pr[-1] = 0.0
+    np.divide(tp, np.maximum(np.take(det, plan.end_det, axis=1), 1), out=pr[:-1].reshape(m, n))  # as COCO's
+    # The first end with tp >= the least count reaching each recall point, for every (row, threshold) at once:
+    # their ends lie end to end, counts offset past the largest count, so one search serves all.
+    big = int(max(npig.max(), tp.max(initial=0))) + 2  # tp <= npig unless the per-image data is inconsistent
+    which = np.arange(m)[:, None] * t + np.repeat(np.arange(t), plan.lens)[None, :]  # [m, L] (row, threshold)
+    keys = (tp + which * big).ravel()
+    seg_start = np.arange(m)[:, None] * n + np.r_[0, np.cumsum(plan.lens)[:-1]][None, :]  # [m, T] in pr
+    need = _recall_counts(npig)[:, None, :] + (np.arange(m * t) * big).reshape(m, t)[..., None]  # [m, T, R]
+    at = np.searchsorted(keys, need.ravel(), side="left")
+    found = (at.reshape(m, t, -1) - seg_start[..., None]) < plan.lens[None, :, None]
+    # Monotone precision at each found end: the maxima between consecutive found ends, then their running
+    # maximum from the last recall point back (a lookup that finds nothing adds 0).
+    block = np.maximum.reduceat(pr, at).reshape(m, t, -1)
+    block[~found] = 0.0
+    return np.maximum.accumulate(block[..., ::-1], axis=2)[..., ::-1] * found
+
+
+def _recall_counts(npig: np.ndarray) -> np.ndarray:
+    """[rows, 101] the least true-positive count ``k`` with ``k / npig >= r`` in float64 for each recall point
+    r (COCO's comparison; that quotient never decreases with k, so it holds from k on)."""
+    n = npig.astype(np.float64)[:, None]
+    k = np.ceil(_RECALL_POINTS * n).astype(np.int64)
+    while True:
+        lower = (k > 0) & ((k - 1) / n >= _RECALL_POINTS)
+        higher = k / n < _RECALL_POINTS
+        if not (lower.any() or higher.any()):
+            return k
+        k += higher.astype(np.int64) - lower
 
 
 def interval(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:

@@ -38,6 +38,7 @@ class CandidateSpec:
     min_duration_s: float = 0.0
     latency_budget_ms: float | None = None  # the profile's budget, carried into the record for select
     max_map_drop: float | None = None
+    map_tie_margin: float | None = None  # the profile's tie margin, carried into the record for select
     data: str | None = None
     accuracy_images: int | None = None  # None = the whole val split
     power_source: str = "none"  # the profile's power.source
@@ -187,6 +188,8 @@ def measure(spec: CandidateSpec) -> dict:
             "runtime": {**rt.settings(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
             "latency_budget_ms": spec.latency_budget_ms,
             "max_map_drop": spec.max_map_drop,
+            "map_tie_margin": spec.map_tie_margin,
+            "accuracy_images": spec.accuracy_images,  # the val images scored (None: the whole split)
         },  # fmt: skip
         "latency_ms": latency,
         "cold_start_ms": {"load": round(load_ms, 3), "first_inference": round(first_ms, 3)},

@@ -1,6 +1,9 @@
-"""Interleaved rounds: every candidate is measured once per round, in alternation (A B C, A B C, ...), each
-round in a fresh process, so drift of the machine (other load, warming up, clocks) hits every candidate alike
-instead of making whichever ran later look slower. A candidate's rounds are pooled into its one record.
+"""Interleaved rounds: every candidate is measured once per round, in alternation, each round in a fresh
+process, so drift of the machine (other load, clocks) hits every candidate alike instead of making whichever
+ran later look slower. Every other pass reverses the order (A B C, C B A, A B C, ...): warming within a pass,
+which the cool-down between passes resets, then favours each candidate of a pair in turn instead of always the
+one that runs first (every pair runs in both orders; over two passes every candidate's mean position is the
+same). A candidate's rounds are pooled into its one record; each round keeps its pass, position and order.
 
 Each finished round is appended to ``<results>.rounds.jsonl`` next to the results file as soon as it is
 measured; a run killed mid-round continues from there (rounds already measured are kept, the rest measured in
@@ -50,6 +53,12 @@ class Slot:
     artifact: Path
     sha: str
     key: str  # identifies the measurement asked for (see run_key): rounds resume only under the same key
+
+
+def pass_order(round_index: int) -> str:
+    """The order of the pass that measures round ``round_index`` (0-based): ``forward`` (the candidates in
+    the order given) in even rounds, ``reversed`` in odd ones. A pass resumed after a kill keeps its order."""
+    return "reversed" if round_index % 2 else "forward"
 
 
 def rounds_path(out: str | Path) -> Path:
@@ -180,7 +189,7 @@ def run_interleaved(
     fresh: bool = False,
 ) -> None:
     """Measure ``slots`` for ``rounds`` rounds each in alternation; ``emit`` each candidate's record (pooled, or
-    an error) as soon as it is complete.
+    an error) as soon as it is complete (so in the order of the last pass: reversed after an even number).
 
     ``measure(slot, round_index)`` returns that round's record (an error record when the candidate failed) or
     raises :class:`StopRounds`, after which every unfinished candidate gets an error record carrying its
@@ -215,9 +224,13 @@ def run_interleaved(
             start_c = now
         pass_id = uuid.uuid4().hex[:12]
         # A pass measures the candidates with the fewest rounds: every candidate in a fresh run; after a kill
-        # mid-pass, first those the interrupted pass had not reached, so the order keeps alternating.
+        # mid-pass, first those the interrupted pass had not reached, so the order keeps alternating. Its order
+        # is that of its round: forward in even rounds, reversed in odd ones.
         behind = min(len(state[s.key]) for s in active)
+        order = pass_order(behind)
         batch = [s for s in active if len(state[s.key]) == behind]
+        if order == "reversed":
+            batch.reverse()
         for pos, s in enumerate(batch, start=1):
             r = len(state[s.key])
             temp = now if pos == 1 else _read(temperature)
@@ -239,7 +252,7 @@ def run_interleaved(
                 emit(s, rec)
                 continue
             line = {"key": s.key, "round": r, "rounds": rounds, "pass": pass_id, "position": pos, "of": len(batch),
-                    "started": started, "artifact": str(s.artifact),
+                    "order": order, "started": started, "artifact": str(s.artifact),
                     "cooldown": {"start_c": start_c, "temperature_c": temp,
                                  "waited_s": waited if pos == 1 else 0.0,
                                  "target_c": None if start_c is None else start_c + COOL_TOLERANCE_C},
@@ -288,8 +301,8 @@ def merge_rounds(lines: Sequence[dict]) -> dict:
                  "mj_per_image": round(sum(p["mj_per_image"] for p in powers) / len(powers), 3)}  # fmt: skip
     rounds = [{
         "round": ln["round"] + 1, "pass": ln["pass"], "position": ln["position"], "of": ln["of"],
-        "started": ln["started"], "temperature_c": ln["cooldown"].get("temperature_c"),
-        "waited_s": ln["cooldown"].get("waited_s", 0.0),
+        **({"order": ln["order"]} if "order" in ln else {}), "started": ln["started"],
+        "temperature_c": ln["cooldown"].get("temperature_c"), "waited_s": ln["cooldown"].get("waited_s", 0.0),
         "end_to_end": {k: r["latency_ms"]["end_to_end"][k] for k in ("n", "mean", "p50", "p90", "p95", "p99")},
         "cv": r["stability"]["cv"],
     } for ln, r in zip(lines, recs)]  # fmt: skip
@@ -300,7 +313,8 @@ def merge_rounds(lines: Sequence[dict]) -> dict:
         latency_ms=latency,
         latency_ci_ms=interval,
         rounds=rounds,
-        interleave={"rounds": len(recs), "order": "each round measures every candidate once, in the order given",
+        interleave={"rounds": len(recs), "order": "each pass measures every candidate once: in the order given in "
+                    "even passes, reversed in odd ones (A B C, C B A, ...)",
                     "cooldown": {"start_c": lines[0]["cooldown"].get("start_c"), "tolerance_c": COOL_TOLERANCE_C,
                                  "max_wait_s": COOL_MAX_WAIT_S}},
         throughput_fps=round(1000.0 / e2e["mean"], 2) if e2e["mean"] else None,

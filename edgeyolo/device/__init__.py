@@ -8,7 +8,9 @@
    extras also carry: onnx, onnxslim, nncf) and pip itself. Kept per platform, so a second device of the same
    kind, or a rerun, downloads nothing.
 3. Copy it over SFTP into the device's work folder (files already there with the same size are kept).
-4. Install it there into a virtual environment, ``<workdir>/venv``, with no index: ``--no-index
+4. Install it there into a new virtual environment, ``<workdir>/venv.<n>``, and switch the link ``<workdir>/venv``
+   to it only once it passes the check (a failed or timed-out install leaves the previous one working), with no
+   index: ``--no-index
    --find-links`` and ``--require-hashes`` (every wheel pinned to its sha256). The venv is made
    ``--without-pip`` and pip runs from its wheel in the wheelhouse, so Debian's ``python3-venv`` (ensurepip) is
    not needed either. ``--no-compile``: byte-compiling every module at install is two thirds of pip's time on a

@@ -1,8 +1,23 @@
 """Installing edgeyolo on one device over SSH, and on several one after another.
 
 Ask the device's Python what it is (:func:`probe_platform`), build the wheelhouse for that platform here,
-copy what the device lacks, install it into ``<workdir>/venv`` with no index, and verify with the benchmark
-agent's ``info``; a venv that already holds exactly this wheelhouse and passes the check is left alone.
+copy what the device lacks, install it with no index, and verify with the benchmark agent's ``info``; a venv
+that already holds exactly this wheelhouse and passes the check is left alone.
+
+The working venv is never taken down before its replacement works. ``<workdir>/venv`` is a symbolic link to the
+venv in use, ``venv.<n>``: a fresh install goes into the next ``venv.<n+1>``, is verified there, and only then
+does the link switch to it (one atomic rename) and the previous one get removed; a failed, crashed or timed-out
+install removes only its own new folder. A link rather than renaming the new folder into place: a venv's
+console scripts (``bin/edgeyolo``) and ``activate`` name the folder it was made in, so a renamed venv would carry
+dead script paths, while ``venv.<n>`` keeps its name for its whole life. ``venv/bin/python`` stays the path to
+give bench (``--remote-python``): Python finds ``pyvenv.cfg`` next to the folder of the executable it was
+started as, so ``python -m edgeyolo`` and ``python -m pip`` through the link run in ``venv.<n>``. A ``venv``
+that is a real folder (made by an older edgeyolo) is moved aside the same way, at the switch.
+
+Each install step runs under the benchmark agent's ``run`` (:mod:`edgeyolo.bench.agent`, copied next to the
+wheelhouse and run by the device's own Python, as edgeyolo may not be installed there yet): at its time limit,
+or when this connection goes away, the agent ends the step's whole process group on the device (pip and its
+children), as it does for a benchmark candidate; past a grace period this side kills the group itself.
 """
 
 from __future__ import annotations
@@ -18,7 +33,8 @@ from typing import Any
 
 from edgeyolo._io import sha256_file
 from edgeyolo._version import __version__
-from edgeyolo.bench.agent import RUNTIME_PACKAGES
+from edgeyolo.bench import agent as _agent
+from edgeyolo.bench.agent import PGID_LINE, RUNTIME_PACKAGES, TIMEOUT_EXIT, TIMEOUT_LINE
 from edgeyolo.bench.remote.inventory import Device
 from edgeyolo.bench.remote.session import (
     Expired,
@@ -39,9 +55,13 @@ from edgeyolo.device.wheelhouse import (
 from edgeyolo.errors import ConfigError, EdgeYoloError
 from edgeyolo.profiles import DeviceProfile
 
-VENV = "venv"  # under the work folder
+VENV = "venv"  # under the work folder: a link to the venv in use, venv.<n> (see the module doc)
 MARKER = "edgeyolo-setup.json"  # in the venv: what was installed, from which wheels
+AGENT = "edgeyolo-agent.py"  # under <workdir>/wheelhouse: the benchmark agent, run by the device's own Python
 INSTALL_TIMEOUT_S = 3600.0  # pip on a slow board's SD card (or under emulation)
+STEP_TIMEOUT_S = 600.0  # making or removing a venv
+# Past a step's limit the agent on the device ends it; past this grace too, this side kills the step's group.
+GRACE_S = 30.0
 # Runtimes that pip cannot put on a device: TensorRT comes with JetPack (apt), matched to its CUDA.
 NOT_FROM_PIP = {
     "tensorrt": "TensorRT comes with JetPack on a Jetson (apt install python3-libnvinfer), not from PyPI"
@@ -53,6 +73,31 @@ _PROBE = (
     "print(json.dumps({'machine':platform.machine(),'python':platform.python_version(),"
     "'implementation':sys.implementation.name,'libc':list(platform.libc_ver()),'executable':sys.executable}))"
 )
+# Run by the device's Python before an install: removes what earlier installs left (venv.<n> folders other than
+# the one the link points to, a half-made link) and prints the folder for the new venv, the next venv.<n>.
+_PREPARE = """import json,os,re,shutil,sys
+link=sys.argv[1];d,b=os.path.split(link);cur=os.path.realpath(link);ns=[0]
+for f in sorted(os.listdir(d)):
+    m=re.fullmatch(re.escape(b)+r"[.]([0-9]+|old|link)",f);p=os.path.join(d,f)
+    if not m: continue
+    if m.group(1).isdigit(): ns.append(int(m.group(1)))
+    if os.path.realpath(p)==cur: continue
+    if os.path.isdir(p) and not os.path.islink(p): shutil.rmtree(p,ignore_errors=True)
+    else: os.remove(p)
+print(json.dumps({"new":os.path.join(d,b+"."+str(max(ns)+1))}))
+"""
+# Run by the device's Python once the new venv works: point the link at it (a rename over the old link, so the
+# link is always whole), then remove the venv it pointed to. A real folder there (an older edgeyolo's venv) is
+# moved aside first.
+_SWITCH = """import os,shutil,sys
+link,new=sys.argv[1],sys.argv[2];tmp=link+".link"
+old=os.path.realpath(link) if os.path.islink(link) else None
+if os.path.isdir(link) and not os.path.islink(link): old=link+".old";os.rename(link,old)
+if os.path.lexists(tmp): os.remove(tmp)
+os.symlink(os.path.basename(new),tmp);os.replace(tmp,link)
+if old and os.path.realpath(old)!=os.path.realpath(new): shutil.rmtree(old,ignore_errors=True)
+"""
+_RMTREE = "import shutil,sys;shutil.rmtree(sys.argv[1],ignore_errors=True)"
 # Run by the venv's Python after the install: the agent's info plus whether an emulator runs it.
 _VERIFY = (
     "import json;from edgeyolo.bench.agent import info;from edgeyolo.bench.environment import emulation;"
@@ -262,43 +307,98 @@ def setup_device(
         req_lines = [f"{name}=={versions[name]} --hash=sha256:{shas[name]}" for name in todo]
         requirements = posixpath.join(remote_wh, "requirements.txt")
         s.write_text(requirements, "\n".join(req_lines) + "\n")
-        pip = [python, posixpath.join(remote_wh, wheels["pip"].name, "pip"), "install", "--no-index", "--find-links",
-               remote_wh, "--require-hashes", "--no-compile", "--no-input", "--disable-pip-version-check",
-               "--progress-bar", "off"]  # fmt: skip
+        agent = s.path("wheelhouse", AGENT)
+        s.write_text(agent, Path(_agent.__file__).read_text(encoding="utf-8"))
+        run = _Steps(s, base, agent)
+
+        def pip(py: str) -> list[str]:
+            return [py, posixpath.join(remote_wh, wheels["pip"].name, "pip"), "install", "--no-index", "--find-links",
+                    remote_wh, "--require-hashes", "--no-compile", "--no-input", "--disable-pip-version-check",
+                    "--progress-bar", "off"]  # fmt: skip
+
         if incremental:
             log(f"installing {', '.join(changed) or 'nothing new'} into {venv} with no index")
-            only = pip + ["--no-deps", "--force-reinstall", "-r", requirements]
-            steps = [(only, "pip install", INSTALL_TIMEOUT_S)] if changed else []
+            if changed:
+                run(pip(python) + ["--no-deps", "--force-reinstall", "-r", requirements], "pip install",
+                    INSTALL_TIMEOUT_S)  # fmt: skip
+            got = _verify(s, python, runtimes)
+            marker_at = marker_path
         else:
-            log(f"making {venv} and installing {len(wheels)} wheels with no index (this takes a while on "
+            # A new venv next to the one in use, which stays until the new one passes its check.
+            new = _prepared(s, base, venv)
+            new_python = posixpath.join(new, "bin", "python")
+            log(f"making {new} and installing {len(wheels)} wheels with no index (this takes a while on "
                 "a small board)")  # fmt: skip
-            steps = [
-                ([base, "-c", "import shutil,sys;shutil.rmtree(sys.argv[1],ignore_errors=True)", venv],
-                 "removing the old venv", 600),
-                ([base, "-m", "venv", "--without-pip", venv], "making the venv", 600),
-                (pip + ["-r", requirements], "pip install", INSTALL_TIMEOUT_S),
-            ]  # fmt: skip
-        for argv, what, limit in steps:
-            t = time.perf_counter()
             try:
-                code, out = s.run(argv, limit)
-            except Expired:
-                raise SetupError(f"{dev.host}: {what} did not finish within {limit:g} s") from None
-            if code != 0:
-                damaged = "hash" in out.lower()  # pip's --require-hashes check: a wheel changed on the way
-                hint = (
-                    "; the copied wheels may be damaged, run device setup again with --force"
-                    if damaged
-                    else ""
-                )
-                raise SetupError(f"{dev.host}: {what} failed: {last_error(out)}{hint}")
-            log(f"{what}: {time.perf_counter() - t:.0f} s")
-        got = _verify(s, python, runtimes)
+                run([base, "-m", "venv", "--without-pip", new], "making the venv", STEP_TIMEOUT_S)
+                run(pip(new_python) + ["-r", requirements], "pip install", INSTALL_TIMEOUT_S)
+                got = _verify(s, new_python, runtimes)
+            except BaseException:
+                run.remove(new)
+                raise
+            marker_at = posixpath.join(new, MARKER)
         marker = {**want, "installed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "packages": versions}
-        s.write_text(marker_path, json.dumps(marker, indent=1) + "\n")
+        s.write_text(marker_at, json.dumps(marker, indent=1) + "\n")
+        if not incremental:
+            run([base, "-c", _SWITCH, venv, new], "switching to the new venv", STEP_TIMEOUT_S)
+            log(f"{venv} -> {posixpath.basename(new)}")
         return result(got, changed=True)
     finally:
         s.close()
+
+
+class _Steps:
+    """Runs install steps on the device, each under the agent's time limit (see the module doc)."""
+
+    def __init__(self, s: Session, base: str, agent: str):
+        self.s, self.base, self.agent = s, base, agent
+
+    def __call__(self, argv: list[str], what: str, limit: float) -> str:
+        """Run ``argv``; its output, or SetupError naming what failed (a step over ``limit`` is stopped there:
+        its whole process group on the device)."""
+        s, host, pgid = self.s, self.s.device.host, []
+
+        def on_line(line: str) -> None:
+            if line.startswith(PGID_LINE):
+                pgid.append(int(line[len(PGID_LINE) :]))
+
+        t = time.perf_counter()
+        try:
+            code, out = s.run(
+                [self.base, self.agent, "run", f"{limit:g}", "--", *argv], limit + GRACE_S, on_line
+            )
+        except Expired:  # the agent did not end it (a device too slow to answer): end it from here
+            if pgid:
+                try:
+                    s.run(["kill", "-KILL", "--", f"-{pgid[0]}"], 15)
+                except (Expired, *transport_errors()):
+                    pass
+            raise SetupError(f"{host}: {what} did not finish within {limit:g} s; stopped it there") from None
+        if code == TIMEOUT_EXIT and TIMEOUT_LINE in out:
+            raise SetupError(f"{host}: {what} did not finish within {limit:g} s; stopped it there")
+        if code != 0:
+            damaged = "hash" in out.lower()  # pip's --require-hashes check: a wheel changed on the way
+            hint = (
+                "; the copied wheels may be damaged, run device setup again with --force" if damaged else ""
+            )
+            raise SetupError(f"{host}: {what} failed: {last_error(out)}{hint}")
+        s.log(f"{what}: {time.perf_counter() - t:.0f} s")
+        return out
+
+    def remove(self, folder: str) -> None:
+        """Remove a folder on the device, best effort (the connection may be the reason we are here)."""
+        try:
+            self.s.run([self.base, "-c", _RMTREE, folder], STEP_TIMEOUT_S)
+        except (Expired, *transport_errors()):
+            pass
+
+
+def _prepared(s: Session, base: str, venv: str) -> str:
+    """The folder for a new venv (``venv.<n>``), after removing what earlier installs left next to ``venv``."""
+    code, got, out = _remote_json(s, [base, "-c", _PREPARE, venv], STEP_TIMEOUT_S, "preparing the new venv")
+    if code != 0 or not isinstance(got, dict) or not isinstance(got.get("new"), str):
+        raise SetupError(f"{s.device.host}: preparing the new venv failed: {last_error(out)}")
+    return s.path(got["new"])
 
 
 def _wheel_version(path: Path) -> str:

@@ -7,7 +7,9 @@ artifact is loaded back with its runtime to confirm the end-to-end output ``[1, 
 that drops the end-to-end head is refused, never shipped with a silently different output contract.
 With a dataset, each artifact is compared with the PyTorch model on val images (parity): FP32 must
 agree, and an FP16/INT8 accuracy collapse fails the export unless ``allow_degraded``. A target that
-fails does not stop the others.
+fails does not stop the others. An artifact already in the output folder is kept only when the same settings
+would make it (weights, input shape, ``max_det``, INT8 calibration, parity: :mod:`edgeyolo.export.reuse`);
+``force`` exports it again regardless.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 from edgeyolo._io import sha256_file, write_json_atomic
 from edgeyolo.errors import ConfigError, EdgeYoloError, ExportError, WeightsNotFoundError
 from edgeyolo.export.manifest import package_versions, write_manifest
+from edgeyolo.export.reuse import Reuse, calibration_block, decide, parity_source
 from edgeyolo.profiles import DeviceProfile, TargetSpec
 from edgeyolo.shapes import Shape, parse_shape, shape_of
 
@@ -179,7 +182,7 @@ def _export_one(
                 f"{cfg.data}: INT8 calibration would use 0 images (val split x calibration fraction "
                 f"{cfg.calibration_fraction:g}); raise the fraction or add val images"
             )
-        calibration = {"dataset": str(Path(cfg.data).resolve()), "split": "val", "images": n}
+        calibration = calibration_block(cfg.data, n, cfg.calibration_fraction)
         if n < ADVISED_CALIBRATION_IMAGES:
             item.warnings.append(
                 f"INT8 calibration uses {n} images; {ADVISED_CALIBRATION_IMAGES}+ are advised for stable ranges"
@@ -270,7 +273,12 @@ def check_parity(cfg: ExportConfig, dest: Path, imgsz: int | Shape) -> dict:
     report = compare_detections(reference, candidate).to_dict()
     ref_map = coco_map(items, sizes, reference, dataset.names)["map50_95"]
     art_map = coco_map(items, sizes, candidate, dataset.names)["map50_95"]
-    report.update(conf=conf, torch_map50_95=ref_map, artifact_map50_95=art_map)
+    report.update(
+        conf=conf,
+        torch_map50_95=ref_map,
+        artifact_map50_95=art_map,
+        **parity_source(cfg.data, cfg.parity_images),
+    )
     manifest = json.loads((dest / "manifest.json").read_text())
     precision = manifest["precision"]
     status, why = "ok", ""
@@ -330,12 +338,13 @@ def export(cfg: ExportConfig) -> ExportResult:
             if reason:
                 item.status, item.artifact, item.reason = "skipped", None, reason
                 continue
-            if not cfg.force and _is_complete(dest, info["sha256"]):
-                item.reused = True
-                continue
             try:
-                _export_one(cfg, info, imgsz, target, dest, item)
-                if cfg.data is not None:
+                reuse = None if cfg.force else _reuse(cfg, info["sha256"], imgsz, target, dest)
+                if reuse is not None:
+                    item.warnings += reuse.warnings
+                if reuse is None or not reuse.keep:
+                    _export_one(cfg, info, imgsz, target, dest, item)
+                if cfg.data is not None and (reuse is None or not reuse.keep or reuse.check_parity):
                     parity = check_parity(cfg, dest, imgsz)
                     if parity["status"] == "failed" and not cfg.allow_degraded:
                         shutil.rmtree(dest, ignore_errors=True)
@@ -344,6 +353,7 @@ def export(cfg: ExportConfig) -> ExportResult:
                         )
                     if parity["status"] != "ok":
                         item.warnings.append(f"parity {parity['status']}: {parity['reason']}")
+                item.reused = reuse is not None and reuse.keep
             except EdgeYoloError as e:
                 item.status, item.artifact, item.reason = "error", None, str(e)
             except Exception as e:  # a library failure in one target must not stop the others
@@ -367,20 +377,19 @@ def bundle_artifacts(artifacts: list[Path], archive: Path) -> Path:
     return archive
 
 
-def _is_complete(dest: Path, weights_sha: str) -> bool:
-    """An artifact already exported from the same weights (its manifest is written last)."""
-    from edgeyolo.errors import ArtifactError
-    from edgeyolo.runtime.base import load_artifact, verify_artifact
-
-    try:
-        art = load_artifact(dest)
-        verify_artifact(art)  # files changed since (or a manifest without a checksum): export it again
-    except ArtifactError:
-        return False
-    m = art.manifest
-    if m.get("format") == "onnx" and m.get("precision") == "int8":  # quantized the way this version does
-        from edgeyolo.export.onnx_int8 import SETTINGS
-
-        if (m.get("calibration") or {}).get("quantization") != SETTINGS:
-            return False
-    return m.get("source_weights", {}).get("sha256") == weights_sha and "output" in m
+def _reuse(cfg: ExportConfig, weights_sha: str, imgsz: Shape, target: TargetSpec, dest: Path) -> Reuse:
+    """Whether the artifact already in ``dest`` is what ``cfg`` would make (:func:`edgeyolo.export.reuse.decide`)."""
+    calibration = None
+    if target.precision == "int8":
+        calibration = calibration_block(cfg.data, len(_calibration_images(cfg)), cfg.calibration_fraction)
+    return decide(
+        dest,
+        weights_sha=weights_sha,
+        shape=imgsz,
+        target=target,
+        rows=output_rows(imgsz, cfg.max_det),
+        calibration=calibration,
+        data=cfg.data,
+        parity_images=cfg.parity_images,
+        allow_degraded=cfg.allow_degraded,
+    )

@@ -54,7 +54,7 @@ class BenchSettings:
     warmup: int = 10  # untimed inferences before measuring
     iterations: int = 100  # timed end-to-end inferences
     min_duration_s: float = 0.0  # keep measuring until this much time has passed as well
-    # Interleaved rounds: the candidates are measured in alternation (A B C, A B C, ...), each round in a fresh
+    # Interleaved rounds: the candidates are measured in alternation (A B C, C B A, A B C, ...: each pass reverses the last), each round in a fresh
     # process, the iterations and min_duration_s spread over them; the round-to-round spread is the noise figure.
     rounds: int = 3
 
@@ -79,6 +79,9 @@ class DeviceProfile:
     description: str = ""
     arch: str = "any"  # x86_64, aarch64 or any
     max_map_drop: float = 0.02  # mAP50-95 an INT8/FP16 candidate may lose vs its FP32 twin
+    # select: a mAP50-95 difference whose whole paired interval lies within +-this is a tie (as is one with 0
+    # strictly inside its interval); 0 ties identical detections only
+    map_tie_margin: float = 0.001
     bench: BenchSettings = field(default_factory=BenchSettings)
     power: PowerSettings = field(default_factory=PowerSettings)
     source: str = ""  # where the profile was loaded from
@@ -123,7 +126,7 @@ class DeviceProfile:
 
 
 _REQUIRED = ("name", "imgsz", "models", "targets", "threads", "latency_budget_ms")
-_OPTIONAL = ("description", "arch", "max_map_drop", "bench", "power", "camera")
+_OPTIONAL = ("description", "arch", "max_map_drop", "map_tie_margin", "bench", "power", "camera")
 
 
 def _fail(where: str, msg: str) -> ConfigError:
@@ -200,6 +203,9 @@ def parse_profile(data: Any, source: str = "<dict>") -> DeviceProfile:
         threads = _positive_int(threads, "threads", where)
     budget = _number(data["latency_budget_ms"], "latency_budget_ms", where, minimum=1e-9)
     max_drop = _number(data.get("max_map_drop", 0.02), "max_map_drop", where)
+    tie_margin = _number(data.get("map_tie_margin", 0.001), "map_tie_margin", where)
+    if tie_margin > 1:
+        raise _fail(where, f"'map_tie_margin' is a mAP50-95 difference between 0 and 1, got {tie_margin:g}")
 
     bench_d = data.get("bench") or {}
     if not isinstance(bench_d, dict):
@@ -232,6 +238,7 @@ def parse_profile(data: Any, source: str = "<dict>") -> DeviceProfile:
         description=data.get("description", ""),
         arch=data.get("arch", "any"),
         max_map_drop=max_drop,
+        map_tie_margin=tie_margin,
         bench=bench,
         power=PowerSettings(psrc),
         source=source,

@@ -111,7 +111,7 @@ def comparison(c: Candidate) -> str:
     if c.rival_ci is not None:
         lo, hi = c.rival_ci
         acc = (f"mAP50-95 {c.rival_diff:+.3f} vs {c.rival} (95% CI {lo:+.3f} to {hi:+.3f}"
-               + ("; the val split cannot separate them)" if lo <= 0 <= hi else ")"))  # fmt: skip
+               + ("; the val split cannot separate them)" if c.rival_tied else ")"))  # fmt: skip
     else:
         acc = f"mAP50-95 {c.rival_diff:+.3f} vs {c.rival} (no paired interval)"
     if c.latency_vs_rival == "within noise":
@@ -180,7 +180,7 @@ def record_of(records: Sequence[dict], artifact: str | None) -> dict | None:
 def points(sel: Selection, device: str = "") -> list[Point]:
     return [Point(label=c.name, latency_ms=c.latency_ms, map50_95=c.map50_95, group=f"{c.format}/{c.precision}",
                   imgsz=c.imgsz, device=device, selected=sel.selected is c, on_front=c.on_front,
-                  camera=not c.is_square)
+                  camera=not c.is_square, map_ci=c.map50_95_ci, latency_ci=c.latency_ci)
             for c in sel.candidates if c.map50_95 is not None]  # fmt: skip
 
 
@@ -230,7 +230,7 @@ def deploy_sizes(sel: Selection) -> list[dict]:
     training size serves the deploy shape best (its rivals tied with it when their paired mAP50-95 difference
     contains 0). Empty unless some deploy shape was served by a model trained at another size than its long
     side."""
-    scored = [c for c in sel.candidates if c.map50_95 is not None]
+    scored = [c for c in sel.candidates if c.map50_95 is not None and not c.other_val_set]
     if not any(c.train_imgsz and c.train_imgsz != max(c.hw) for c in scored):
         return []
     rows = []
@@ -245,7 +245,9 @@ def deploy_sizes(sel: Selection) -> list[dict]:
         best = max(groups.values(), key=lambda c: (c.map50_95, -c.latency_ms))
         for train, c in sorted(groups.items(), key=lambda kv: -(kv[0] or 0)):
             d = paired_interval(c, best) if c is not best else None
-            verdict = "best" if c is best else ("tied with the best" if tied(best, c) else "")
+            verdict = (
+                "best" if c is best else ("tied with the best" if tied(best, c, sel.map_tie_margin) else "")
+            )
             rows.append({"deploy_imgsz": size.long, "deploy_shape": size.label, "pixels": size.pixels,
                          "train_imgsz": train, "candidate": c.name, "map50_95": c.map50_95, "map_text": map_text(c),
                          "latency_ms": c.latency_ms, "verdict": verdict,

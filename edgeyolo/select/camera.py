@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgeyolo.select.paired import paired_interval
+from edgeyolo.select.paired import difference, ordering, paired_interval
 from edgeyolo.select.text import signed_ci
-from edgeyolo.select.types import MAP_TIE, Candidate, Selection
+from edgeyolo.select.types import Candidate, Selection
 
 
 def square_twin(sel: Selection, c: Candidate) -> Candidate | None:
@@ -39,14 +39,15 @@ class ShapeComparison:
     latency_ratio: float | None  # camera / square latency (None: the square's is 0)
     map_diff: float | None  # camera minus square mAP50-95 (None: either has no accuracy)
     map_diff_ci: tuple[float, float] | None  # its paired 95% interval (None: no per-image data)
-    verdict: str  # "no accuracy lost", "loses accuracy", "gains accuracy" or "accuracy not measured"
+    verdict: str  # "no accuracy lost", "loses accuracy", "gains accuracy", "accuracy not measured" or
+    # "accuracy not compared (measured on other val images)"
 
     @property
     def accuracy_text(self) -> str:
         """``mAP difference +0.002 [-0.010, +0.012]: no accuracy lost`` (the point difference alone, said so,
         without per-image data)."""
         if self.map_diff is None:
-            return "accuracy not measured"
+            return self.verdict
         if self.map_diff_ci is None:
             return f"mAP difference {self.map_diff:+.3f} (point estimate, no per-image data): {self.verdict}"
         lo, hi = self.map_diff_ci
@@ -73,21 +74,21 @@ class ShapeComparison:
 def compare_shape(sel: Selection, camera: Candidate, square: Candidate) -> ShapeComparison:
     """The latency ratio and the paired mAP50-95 difference of a camera-shaped candidate vs its square twin.
 
-    The verdict: with per-image data, "loses accuracy" when the whole paired interval is below 0, "gains
-    accuracy" when it is above, "no accuracy lost" when it contains 0; without, the point difference against the
-    fixed tie of ``MAP_TIE``.
+    The verdict is the selection's tie rule (:func:`edgeyolo.select.paired.ordering`) on the paired interval,
+    or without per-image data on the point difference: "no accuracy lost" when they tie (0 strictly inside the
+    interval, or all of it within the selection's tie margin), else "loses accuracy" or "gains accuracy".
     """
     ratio = round(camera.latency_ms / square.latency_ms, 4) if square.latency_ms else None
     diff = ci = None
     if camera.map50_95 is None or square.map50_95 is None:
         verdict = "accuracy not measured"
+    elif camera.other_val_set or square.other_val_set:
+        verdict = "accuracy not compared (measured on other val images)"
     else:
         diff = round(camera.map50_95 - square.map50_95, 5)
         ci = paired_interval(camera, square)
-        if ci is not None:
-            verdict = "loses accuracy" if ci[1] < 0 else "gains accuracy" if ci[0] > 0 else "no accuracy lost"
-        else:
-            verdict = "loses accuracy" if diff < -MAP_TIE else "no accuracy lost"
+        side = ordering(difference(camera, square), sel.map_tie_margin)
+        verdict = {0: "no accuracy lost", 1: "gains accuracy", -1: "loses accuracy"}[side]
     return ShapeComparison(camera, square, sel.metric, ratio, diff, ci, verdict)
 
 
@@ -107,7 +108,7 @@ def camera_reason(sel: Selection, best: Candidate) -> str:
     text = (f" The camera shape won: {best.shape_label} runs at {ratio} the {sel.metric} of its square twin "
             f"{twin.name} ({best.latency_ms:.1f} vs {twin.latency_ms:.1f} ms)")  # fmt: skip
     if cmp.map_diff is None:
-        text += ", accuracy not compared (not measured)"
+        text += f", {cmp.verdict}"
     elif cmp.map_diff_ci is not None:
         text += (f", with a mAP50-95 difference of {cmp.map_diff:+.3f} (paired 95% CI {signed_ci(cmp.map_diff_ci)}): "
                  f"{cmp.verdict}")  # fmt: skip

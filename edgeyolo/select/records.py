@@ -1,5 +1,6 @@
-"""Reading benchmark records: a candidate's name, the device a record comes from, one device's records and
-the newest record of each candidate."""
+"""Reading benchmark records: a candidate's name, the device a record comes from, one device's records, the
+newest record of each candidate, the error records still standing, and the val images an accuracy was
+measured on."""
 
 from __future__ import annotations
 
@@ -81,3 +82,51 @@ def latest_per_candidate(records: Sequence[dict]) -> list[dict]:
         if rec.get("status") == "ok":
             latest[(device_label(rec.get("device")), rec["candidate"]["artifact"])] = rec
     return list(latest.values())
+
+
+def latest_errors(records: Sequence[dict]) -> list[dict]:
+    """The error records that are the latest word on their candidate (same device profile and artifact): an
+    error followed later in the results by an ok record (``--resume`` measured it after all) or by another
+    error of the same candidate is superseded and left out."""
+    last: dict[tuple, int] = {}
+    for i, rec in enumerate(records):
+        last[_candidate_key(rec)] = i
+    return [r for i, r in enumerate(records) if r.get("status") != "ok" and last[_candidate_key(r)] == i]
+
+
+def _candidate_key(rec: dict) -> tuple:
+    return ((rec.get("device") or {}).get("profile"), (rec.get("candidate") or {}).get("artifact"))
+
+
+ValSet = tuple[str | None, str, int | None, str | None]  # dataset, split, images, digest of the image list
+
+
+def val_set(rec: dict, digest: str | None = None) -> ValSet | None:
+    """What identifies the images a record's mAP was measured on: (dataset, split, image count, digest of the
+    image names in order, from the record's per-image data or else ``digest``; None when unknown). None for a
+    record without a mAP."""
+    acc = rec.get("accuracy") or {}
+    if acc.get("map50_95") is None:
+        return None
+    per_image = acc.get("per_image") if isinstance(acc.get("per_image"), dict) else {}
+    images = acc.get("images") or per_image.get("images")
+    return (acc.get("dataset"), acc.get("split") or "val", images, per_image.get("image_digest") or digest)
+
+
+def same_val_set(a: ValSet, b: ValSet) -> bool:
+    """Whether two val sets are the same images: same dataset, split and count, and the same image list where
+    both records know it (``--accuracy-images 50`` after a full-val run gives another count)."""
+    return a[:3] == b[:3] and (a[3] is None or b[3] is None or a[3] == b[3])
+
+
+def val_set_labels(sets: Sequence[ValSet]) -> list[str]:
+    """``500 images of /data/d.yaml (val)`` for each val set; the image list's digest is added where two labels
+    would otherwise read the same."""
+    plain = [
+        f"{f'{n} images' if n else 'images'} of {ds or 'an unnamed dataset'} ({split})"
+        for ds, split, n, _ in sets
+    ]
+    return [
+        f"{label}, image list {s[3]}" if plain.count(label) > 1 and s[3] else label
+        for label, s in zip(plain, sets)
+    ]

@@ -7,20 +7,31 @@ from collections.abc import Sequence
 
 from edgeyolo.errors import ConfigError
 from edgeyolo.select.camera import camera_reason, shape_notes
-from edgeyolo.select.paired import latency_separation, load_bootstrap, paired_interval, tied
+from edgeyolo.select.paired import latency_separation, load_bootstrap, one_order, paired_interval, tied
 from edgeyolo.select.pareto import pareto_front
 from edgeyolo.select.records import (
     candidate_name,
     devices_of,
+    latest_errors,
     latest_per_candidate,
     record_shape,
     records_of_device,
+    same_val_set,
+    val_set,
+    val_set_labels,
 )
 from edgeyolo.select.text import reason, requirements, signed_ci
-from edgeyolo.select.types import DEFAULT_MAX_MAP_DROP, MAP_TIE, METRICS, Candidate, Metric, Selection
+from edgeyolo.select.types import (
+    DEFAULT_MAP_TIE_MARGIN,
+    DEFAULT_MAX_MAP_DROP,
+    METRICS,
+    Candidate,
+    Metric,
+    Selection,
+)
 
 
-def _check_options(budget_ms, fps, min_map, max_map_drop, metric) -> None:
+def _check_options(budget_ms, fps, min_map, max_map_drop, metric, map_tie_margin=None) -> None:
     if metric not in METRICS:
         raise ConfigError(f"select: unknown metric '{metric}'; use p50, p90, p95 or p99")
     if budget_ms is not None and fps is not None:
@@ -36,6 +47,10 @@ def _check_options(budget_ms, fps, min_map, max_map_drop, metric) -> None:
         raise ConfigError(f"select: --min-map is a mAP50-95 between 0 and 1, got {min_map:g}{hint}")
     if max_map_drop is not None and not 0 <= max_map_drop <= 1:
         raise ConfigError(f"select: max_map_drop must be between 0 and 1 (mAP50-95), got {max_map_drop:g}")
+    if map_tie_margin is not None and not 0 <= map_tie_margin <= 1:
+        raise ConfigError(
+            f"select: map_tie_margin must be between 0 and 1 (mAP50-95), got {map_tie_margin:g}"
+        )
 
 
 def _shortfall(c: Candidate, sel: Selection) -> tuple[float, list[str]]:
@@ -73,8 +88,19 @@ def select(
     fps: float | None = None,
     min_map: float | None = None,
     device: str | None = None,
+    map_tie_margin: float | None = None,
 ) -> Selection:
     """Apply the selection rule to the benchmark records of one device.
+
+    The rule: the most accurate candidate within the budget (and ``min_map``) whose drop vs its FP32 twin is
+    within ``max_map_drop`` -- for an FP16/INT8 candidate, the far end of the paired 95% interval of its drop.
+    Accuracy differences are read on paired 95% bootstrap intervals over the val images (a point difference
+    without per-image data): a candidate is tied with the best when 0 lies strictly inside the interval of
+    their difference or all of it is within ``map_tie_margin``, so a candidate worse on some images and better
+    on none is not tied unless by that little. Ties go to lower latency, then smaller artifact. A latency
+    difference stands out of the noise when the 95% t-interval of its mean paired per-pass difference excludes
+    0. Only accuracies measured on the same val images are compared: candidates measured on other images than
+    most are left out of the comparison, and the reason says so.
 
     Args:
         records: benchmark records (``edgeyolo.bench/1``); error records are listed, never selected.
@@ -85,12 +111,14 @@ def select(
         min_map: candidates below this mAP50-95 are not selected.
         device: when the records come from several devices, the one to select for (label, hostname or
             profile); a budget rule across devices would compare latencies of different machines.
+        map_tie_margin: mAP50-95 differences whose whole interval is within it are ties; default: the
+            records' profile setting, else 0.001.
 
     Raises:
         ConfigError: an option is out of range, both ``budget_ms`` and ``fps`` are given, or the records come
             from several devices and ``device`` does not name one of them.
     """
-    _check_options(budget_ms, fps, min_map, max_map_drop, metric)
+    _check_options(budget_ms, fps, min_map, max_map_drop, metric, map_tie_margin)
     if device is not None:
         records = records_of_device(records, device)
     elif len(found := devices_of(records)) > 1:
@@ -99,7 +127,7 @@ def select(
             "(e.g. --device " + repr(found[0]) + ") or compare them with 'edgeyolo compare'."
         )
     ok = latest_per_candidate(records)
-    errors = [r for r in records if r.get("status") != "ok"]
+    errors = latest_errors(records)  # an error a later ok record of the same candidate superseded is gone
     settings = next((r.get("settings") or {} for r in ok), {})
     if fps is not None:
         budget, source = 1000.0 / fps, "fps"
@@ -110,8 +138,10 @@ def select(
         source = "profile" if budget is not None else None
     drop_limit = max_map_drop if max_map_drop is not None else settings.get("max_map_drop")
     drop_limit = DEFAULT_MAX_MAP_DROP if drop_limit is None else float(drop_limit)
+    margin = map_tie_margin if map_tie_margin is not None else settings.get("map_tie_margin")
+    margin = DEFAULT_MAP_TIE_MARGIN if margin is None else float(margin)
     sel = Selection(metric=metric, budget_ms=budget, max_map_drop=drop_limit, errors=errors, min_map=min_map,
-                    fps=fps, budget_source=source)  # fmt: skip
+                    fps=fps, budget_source=source, map_tie_margin=margin)  # fmt: skip
     sel.device = next(iter(devices_of(records)), None)
     if not ok:
         sel.reason = "No successful benchmark records to choose from" + (
@@ -141,40 +171,32 @@ def select(
                 no_boot.setdefault(why, []).append(cand.name)
         sel.candidates.append(cand)
         by_artifact[cand.artifact] = rec
-    boots = [c.boot for c in sel.candidates if c.boot is not None]
+    other_images = _one_val_set(sel, by_artifact)
+    boots = [c.boot for c in sel.candidates if c.boot is not None and not c.other_val_set]
     if boots:
         sel.bootstrap = {"resamples": boots[0].resamples, "seed": boots[0].seed, "confidence": 0.95,
                          "images": boots[0].images}  # fmt: skip
-    old = [r for r in ok if not r.get("rounds") and not (r.get("accuracy") or {}).get("ci")]
-    if len(old) == len(ok):
-        sel.notes.append("These records were measured before interleaved rounds and intervals (an older edgeyolo): "
-                         f"selected as before, with mAP50-95 within {MAP_TIE:g} a tie and the point drop vs FP32; "
-                         "measure again ('edgeyolo bench --force') for intervals.")  # fmt: skip
-    else:
-        for why, names in no_boot.items():
-            sel.notes.append(f"{len(names)} candidate(s) without paired intervals ({why}: {', '.join(names[:3])}"
-                             f"{', ...' if len(names) > 3 else ''}): their ties use a fixed {MAP_TIE:g} mAP50-95 and "
-                             "their drop vs FP32 the point estimate.")  # fmt: skip
-        unrounded = [c.name for c in sel.candidates if not by_artifact[c.artifact].get("rounds")]
-        if unrounded:
-            sel.notes.append(f"{len(unrounded)} record(s) measured without interleaved rounds ({', '.join(unrounded[:3])}"
-                             f"{', ...' if len(unrounded) > 3 else ''}): their latency has no round-to-round noise figure.")  # fmt: skip
+    _record_notes(sel, ok, by_artifact, no_boot)
     sel.notes += shape_notes(sel)  # a camera aspect the val images do not have: never silently
 
     for cand in sel.candidates:
-        if cand.precision == "fp32" or cand.map50_95 is None:
+        if cand.precision == "fp32" or cand.map50_95 is None or cand.other_val_set:
             continue
-        twins = [t for t in sel.candidates if t.precision == "fp32" and t.model == cand.model
-                 and t.hw == cand.hw and t.train_imgsz == cand.train_imgsz and t.map50_95 is not None]  # fmt: skip
-        twins.sort(key=lambda t: t.format != cand.format)  # same format first
-        if twins:
+        twins = [t for t in sel.candidates if t.precision == "fp32" and t.model == cand.model and t.hw == cand.hw
+                 and t.train_imgsz == cand.train_imgsz and t.map50_95 is not None]  # fmt: skip
+        twins.sort(
+            key=lambda t: (t.other_val_set, t.format != cand.format)
+        )  # same images, then same format first
+        if twins and not twins[0].other_val_set:
             cand.map_drop = round(twins[0].map50_95 - cand.map50_95, 5)
             cand.twin = twins[0].artifact
             cand.drop_ci = paired_interval(twins[0], cand)
+        elif twins:
+            cand.note = "no FP32 twin measured on the same val images (only on other ones); mAP drop unknown"
         else:
             cand.note = "no FP32 twin measured; mAP drop unknown"
 
-    scored = [c for c in sel.candidates if c.map50_95 is not None]
+    scored = [c for c in sel.candidates if c.map50_95 is not None and not c.other_val_set]
     for c, flag in zip(scored, pareto_front([(c.latency_ms, c.map50_95) for c in scored])):
         c.on_front = flag
     for c in sel.candidates:
@@ -182,9 +204,12 @@ def select(
         drop_hi = c.drop_ci[1] if c.drop_ci is not None else c.map_drop
         drop_ok = drop_hi is None or drop_hi <= drop_limit
         map_ok = min_map is None or (c.map50_95 is not None and c.map50_95 >= min_map)
-        c.eligible = c.within_budget and c.map50_95 is not None and drop_ok and map_ok
+        c.eligible = c.within_budget and c.map50_95 is not None and drop_ok and map_ok and not c.other_val_set
         if c.map50_95 is None:
             c.note = "no accuracy measured (benchmark with --data)"
+        elif c.other_val_set:
+            c.note = (f"accuracy measured on other val images ({c.val_set}) than the candidates compared "
+                      f"({sel.val_set}): not compared, not selectable")  # fmt: skip
         else:
             c.misses = _shortfall(c, sel)[1]
             # the notes say why an in-budget candidate is still not eligible (the misses say all of it)
@@ -200,7 +225,7 @@ def select(
     reqs = requirements(sel)
     if eligible:
         top = max(eligible, key=lambda c: (c.map50_95, -c.latency_ms))
-        ties = [c for c in eligible if tied(top, c)]
+        ties = [c for c in eligible if tied(top, c, margin)]
         best = min(ties, key=lambda c: (c.latency_ms, c.size_bytes))
         sel.selected = best
         others = sorted((c for c in eligible if c is not best), key=lambda c: -c.map50_95)
@@ -210,10 +235,11 @@ def select(
             rival = others[0] if others else None
         for c in sel.candidates:
             other = rival if c is best else best
-            if other is None or c.map50_95 is None:
+            if other is None or c.map50_95 is None or c.other_val_set:
                 continue
             c.rival, c.rival_diff = other.name, round(c.map50_95 - other.map50_95, 5)
             c.rival_ci = paired_interval(c, other)
+            c.rival_tied = tied(other, c, margin)
             c.latency_vs_rival = latency_separation(c, other, by_artifact[c.artifact], by_artifact[other.artifact],
                                                     metric)  # fmt: skip
         sel.reason = reason(sel, best, top, rival, eligible, reqs) + camera_reason(sel, best)
@@ -233,7 +259,82 @@ def select(
                    f"(mAP50-95 {cl.map50_95:.3f})"  # fmt: skip
         misses = " and ".join(cl.misses)
         sel.reason = f"{head}; {tail}" + (f", {misses}" if misses else "") + "."
+    if other_images:
+        sel.reason += f" {other_images}"
     return _flag_emulated(sel, ok)
+
+
+def _record_notes(sel: Selection, ok: Sequence[dict], by_artifact: dict[str, dict], no_boot: dict[str, list[str]]
+                  ) -> None:  # fmt: skip
+    """What the records cannot support, as notes: older records (no rounds, no intervals), candidates without
+    per-image data or rounds, and rounds measured with every pass in one order."""
+    margin = sel.map_tie_margin
+    old = [r for r in ok if not r.get("rounds") and not (r.get("accuracy") or {}).get("ci")]
+    if len(old) == len(ok):
+        sel.notes.append("These records were measured before interleaved rounds and intervals (an older edgeyolo): "
+                         f"selected as before, with mAP50-95 within {margin:g} a tie and the point drop vs FP32; "
+                         "measure again ('edgeyolo bench --force') for intervals.")  # fmt: skip
+    else:
+        left_out = {c.name for c in sel.candidates if c.other_val_set}  # their note says why, not this one
+        for why, names in no_boot.items():
+            names = [n for n in names if n not in left_out]
+            if not names:
+                continue
+            sel.notes.append(f"{len(names)} candidate(s) without paired intervals ({why}: {', '.join(names[:3])}"
+                             f"{', ...' if len(names) > 3 else ''}): their ties read the point difference (within "
+                             f"{margin:g} mAP50-95: a tie) and their drop vs FP32 the point estimate.")  # fmt: skip
+        unrounded = [c.name for c in sel.candidates if not by_artifact[c.artifact].get("rounds")]
+        if unrounded:
+            sel.notes.append(f"{len(unrounded)} record(s) measured without interleaved rounds ({', '.join(unrounded[:3])}"
+                             f"{', ...' if len(unrounded) > 3 else ''}): their latency has no round-to-round noise figure.")  # fmt: skip
+        one = [c.name for c in sel.candidates if one_order(by_artifact[c.artifact])]
+        if one and len(sel.candidates) > 1:
+            sel.notes.append(f"{len(one)} record(s) measured with every pass in the same order, before bench reversed it "
+                             f"every other pass ({', '.join(one[:3])}{', ...' if len(one) > 3 else ''}): a latency "
+                             "difference between them may come from that order (warming within a pass); measure "
+                             "again ('edgeyolo bench --force') to tell.")  # fmt: skip
+
+
+def _one_val_set(sel: Selection, by_artifact: dict[str, dict]) -> str:
+    """Compare accuracies measured on one val set only: the one most candidates share (then the larger); the
+    candidates measured on other images are flagged (``other_val_set``) and left out of every accuracy
+    comparison. Returns the sentence the reason ends with, and the selection's note ('' when all share one)."""
+    groups: list[tuple[tuple, list[Candidate]]] = []
+    for c in sel.candidates:
+        key = val_set(by_artifact[c.artifact], c.boot.image_digest if c.boot is not None else None)
+        if key is None:
+            continue
+        for i, (k, members) in enumerate(groups):
+            if same_val_set(k, key):
+                members.append(c)
+                groups[i] = (k if k[3] is not None else key, members)
+                break
+        else:
+            groups.append((key, [c]))
+    if not groups:
+        return ""
+    labels = val_set_labels([k for k, _ in groups])
+    for (_, members), label in zip(groups, labels):
+        for c in members:
+            c.val_set = label
+    ref = max(range(len(groups)), key=lambda i: (len(groups[i][1]), groups[i][0][2] or 0))
+    sel.val_set = labels[ref]
+    if len(groups) == 1:
+        return ""
+    others = [(label, m) for i, ((_, m), label) in enumerate(zip(groups, labels)) if i != ref]
+    for _, members in others:
+        for c in members:
+            c.other_val_set = True
+    n = sum(len(m) for _, m in others)
+    which = "; ".join(f"{', '.join(c.name for c in m[:3])}{', ...' if len(m) > 3 else ''} on {label}"
+                      for label, m in others)  # fmt: skip
+    text = (f"{n} candidate{'s were' if n > 1 else ' was'} measured on other val images than the "
+            f"{len(groups[ref][1])} compared ({sel.val_set}): {which}. A mAP measured on other images cannot be "
+            f"compared, so {'they are' if n > 1 else 'it is'} left out of the accuracy comparison; measure "
+            f"{'them' if n > 1 else 'it'} again on the same images "
+            "('edgeyolo bench --force' with the same --data and --accuracy-images).")  # fmt: skip
+    sel.notes.append(text)
+    return text
 
 
 def _flag_emulated(sel: Selection, records: Sequence[dict]) -> Selection:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from edgeyolo.select.paired import paired_interval, tied
-from edgeyolo.select.types import MAP_TIE, Candidate, Selection, budget_text
+from edgeyolo.select.types import Candidate, Selection, budget_text
 
 
 def requirements(sel: Selection) -> str:
@@ -43,21 +43,30 @@ def reason(sel: Selection, best: Candidate, top: Candidate, rival: Candidate | N
         scope = f"with {reqs} and no latency budget" if reqs else "with no latency budget"
     drop = f", {0.0 - best.map_drop:+.3f} mAP50-95 vs its FP32 twin" if best.map_drop is not None else ""
     if best.drop_ci is not None:
-        drop += f" (95% CI {signed_ci((-best.drop_ci[1], -best.drop_ci[0]))})"
+        drop += f" (95% CI {signed_ci((0.0 - best.drop_ci[1], 0.0 - best.drop_ci[0]))})"
     unchecked = ("; no FP32 twin was measured, so its mAP drop vs FP32 is unchecked"
                  if best.precision != "fp32" and best.map_drop is None else "")  # fmt: skip
     figure = pm(best.map50_95, best.map50_95_ci)
-    if best is top and (rival is None or not tied(best, rival)):
+    margin = sel.map_tie_margin
+    if best is top and (rival is None or not tied(best, rival, margin)):
         text = (f"{best.name} has the highest mAP50-95 ({figure}) of the {n} candidate{'s' if n > 1 else ''} {scope} "
                 f"({best.latency_ms:.1f} ms end to end{drop}){unchecked}.")  # fmt: skip
         if rival is not None and best.rival_ci is not None:
+            end = ", which reaches 0 only at its end: not a tie" if 0 in best.rival_ci else ""
             text += (f" It scores {best.rival_diff:+.3f} over the runner-up {rival.name} (paired 95% CI "
-                     f"{signed_ci(best.rival_ci)}), a difference the val split resolves.")  # fmt: skip
+                     f"{signed_ci(best.rival_ci)}{end}), a difference the val split resolves.")  # fmt: skip
         return text
     other = top if best is not top else rival  # the one it is tied with
     d = paired_interval(other, best)
-    how = (f"their paired difference {other.map50_95 - best.map50_95:+.3f} (95% CI {signed_ci(d)}) contains 0"
-           if d is not None else f"they are within the fixed tie of {MAP_TIE:g}")  # fmt: skip
+    point = f"{other.map50_95 - best.map50_95:+.3f}"
+    if d is None:
+        how = f"their difference {point} is within the tie margin of {margin:g} (no per-image data)"
+    elif d[0] < 0 < d[1]:
+        how = f"their paired difference {point} (95% CI {signed_ci(d)}) contains 0"
+    else:
+        how = (
+            f"their paired difference {point} (95% CI {signed_ci(d)}) is within the tie margin of ±{margin:g}"
+        )
     text = (f"{best.name} ({figure} mAP50-95, {best.latency_ms:.1f} ms {m}{drop}) is tied on accuracy with "
             f"{'the highest-scoring candidate' if other is top else 'the next candidate'} {scope}, {other.name} "
             f"({pm(other.map50_95, other.map50_95_ci)}): {how}, so the faster one is selected{unchecked}.")  # fmt: skip

@@ -10,10 +10,11 @@ from edgeyolo.shapes import Shape
 
 Metric = Literal["p50", "p90", "p95", "p99"]
 METRICS: tuple[str, ...] = ("p50", "p90", "p95", "p99")
-# Without per-image data (records from before intervals), mAP50-95 differences below this count as a tie (then
-# lower latency wins): an FP16 twin scoring 0.26371 vs FP32's 0.26372 is measurement noise. With per-image
-# data the paired bootstrap interval decides instead, whatever the size of the val split.
-MAP_TIE = 0.001
+# The tie margin (profile key map_tie_margin): a mAP50-95 difference whose whole paired interval is within it is a
+# tie (then lower latency wins), as is one whose interval has 0 strictly inside it. Without per-image data (records
+# from before intervals) the point difference is read the same way: an FP16 twin scoring 0.26371 vs FP32's 0.26372
+# is a tie. Identical detections give an interval of exactly 0, a tie at any margin.
+DEFAULT_MAP_TIE_MARGIN = 0.001
 DEFAULT_MAX_MAP_DROP = 0.02
 
 
@@ -47,10 +48,17 @@ class Candidate:
     rival: str | None = None  # the candidate it competes with: the selected one (or, for that, the runner-up)
     rival_diff: float | None = None  # mAP50-95 of this one minus the rival's
     rival_ci: tuple[float, float] | None = None  # paired interval of that difference
+    rival_tied: bool | None = None  # whether the tie rule ties it with its rival (the selection's margin)
     latency_vs_rival: str | None = None  # "faster", "slower" or "within noise" (None: no interval to tell)
     boot: Any = field(default=None, repr=False, compare=False)  # bootstrap.Bootstrap from the per-image data
     shape: tuple[int, int] | None = None  # the input (h, w); None: square imgsz (records before shapes)
     shape_note: str | None = None  # why this input's accuracy may not be the camera's (from the record)
+    val_set: str | None = (
+        None  # the images its accuracy was measured on, in words ('40 images of d.yaml (val)')
+    )
+    other_val_set: bool = (
+        False  # measured on other images than the candidates compared: accuracy not compared
+    )
 
     @property
     def deploy_imgsz(self) -> int:
@@ -104,6 +112,10 @@ class Selection:
     notes: list[str] = field(default_factory=list)  # what the records could not support (old records, ...)
     bootstrap: dict | None = None  # resamples, seed, confidence, images of the paired intervals (None: none)
     emulated: str | None = None  # the records were measured under emulation: 'qemu-aarch64-static on x86_64'
+    map_tie_margin: float = (
+        DEFAULT_MAP_TIE_MARGIN  # mAP50-95 differences within it (all of the interval) are ties
+    )
+    val_set: str | None = None  # the images the compared accuracies were measured on, in words
 
     @property
     def front(self) -> list[Candidate]:
@@ -120,16 +132,23 @@ class Selection:
                 f"mAP50-95 >= {self.min_map:g}" if self.min_map is not None else None,
                 f"mAP50-95 drop vs its FP32 twin <= {self.max_map_drop:g}"
                 + (" (for an FP16/INT8 candidate, the upper end of its paired 95% drop interval)" if bs else "")]  # fmt: skip
+        m = f"{self.map_tie_margin:g}"
         if bs:
-            fallback = f" (records without per-image data: a fixed tie of {MAP_TIE:g})" if any(
-                c.boot is None and c.map50_95 is not None for c in self.candidates) else ""  # fmt: skip
+            fallback = " (a record without per-image data: its point difference, read the same way)" if any(
+                c.boot is None and c.map50_95 is not None and not c.other_val_set for c in self.candidates) else ""  # fmt: skip
             ties = (f"Accuracy differences are paired {bs['confidence']:.0%} bootstrap intervals over the "
-                    f"{bs['images']} val images ({bs['resamples']} resamples, seed {bs['seed']}): a candidate whose "
-                    f"difference from the best contains 0 is tied with it{fallback}; ties go to lower latency, then "
-                    "smaller artifact, and a latency difference within the measurement noise is reported as such.")  # fmt: skip
+                    f"{bs['images']} val images ({bs['resamples']} resamples, seed {bs['seed']}){fallback}: a candidate "
+                    "is tied with the best when 0 lies strictly inside the interval of their difference or the whole "
+                    f"interval is within ±{m} mAP50-95 (map_tie_margin), so one worse on some images and better on "
+                    "none is not tied unless by that little. Ties go to lower latency, then smaller artifact; a "
+                    "latency difference counts when the 95% t-interval of its mean paired per-pass difference "
+                    "excludes 0 (each pass reverses the previous one's order), else it is reported as within the "
+                    "measurement noise.")  # fmt: skip
         else:
-            ties = (f"mAP50-95 within {MAP_TIE:g} counts as a tie (no per-image data for intervals), won by lower "
-                    "latency, then smaller artifact.")  # fmt: skip
+            ties = (f"mAP50-95 within {m} counts as a tie (map_tie_margin; no per-image data for intervals), won by "
+                    "lower latency, then smaller artifact.")  # fmt: skip
+        if self.val_set:
+            ties += f" Only accuracies measured on the same val images ({self.val_set}) are compared."
         return (
             f"Pareto front over (end-to-end {self.metric} latency, lower is better; mAP50-95, higher is better). "
             f"Selected: the highest-mAP50-95 candidate with {', '.join(r for r in reqs if r)}. {ties} If nothing "
@@ -146,6 +165,8 @@ class Selection:
             "fps": self.fps,
             "min_map": self.min_map,
             "max_map_drop": self.max_map_drop,
+            "map_tie_margin": self.map_tie_margin,
+            "val_set": self.val_set,
             "rule": self.rule,
             "selected": self.selected.name if self.selected else None,
             "selected_artifact": self.selected.artifact if self.selected else None,

@@ -78,7 +78,11 @@ def apply_epoch(trainer: Any, recipe: Recipe, stal_transform: Any = None) -> dic
             hyp.box, hyp.cls, hyp.dfl = g
     if hasattr(crit, "final_o2m"):  # E2ELoss: one-to-many -> one-to-one decay with our endpoints
         crit.o2m_copy, crit.final_o2m = recipe.progloss.o2m_start, recipe.progloss.o2m_end
-        crit.o2m = crit.decay(crit.updates)
+        # From the epoch, not the criterion's counter of finished epochs: a criterion made anew (a resume
+        # whose library does not carry the counter over) starts it at 0, and an epoch the library redoes
+        # after a NaN recovery was already counted. The library's update() at the epoch's end moves on from it.
+        crit.updates = epoch
+        crit.o2m = crit.decay(epoch)
         crit.o2o = max(crit.total - crit.o2m, 0)
         row.update(o2m=round(crit.o2m, 6), o2o=round(crit.o2o, 6))
     if recipe.assign_min_px is not None:
