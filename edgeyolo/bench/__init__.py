@@ -257,7 +257,11 @@ def benchmark(cfg: BenchConfig, on_record: Callable[[dict], None] | None = None,
             emit(rec)
         return result
 
-    done = done_checksums(out, p.name, threads, cfg.data, accuracy_images=cfg.accuracy_images) if not cfg.force else set()
+    done = (
+        done_checksums(out, p.name, threads, cfg.data, accuracy_images=cfg.accuracy_images)
+        if not cfg.force
+        else set()
+    )
     shas = {a: artifact_sha256(load_artifact(a)) for a in cfg.artifacts}
     already = [a for a in cfg.artifacts if shas[a] in done]
     if already and not cfg.resume:

@@ -348,8 +348,14 @@ def benchmark_remote(
         done = (
             set()
             if cfg.force
-            else done_checksums(Path(cfg.out), profile.name, cfg.threads, cfg.data, host=str(d.host),
-                              accuracy_images=cfg.accuracy_images)
+            else done_checksums(
+                Path(cfg.out),
+                profile.name,
+                cfg.threads,
+                cfg.data,
+                host=str(d.host),
+                accuracy_images=cfg.accuracy_images,
+            )
         )
         runs.append(_DeviceRun(d, profile, cfg, opts, log=lambda m, n=d.name: log(f"[{n}] {m}"), emit=emit,
                                shas=shas, done=done, store=store, train_sizes=train_sizes,
