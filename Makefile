@@ -4,9 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # PyTorch is pinned: pip takes these builds from the local wheel cache on the project's machines.
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
-EXTRAS ?= train,onnx,openvino,ncnn,remote,tune,ray,dev
+EXTRAS ?= train,onnx,openvino,ncnn,remote,tune,ray,dev,docs
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint clean docs docs-serve
 
 install: $(VENV)/.installed
 
@@ -28,10 +28,17 @@ lint: install
 	$(BIN)/ruff check edgeyolo tests benchmarks
 	$(BIN)/ruff format --check edgeyolo tests benchmarks
 
-clean:
-	rm -rf $(VENV) demo .pytest_cache
+# The manual (docs/, mkdocs.yml): built into site/ with --strict, or served on 127.0.0.1:8000.
+docs: install
+	$(BIN)/mkdocs build --strict --site-dir site
 
-# Container images (docker/, README "Docker images"), built with podman, buildah or docker, whichever is
+docs-serve: install
+	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
+
+clean:
+	rm -rf $(VENV) demo site .pytest_cache
+
+# Container images (docker/, docs/guides/docker.md), built with podman, buildah or docker, whichever is
 # present. BASE=... picks another base image; LOCAL_BASE=1 makes the cpu/rpi bases from Debian's packages
 # (debootstrap, as root) where no image registry is reachable; RUNTIMES="onnxruntime openvino ncnn" adds NCNN
 # to the cpu image (its default is the x86-cpu profile's ONNX Runtime and OpenVINO).

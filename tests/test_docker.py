@@ -317,10 +317,10 @@ def test_cpu_image_runtimes_follow_the_x86_cpu_profile():
     df = dockerfile("cpu")
     assert any(i.args == "RUNTIMES" for i in df.final.all("ARG"))
     assert "(runtimes: ${RUNTIMES})" in " ".join(i.args for i in df.final.all("LABEL"))
-    # How to add NCNN is written where users look: the Dockerfile's header and the README.
+    # How to add NCNN is written where users look: the Dockerfile's header and the manual's Docker guide.
     assert 'RUNTIMES="onnxruntime openvino ncnn" make docker-cpu' in df.comments
-    section = (REPO / "README.md").read_text().split("## Docker images", 1)[1].split("\n## ", 1)[0]
-    assert 'RUNTIMES="onnxruntime openvino ncnn" make docker-cpu' in section
+    guide = (REPO / "docs" / "guides" / "docker.md").read_text()
+    assert 'RUNTIMES="onnxruntime openvino ncnn" make docker-cpu' in guide
 
 
 @pytest.mark.parametrize("name", RUNTIME_IMAGES)
@@ -701,11 +701,10 @@ def test_make_target(name):
     assert f"docker/build.sh {name}" in out.stdout
 
 
-def test_readme_has_a_run_example_per_image():
-    from test_docs import check_command  # the README's edgeyolo commands are checked against the CLI there
+def test_the_docker_guide_has_a_run_example_per_image():
+    from test_docs import check_command  # the docs' edgeyolo commands are checked against the CLI there
 
-    text = (REPO / "README.md").read_text()
-    section = text.split("## Docker images", 1)[1].split("\n## ", 1)[0]
+    section = (REPO / "docs" / "guides" / "docker.md").read_text()
     runs = [line for line in section.replace("\\\n", " ").splitlines() if line.startswith("docker run ")]
     for name in IMAGES:
         assert f"make docker-{name}" in section
@@ -1091,7 +1090,7 @@ def test_cpu_image_predicts_and_benches_like_the_host(demo):
     _record("cpu", {"build_s": round(build_s, 1), **sizes, "cold_start_predict_s": [round(c, 2) for c in cold],
                     "map50_95": maps, "runtimes": runtimes})  # fmt: skip
     # The issue's goal. NCNN is covered by the rpi image's test (its arm64 Python predicts images and a video
-    # with it under qemu); a cpu image built with it as well is not built here (README "Docker images").
+    # with it under qemu); a cpu image built with it as well is not built here (docs/docker-internals.md).
     assert sizes["uncompressed_mb"] < 400, sizes
 
 

@@ -1,4 +1,5 @@
-"""Every `edgeyolo ...` command shown in the README names a real command and real options."""
+"""Every `edgeyolo ...` command shown in the README and in the manual (docs/**/*.md) names a real command and
+real options."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 
 from edgeyolo.cli import main
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOC_PAGES = sorted((ROOT / "docs").rglob("*.md"))
 
 
 def readme_commands(text: str) -> list[str]:
@@ -57,13 +60,58 @@ def check_command(line: str) -> None:
 
 def test_the_readme_shows_edgeyolo_commands():
     commands = readme_commands(README.read_text())
-    assert len(commands) > 20, commands
-    assert {"train", "export", "bench", "select", "report", "run"} <= {c.split()[1] for c in commands}
+    # One example per task of the workflow (the manual has the rest).
+    tasks = {
+        "profiles",
+        "data",
+        "train",
+        "export",
+        "predict",
+        "bench",
+        "select",
+        "report",
+        "compare",
+        "diagnose",
+    }
+    assert tasks | {"tune", "run", "device"} <= {c.split()[1] for c in commands}, commands
 
 
 @pytest.mark.parametrize("line", readme_commands(README.read_text()))
 def test_readme_command_parses(line):
     check_command(line)
+
+
+def doc_commands() -> list[tuple[str, str]]:
+    return [(p.relative_to(ROOT).as_posix(), c) for p in DOC_PAGES for c in readme_commands(p.read_text())]
+
+
+def test_the_manual_shows_edgeyolo_commands():
+    pages = {page for page, _ in doc_commands()}
+    assert len(DOC_PAGES) > 15 and len(pages) > 10, pages
+    assert {"data", "device", "diagnose", "tune", "compare", "predict"} <= {
+        c.split()[1] for _, c in doc_commands()
+    }
+
+
+@pytest.mark.parametrize(("page", "line"), doc_commands())
+def test_docs_command_parses(page, line):
+    check_command(line)
+
+
+def test_the_readme_leads_to_a_raspberry_pi_benchmark():
+    """Quick start first, the README short, and a Pi benchmark over SSH within its first screen (~50 lines)."""
+    text = README.read_text()
+    lines = text.splitlines()
+    assert len(lines) <= 150, len(lines)
+    assert lines[:7] == ["# edgeyolo", "", "## Quick start", "", "```bash",
+                         "make demo   # creates .venv, installs, runs the whole pipeline on the built-in demo dataset",
+                         "make test   # creates .venv, installs, runs the test suite"]  # fmt: skip
+    first_screen = "\n".join(lines[:50]).replace("\\\n", " ")
+    assert "edgeyolo bench --profile rpi5" in first_screen and "--host" in first_screen
+    assert "docs/guides/raspberry-pi.md" in first_screen
+    for link in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text):
+        if not link.startswith(("http://", "https://")):
+            assert (ROOT / link).exists(), f"README links to {link}, which does not exist"
 
 
 @pytest.mark.parametrize(

@@ -308,19 +308,19 @@ def test_presets_and_manual_phases_are_recorded_as_what_they_apply(tmp_path, tin
     assert gains(MANUAL, 0, 10, recipe.base_box, recipe.base_cls, recipe.base_dfl) == (5.0, 1.0, 2.0)
 
 
-def _readme_train_example(needle: str) -> list[str]:
-    """The README's `edgeyolo train` example containing ``needle``, as arguments after 'edgeyolo'."""
-    text = (ROOT / "README.md").read_text().replace("\\\n", " ")
+def _docs_train_example(needle: str) -> list[str]:
+    """The workflow page's `edgeyolo train` example containing ``needle``, as arguments after 'edgeyolo'."""
+    text = (ROOT / "docs" / "workflow.md").read_text().replace("\\\n", " ")
     [line] = [ln for ln in text.splitlines() if ln.startswith("edgeyolo train") and needle in ln]
     return line.split("#")[0].split()[1:]
 
 
-def test_readme_manual_progloss_example_trains_as_it_says(runner, tmp_path, tiny_data):
+def test_the_docs_manual_progloss_example_trains_as_it_says(runner, tmp_path, tiny_data):
     from edgeyolo.cli import main
 
-    args = _readme_train_example("--progloss manual")
+    args = _docs_train_example("--progloss manual")
     args[args.index("--data") + 1] = str(tiny_data)
-    extra = tmp_path / "fast.yaml"  # test-sized run; the README's options are untouched
+    extra = tmp_path / "fast.yaml"  # test-sized run; the page's options are untouched
     extra.write_text("plots: false\nval: false\nwarmup_epochs: 0\n")
     r = runner.invoke(main, [*args, "--epochs", "1", "--imgsz", "64", "--batch", "8", "--device", "cpu", "--no-check",
                              "--config", str(extra), "--out", str(tmp_path / "runs"), "--name", "readme"])  # fmt: skip
@@ -328,7 +328,7 @@ def test_readme_manual_progloss_example_trains_as_it_says(runner, tmp_path, tiny
     s = yaml.safe_load((tmp_path / "runs" / "readme" / "edgeyolo_train.yaml").read_text())
     assert s["loss_preset"] is None and s["progloss"]["mode"] == "manual" and s["stal"]["p"] == 0.5
     [row] = read_log(tmp_path / "runs" / "readme")
-    assert (row["box"], row["cls"], row["o2m"]) == (5.0, 1.0, 0.8)  # phase 1's gains, the README's o2m start
+    assert (row["box"], row["cls"], row["o2m"]) == (5.0, 1.0, 0.8)  # phase 1's gains, the page's o2m start
 
 
 def _ckpt(path: Path, *, epoch: int, optimizer: bool, best_fitness, fitness, epochs: int = 10) -> Path:
