@@ -22,7 +22,7 @@ from typing import Any
 from edgeyolo._io import write_json_atomic
 from edgeyolo.errors import CheckpointError, ConfigError, EdgeYoloError, ExportError
 from edgeyolo.profiles import DeviceProfile, parse_sizes_and_shapes
-from edgeyolo.shapes import Aspect, Shape, camera_shape
+from edgeyolo.shapes import Aspect, Shape
 
 Log = Callable[[str], None]
 DEMO_ASPECT = "16:9"  # the demo dataset's frames: a modern camera's, so the demo shows the camera-shaped gain
@@ -101,14 +101,10 @@ def deploy_sizes(t: Training, cfg: PipelineConfig) -> tuple[int, ...]:
 def deploy_shapes(t: Training, cfg: PipelineConfig, aspect: Aspect | None) -> tuple[Shape, ...]:
     """The inputs a trained model is exported at: at each of its deploy sizes the square input, the camera shape
     for ``aspect`` (unless ``camera_shapes`` is off) and the explicit ``WxH`` shapes of that long side."""
-    explicit = (*cfg.profile.shapes, *sweep_sizes(cfg)[1])
-    out: list[Shape] = []
-    for size in deploy_sizes(t, cfg):
-        out.append(Shape.square(size))
-        if aspect is not None and cfg.camera_shapes:
-            out.append(camera_shape(size, aspect))
-        out += [s for s in explicit if s.long == size]
-    return tuple(dict.fromkeys(out))
+    camera, explicit = (aspect if cfg.camera_shapes else None), sweep_sizes(cfg)[1]
+    return tuple(
+        s for size in deploy_sizes(t, cfg) for s in cfg.profile.deploy_shapes(size, camera, explicit)
+    )
 
 
 @dataclass(frozen=True)
@@ -124,21 +120,17 @@ def camera_plan(profile: DeviceProfile, data: Path, enabled: bool = True) -> Cam
     """The camera's aspect: the profile's ``camera`` when it names one, else the aspect nearly all val images
     share; a named camera whose aspect the val images do not have is said (their accuracy is measured on frames
     that are not the camera's)."""
-    from edgeyolo.data import val_aspect
+    from edgeyolo.data import aspect_text, val_aspect
 
     if not enabled:
         return CameraPlan(None, "camera-shaped inputs off (--square-only): square inputs only")
     found, share, n = val_aspect(data)
+    seen = aspect_text(found, share, n)
     cam = profile.camera
     if cam is not None:
         text = f"camera {cam.label} (profile {profile.name})"
         mismatch = None
         if found is None or not cam.matches(found):
-            seen = (
-                f"{found.label} ({share:.0%} of {n})"
-                if found
-                else f"of mixed aspects (largest share {share:.0%})"
-            )
             mismatch = (f"profile {profile.name} names a {cam.label} camera but the val images are {seen}: the "
                         f"camera-shaped candidates' accuracy is measured on images that are not what the camera sends; "
                         "add val images from that camera to measure it")  # fmt: skip
@@ -149,9 +141,7 @@ def camera_plan(profile: DeviceProfile, data: Path, enabled: bool = True) -> Cam
         )
     if found.w == found.h:
         return CameraPlan(None, f"val images are square ({share:.0%} of {n}): square inputs only")
-    return CameraPlan(
-        found, f"val images are {found.label} ({share:.0%} of {n}): that is the camera's aspect"
-    )
+    return CameraPlan(found, f"val images are {seen}: that is the camera's aspect")
 
 
 def _model_spec(name: str) -> str:

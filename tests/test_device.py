@@ -404,18 +404,25 @@ def _working(workdir: Path, python: Path, link: str, marker: str) -> None:
     assert all(info["runtimes"][r] for r in json.loads(marker)["runtimes"]), info
 
 
-def test_failed_install_leaves_the_working_venv(pi, pi_setup, monkeypatch):
-    """A fresh install whose pip fails (here: a wheelhouse without numpy, which edgeyolo needs) goes into a new
-    folder: the device keeps the venv it had, working, and the new folder is removed."""
-    import edgeyolo.device.setup as setup
-
-    workdir, python, _ = pi_setup
+def _offline_reinstall(monkeypatch, workdir):
+    """The device's current venv (link target, setup marker text and its parsed content), with setup kept off
+    the package index and edgeyolo's own wheel pinned to the one already installed there."""
     link, marker = os.readlink(workdir / "venv"), (workdir / "venv" / "edgeyolo-setup.json").read_text()
     m = json.loads(marker)
     _no_index(monkeypatch)
     _pin_own_wheel(
         monkeypatch, workdir, *next((w, h) for w, h in m["wheels"].items() if w.startswith("edgeyolo-"))
     )
+    return link, marker, m
+
+
+def test_failed_install_leaves_the_working_venv(pi, pi_setup, monkeypatch):
+    """A fresh install whose pip fails (here: a wheelhouse without numpy, which edgeyolo needs) goes into a new
+    folder: the device keeps the venv it had, working, and the new folder is removed."""
+    import edgeyolo.device.setup as setup
+
+    workdir, python, _ = pi_setup
+    link, marker, m = _offline_reinstall(monkeypatch, workdir)
     wheels = build_wheelhouse(DevicePlatform("aarch64", m["python"], "cpython", ("glibc", "2.36")), m["runtimes"],
                               WHEELHOUSE)  # fmt: skip
     monkeypatch.setattr(
@@ -435,12 +442,7 @@ def test_timed_out_install_is_stopped_on_the_device(pi, pi_setup, monkeypatch):
     import edgeyolo.device.setup as setup
 
     workdir, python, _ = pi_setup
-    link, marker = os.readlink(workdir / "venv"), (workdir / "venv" / "edgeyolo-setup.json").read_text()
-    m = json.loads(marker)
-    _no_index(monkeypatch)
-    _pin_own_wheel(
-        monkeypatch, workdir, *next((w, h) for w, h in m["wheels"].items() if w.startswith("edgeyolo-"))
-    )
+    link, marker, m = _offline_reinstall(monkeypatch, workdir)
     monkeypatch.setattr(
         setup, "_read_marker", lambda s, path: None
     )  # as if the venv were another: a fresh one

@@ -59,12 +59,12 @@ _BASE = {"name": "cam", "imgsz": [320], "models": ["yolo26n"], "threads": 1, "la
 def test_profile_camera_and_wxh_sizes():
     p = parse_profile({**_BASE, "imgsz": [320, "480x288"], "camera": "1920x1080"})
     assert p.imgsz == (320, 480) and p.shapes == (Shape(288, 480),) and p.camera.label == "16:9"
-    assert p.deploy_shapes(320) == (Shape(320, 320), Shape(192, 320))
-    assert p.deploy_shapes(480) == (Shape(480, 480), Shape(288, 480))
+    assert p.deploy_shapes(320, p.camera) == (Shape(320, 320), Shape(192, 320))
+    assert p.deploy_shapes(480, p.camera) == (Shape(480, 480), Shape(288, 480))
     again = parse_profile(p.to_dict(), "round trip")  # `profiles show` output loads back as the same profile
     assert (again.imgsz, again.shapes, again.camera.label) == (p.imgsz, p.shapes, "16:9")
     plain = parse_profile(_BASE)
-    assert plain.camera is None and plain.deploy_shapes(320) == (Shape(320, 320),)
+    assert plain.camera is None and plain.deploy_shapes(320, plain.camera) == (Shape(320, 320),)
     assert plain.deploy_shapes(320, Aspect(4, 3)) == (Shape(320, 320), Shape(256, 320))
 
 

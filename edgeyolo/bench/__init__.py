@@ -131,14 +131,10 @@ def shape_notes(profile: DeviceProfile, data: Path | None, artifacts) -> dict[Pa
     shaped = {a: Shape(*load_artifact(a).shape) for a in artifacts}
     if data is None or all(s.is_square for s in shaped.values()):
         return notes
-    from edgeyolo.data import val_aspect
+    from edgeyolo.data import aspect_text, val_aspect
 
     found, share, n = val_aspect(Path(data))
-    seen = (
-        f"{found.label} ({share:.0%} of {n})"
-        if found
-        else f"of mixed aspects (largest share {share:.0%} of {n})"
-    )
+    seen = aspect_text(found, share, n)
     cam = profile.camera
     for a, shape in shaped.items():
         if shape.is_square:

@@ -1,6 +1,6 @@
 """Datasets: the built-in synthetic demo set, YOLO-format dataset reading and the val images' camera aspect."""
 
-from edgeyolo.data.aspect import val_aspect
+from edgeyolo.data.aspect import aspect_text, val_aspect
 from edgeyolo.data.synth import SynthConfig, SynthResult, synthesize
 from edgeyolo.data.yolo import DatasetInfo, LabeledImage, load_dataset, load_split
 
@@ -12,5 +12,6 @@ __all__ = [
     "load_dataset",
     "load_split",
     "synthesize",
+    "aspect_text",
     "val_aspect",
 ]

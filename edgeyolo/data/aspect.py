@@ -93,6 +93,14 @@ def _decoded_size(path: str | os.PathLike) -> tuple[int, int] | None:
     return None if shape is None else (shape[1], shape[0])
 
 
+def aspect_text(aspect: Aspect | None, share: float, images: int) -> str:
+    """What :func:`val_aspect` found, in words that follow "the val images are": ``16:9 (100% of 32)``, or ``of
+    mixed aspects (largest share 55% of 32)``."""
+    if aspect is None:
+        return f"of mixed aspects (largest share {share:.0%} of {images})"
+    return f"{aspect.label} ({share:.0%} of {images})"
+
+
 def val_aspect(data_yaml: str | os.PathLike) -> tuple[Aspect | None, float, int]:
     """The camera aspect of a dataset: the one that at least 90% of its val images share.
 

@@ -92,15 +92,16 @@ class DeviceProfile:
         Shape, ...
     ] = ()  # explicit non-square inputs (`imgsz: [320x192]`), each also trained square
 
-    def deploy_shapes(self, size: int, aspect: Aspect | None = None) -> tuple[Shape, ...]:
-        """The inputs a model is deployed at for one profile size (the long side): square, the camera shape
-        (the profile's camera, else ``aspect`` found in the data) when it is not square, and the explicit
-        ``WxH`` entries of that long side."""
+    def deploy_shapes(
+        self, size: int, camera: Aspect | None, extra: tuple[Shape, ...] = ()
+    ) -> tuple[Shape, ...]:
+        """The inputs a model is deployed at for one size (the long side): square, the camera shape of ``camera``
+        (the profile's own, the val images' aspect, or None for none) when it is not square, and the explicit
+        ``WxH`` entries of that long side (the profile's, then ``extra``)."""
         shapes = [Shape.square(size)]
-        cam = self.camera or aspect
-        if cam is not None:
-            shapes.append(camera_shape(size, cam))
-        shapes += [s for s in self.shapes if s.long == size]
+        if camera is not None:
+            shapes.append(camera_shape(size, camera))
+        shapes += [s for s in (*self.shapes, *extra) if s.long == size]
         return tuple(dict.fromkeys(shapes))
 
     def resolved_threads(self) -> int:

@@ -272,24 +272,20 @@ def prepare(
 def _deploy_shapes(cfg: TrainConfig, given: Any) -> dict[str, Any]:
     """The inputs this run is meant for (training and best.pt stay square): ``shapes`` as labels (320, 320x192)
     and where the camera shape came from."""
-    from edgeyolo.shapes import camera_shape, shape_of
+    from edgeyolo.shapes import shape_of
 
     if cfg.deploy_shapes is not None:
         shapes, why = [shape_of(s) for s in cfg.deploy_shapes], "given by the sweep (edgeyolo run)"
     else:
-        from edgeyolo.data import val_aspect
+        from edgeyolo.data import aspect_text, val_aspect
 
-        shapes = [shape_of(given.long), given]
-        shapes += [s for s in cfg.profile.shapes if s.long == given.long]
         if cfg.profile.camera is not None:
             aspect, why = cfg.profile.camera, f"profile camera {cfg.profile.camera.label}"
         else:
             aspect, share, n = val_aspect(cfg.data)
-            why = (f"val images {aspect.label} ({share:.0%} of {n})" if aspect is not None
-                   else f"val images of mixed aspects (largest share {share:.0%} of {n}): square")  # fmt: skip
-        if aspect is not None:
-            shapes.append(camera_shape(given.long, aspect))
-    shapes = list(dict.fromkeys(shapes))
+            why = f"val images {aspect_text(aspect, share, n)}" + ("" if aspect is not None else ": square")
+        extra = () if given.is_square else (given,)
+        shapes = list(cfg.profile.deploy_shapes(given.long, aspect, extra))
     return {"shapes": [s.label for s in shapes], "hw": [s.to_json() for s in shapes], "camera": why}
 
 
