@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from edgeyolo.device import SetupConfig, SetupResult, setup_devices
     from edgeyolo.diagnose import Diagnosis, diagnose, format_diagnosis, load_conf_threshold
     from edgeyolo.export import ExportConfig, ExportResult, export
+    from edgeyolo.live import FrameResult, Stream, StreamConfig
     from edgeyolo.pipeline import PipelineConfig, PipelineResult, run_pipeline
     from edgeyolo.predict import PredictConfig, PredictResult, predict
     from edgeyolo.profiles import (
@@ -75,6 +76,9 @@ _WHERE = {  # name -> (module, attribute): imported on first use (PEP 562)
     "PredictConfig": ("edgeyolo.predict", "PredictConfig"),
     "PredictResult": ("edgeyolo.predict", "PredictResult"),
     "predict": ("edgeyolo.predict", "predict"),
+    "Stream": ("edgeyolo.live", "Stream"),
+    "StreamConfig": ("edgeyolo.live", "StreamConfig"),
+    "FrameResult": ("edgeyolo.live", "FrameResult"),
     "FORMATS": ("edgeyolo.profiles", "FORMATS"),
     "PRECISIONS": ("edgeyolo.profiles", "PRECISIONS"),
     "RUNTIMES_FOR_FORMAT": ("edgeyolo.profiles", "RUNTIMES_FOR_FORMAT"),
@@ -133,7 +137,8 @@ __all__ = [
     "train_config_from_file", "Diagnosis", "diagnose", "format_diagnosis", "load_conf_threshold",
     "TuneConfig", "TuneResult", "tune",
     # export and inference
-    "ExportConfig", "ExportResult", "export", "PredictConfig", "PredictResult", "predict", "load_runtime",
+    "ExportConfig", "ExportResult", "export", "PredictConfig", "PredictResult", "predict", "Stream", "StreamConfig",
+    "FrameResult", "load_runtime",
     # measuring, here and on devices
     "BenchConfig", "BenchResult", "benchmark", "read_records", "record_line", "Device", "RemoteOptions",
     "benchmark_remote", "load_inventory", "remote_devices", "SetupConfig", "SetupResult", "setup_devices",

@@ -46,3 +46,7 @@ class ResultsError(EdgeYoloError, ValueError):
 
 class CheckpointError(EdgeYoloError, ValueError):
     """A training checkpoint (last.pt) cannot be read."""
+
+
+class SourceError(DatasetError):
+    """A camera or network stream cannot be opened, or its URL is malformed."""

@@ -1,50 +1,73 @@
-"""``edgeyolo predict``: run an artifact on images, a folder or a video, torch-free.
+"""``edgeyolo predict``: run an artifact on images, a folder, a video, a camera or a network stream, torch-free.
 
-Writes annotated images (or an annotated video) and the detections as JSON and CSV. Uses the same
-runtime code as the benchmark, so what you see is what was measured.
+Writes annotated images (or an annotated video), the detections as JSON and CSV, and optionally one JSON line per
+frame as it is made. Frames come from :class:`edgeyolo.live.Stream` (capture, inference and this writer run
+concurrently) and go through the same runtime code as the benchmark, so what you see is what was measured.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from edgeyolo.data.yolo import IMAGE_SUFFIXES
-from edgeyolo.errors import ConfigError, DatasetError
-from edgeyolo.runtime import load_runtime
+from edgeyolo.live.sources import VIDEO_SUFFIXES
+from edgeyolo.live.stream import DEFAULT_CONF, FrameResult, Stream, StreamConfig, StreamStats, percentile
 from edgeyolo.runtime.types import Detections
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
-
-
-DEFAULT_CONF = 0.25
+__all__ = ["DEFAULT_CONF", "VIDEO_SUFFIXES", "PredictConfig", "PredictResult", "annotate", "predict"]
+CSV_FIELDS = ["source", "frame", "class_id", "class_name", "score", "x1", "y1", "x2", "y2"]
+LIVE_VIDEO_FPS = 25.0  # an annotated live stream's frame rate when the source does not say
 
 
 @dataclass(frozen=True)
 class PredictConfig:
     artifact: Path
-    source: Path  # an image, a folder of images, or a video file
+    source: (
+        Path | str
+    )  # an image, a folder of images, a video file, a camera (0, /dev/video0) or a stream URL
     out: Path
     conf: float | None = None  # None: the artifact's diagnosed F1-optimal threshold, else DEFAULT_CONF
     classes: tuple[int, ...] | None = None  # keep only these class ids
     threads: int | None = None
     save_images: bool = True  # annotated images / video
+    jsonl: Path | None = None  # one JSON line per processed frame, flushed as it is made
+    drop: bool | None = None  # newest frame wins; None: on live sources only (files keep every frame)
+    frames: int | None = None  # stop after this many processed frames
+    duration_s: float | None = None  # stop after this many seconds
+    reconnect: int = 5  # reopen tries per outage of a live source
+    timeout_s: float = 10.0  # a live source silent this long has failed
+    backoff_s: float = 0.5  # first reopen wait, doubled per try
+
+    def stream_config(self) -> StreamConfig:
+        return StreamConfig(artifact=self.artifact, source=self.source, conf=self.conf, classes=self.classes,
+                            threads=self.threads, drop=self.drop, frames=self.frames, duration_s=self.duration_s,
+                            reconnect=self.reconnect, timeout_s=self.timeout_s, backoff_s=self.backoff_s)  # fmt: skip
 
 
 @dataclass
 class PredictResult:
     out: Path
-    frames: int = 0
+    frames: int = 0  # processed
     detections: int = 0
     files: dict[str, Path] = field(default_factory=dict)
     conf: float = DEFAULT_CONF  # the threshold used
     conf_source: str = "default"
+    live: bool = False
+    read: int = 0  # frames decoded from the source
+    dropped: int = 0  # decoded but replaced by a newer one before inference
+    reconnects: int = 0
+    elapsed_s: float = 0.0
+    fps: float = 0.0  # processed frames per second over the run
+    latency_p50_ms: float | None = None  # decoded -> detections ready
+    latency_p90_ms: float | None = None
+    stopped: str = "end"  # end | frames | duration | interrupted | lost
+    message: str = ""  # why a live source ended, when it did
 
 
 def _palette(n: int) -> list[tuple[int, int, int]]:
@@ -79,113 +102,102 @@ def annotate(img: np.ndarray, det: Detections, names: tuple[str, ...]) -> np.nda
     return out
 
 
-def _images(source: Path) -> list[Path]:
-    if source.is_dir():
-        files = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise DatasetError(f"'{source}' has no images ({', '.join(IMAGE_SUFFIXES)})")
-        return files
-    return [source]
+class _Writer:
+    """The outputs of one run: annotated images or video, detections.csv as it goes, the JSONL, detections.json."""
+
+    def __init__(self, cfg: PredictConfig, stream: Stream, result: PredictResult):
+        self.cfg, self.stream, self.result = cfg, stream, result
+        self.out = Path(cfg.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.per_frame: list[dict] = []
+        self.video: cv2.VideoWriter | None = None
+        self.images = stream.source.kind in ("image", "folder")
+        result.files["csv"] = self.out / "detections.csv"
+        self.csv_file = open(result.files["csv"], "w", newline="")
+        self.csv = csv.DictWriter(self.csv_file, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        self.csv.writeheader()
+        self.jsonl = None
+        if cfg.jsonl is not None:
+            result.files["jsonl"] = Path(cfg.jsonl)
+            self.jsonl = open(cfg.jsonl, "w")
+
+    def write(self, r: FrameResult) -> dict:
+        rec = r.record(self.stream.names)
+        frame = None if self.images else r.index
+        self.per_frame.append({"source": r.name, "frame": frame, "detections": rec["detections"]})
+        self.csv.writerows({"source": r.name, "frame": frame, **d, "x1": d["box"][0], "y1": d["box"][1],
+                            "x2": d["box"][2], "y2": d["box"][3]} for d in rec["detections"])  # fmt: skip
+        if self.jsonl is not None:
+            self.jsonl.write(json.dumps(rec) + "\n")
+            self.jsonl.flush()
+        if self.cfg.save_images:
+            drawn = annotate(r.image, r.detections, self.stream.names)
+            if self.images:
+                cv2.imwrite(str(self.out / f"{Path(r.name).stem}.jpg"), drawn)
+            else:
+                if self.video is None:
+                    path = self.out / f"{self.stream.source.name}.mp4"
+                    fps = self.stream.fps or LIVE_VIDEO_FPS
+                    h, w = drawn.shape[:2]
+                    self.video = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+                    self.result.files["video"] = path
+                self.video.write(drawn)
+        self.result.frames += 1
+        self.result.detections += len(r.detections)
+        return rec
+
+    def close(self) -> None:
+        """Flush and close everything; detections.json last, with the run's counters."""
+        if self.video is not None:
+            self.video.release()
+        if self.jsonl is not None:
+            self.jsonl.close()
+        self.csv_file.close()
+        r = self.result
+        self.result.files["json"] = self.out / "detections.json"
+        summary = {"artifact": str(self.stream.runtime.artifact.root), "source": str(self.cfg.source), "conf": r.conf,
+                   "conf_source": r.conf_source, "stopped": r.stopped, "read": r.read, "processed": r.frames,
+                   "dropped": r.dropped, "reconnects": r.reconnects, "fps": r.fps,
+                   "latency_p50_ms": r.latency_p50_ms, "latency_p90_ms": r.latency_p90_ms, "frames": self.per_frame}  # fmt: skip
+        self.result.files["json"].write_text(json.dumps(summary, indent=1))
 
 
-def _video_frames(source: Path) -> tuple[Iterator[np.ndarray], int, float, tuple[int, int]]:
-    cap = cv2.VideoCapture(str(source))
-    ok, first = cap.read()
-    if not cap.isOpened() or not ok:
-        cap.release()
-        raise DatasetError(f"Video '{source}' cannot be read (unsupported codec or corrupt file)")
-    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or 0
-    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+def predict(
+    cfg: PredictConfig,
+    progress: Callable[[int, int], None] | None = None,
+    on_frame: Callable[[dict, StreamStats], None] | None = None,
+) -> PredictResult:
+    """Detect on every frame ``cfg.source`` delivers until it ends, ``cfg.frames``/``cfg.duration_s``, or Ctrl-C.
 
-    def frames() -> Iterator[np.ndarray]:
-        frame: np.ndarray | None = first
-        try:
-            while frame is not None:
-                yield frame
-                ok, frame = cap.read()
-                if not ok:
-                    frame = None
-        finally:
-            cap.release()
-
-    return frames(), total, fps, (first.shape[1], first.shape[0])
-
-
-def _confidence(given: float | None, manifest: dict) -> tuple[float, str]:
-    """The threshold to use and where it came from: the flag, the diagnosed one in the manifest, or the default."""
-    if given is not None:
-        return given, "--conf"
-    diagnosed = manifest.get("conf_threshold")
-    if isinstance(diagnosed, (int, float)) and 0 < diagnosed < 1:
-        return float(diagnosed), "F1-optimal threshold from edgeyolo diagnose (manifest conf_threshold)"
-    return DEFAULT_CONF, "default"
-
-
-def predict(cfg: PredictConfig, progress: Callable[[int, int], None] | None = None) -> PredictResult:
-    """Detect on every frame of ``cfg.source``; ``progress(done, total)`` is called per frame."""
-    source = Path(cfg.source)
-    if not source.exists():
-        raise DatasetError(f"Source '{source}' not found; pass an image, a folder of images or a video file.")
-    if cfg.conf is not None and not 0.0 <= cfg.conf <= 1.0:
-        raise ConfigError(f"predict: --conf must be in [0, 1], got {cfg.conf}")
-    rt = load_runtime(cfg.artifact, threads=cfg.threads)
-    conf, conf_source = _confidence(cfg.conf, rt.artifact.manifest)
-    names = rt.artifact.names
-    classes = set(cfg.classes) if cfg.classes else None
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    result = PredictResult(out=out, conf=conf, conf_source=conf_source)
-    rows: list[dict] = []
-    per_frame: list[dict] = []
-
-    def handle(name: str, frame_index: int | None, img: np.ndarray) -> np.ndarray:
-        det = rt.predict(img, conf=conf, classes=classes)
-        recs = det.to_records(names)
-        per_frame.append({"source": name, "frame": frame_index, "detections": recs})
-        rows.extend({"source": name, "frame": frame_index, **r, "box": None, "x1": r["box"][0], "y1": r["box"][1],
-                     "x2": r["box"][2], "y2": r["box"][3]} for r in recs)  # fmt: skip
-        result.frames += 1
-        result.detections += len(det)
-        return annotate(img, det, names)
-
-    if source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES:
-        frames, total, fps, size = _video_frames(source)
-        writer = None
-        if cfg.save_images:
-            video_out = out / f"{source.stem}.mp4"
-            writer = cv2.VideoWriter(str(video_out), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-            result.files["video"] = video_out
-        try:
-            for i, frame in enumerate(frames):
-                drawn = handle(source.name, i, frame)
-                if writer is not None:
-                    writer.write(drawn)
-                if progress:
-                    progress(i + 1, total)
-        finally:
-            if writer is not None:
-                writer.release()
-    else:
-        files = _images(source)
-        for i, f in enumerate(files):
-            img = cv2.imread(str(f))
-            if img is None:
-                raise DatasetError(
-                    f"Image '{f}' cannot be read; is it an image file ({', '.join(IMAGE_SUFFIXES)})?"
-                )
-            drawn = handle(f.name, None, img)
-            if cfg.save_images:
-                cv2.imwrite(str(out / f"{f.stem}.jpg"), drawn)
+    ``progress(done, total)`` is called per processed frame (total 0 when unknown); ``on_frame(record, stats)``
+    gets each frame's JSON record and the live counters. Ctrl-C (KeyboardInterrupt) ends the run cleanly: every
+    output is flushed and closed and the result says ``stopped == "interrupted"``. An error from the source
+    (an unreadable image) is raised after the frames before it were written.
+    """
+    stream = Stream(cfg.stream_config())
+    result = PredictResult(out=Path(cfg.out), conf=stream.conf, conf_source=stream.conf_source,
+                           live=stream.source.live)  # fmt: skip
+    writer = _Writer(cfg, stream, result)
+    try:
+        for r in stream:
+            rec = writer.write(r)
             if progress:
-                progress(i + 1, len(files))
-
-    result.files["json"] = out / "detections.json"
-    result.files["json"].write_text(json.dumps({"artifact": str(rt.artifact.root), "conf": conf, "conf_source": conf_source,
-                                                "frames": per_frame}, indent=1))  # fmt: skip
-    result.files["csv"] = out / "detections.csv"
-    fields = ["source", "frame", "class_id", "class_name", "score", "x1", "y1", "x2", "y2"]
-    with open(result.files["csv"], "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
+                progress(result.frames, stream.total)
+            if on_frame:
+                on_frame(rec, stream.stats)
+        result.stopped = stream.stopped or "end"
+    except KeyboardInterrupt:
+        result.stopped = "interrupted"
+    finally:
+        stream.close()
+        st = stream.stats
+        result.read, result.dropped, result.reconnects = st.read, st.dropped, st.reconnects
+        result.elapsed_s = round(st.snapshot()["elapsed_s"], 3)
+        result.fps = round(result.frames / result.elapsed_s, 2) if result.elapsed_s > 0 else 0.0
+        result.latency_p50_ms, result.latency_p90_ms = (
+            percentile(st.latencies, 50),
+            percentile(st.latencies, 90),
+        )
+        result.message = stream.message
+        writer.close()
     return result

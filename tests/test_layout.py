@@ -19,7 +19,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "edgeyolo"
 BACKEND = "edgeyolo._backend"
-TORCH_FREE = ("edgeyolo.runtime", "edgeyolo.bench", "edgeyolo.select", "edgeyolo.report", "edgeyolo.predict")
+TORCH_FREE = (
+    "edgeyolo.runtime",
+    "edgeyolo.bench",
+    "edgeyolo.select",
+    "edgeyolo.report",
+    "edgeyolo.predict",
+    "edgeyolo.live",
+)
 HEAVY = ("torch", "torchvision", "ultralytics")
 MAX_LINES = 450
 
