@@ -11,14 +11,13 @@ import click
 
 
 def _status(snap: dict, name: str, total: int) -> str:
-    """One status line from ``StreamStats.snapshot()``."""
+    """One status line from ``StreamStats.snapshot()``; the source's name last, cut first on a narrow terminal."""
     lat = snap["latency_p50_ms"]
-    latency = (
-        f"latency p50 {lat:.0f} ms p90 {snap['latency_p90_ms']:.0f} ms" if lat is not None else "latency -"
-    )
+    latency = f"p50 {lat:.0f} ms p90 {snap['latency_p90_ms']:.0f} ms" if lat is not None else "p50 -"
     done = f"{snap['processed']}/{total}" if total else str(snap["processed"])
-    return (f"{name}  frames {done}  in {snap['input_fps']:.1f} fps  processed {snap['processed_fps']:.1f} fps  "
-            f"dropped {snap['dropped']}  {latency}  reconnects {snap['reconnects']}  {snap['elapsed_s']:.0f} s")  # fmt: skip
+    return (f"{done} frames | in {snap['input_fps']:.1f} fps | out {snap['processed_fps']:.1f} fps | "
+            f"dropped {snap['dropped']} | {latency} | reconnects {snap['reconnects']} | {snap['elapsed_s']:.0f} s | "
+            f"{name}")  # fmt: skip
 
 
 @click.command("predict")
@@ -68,6 +67,7 @@ def command(artifact, source, conf, classes, threads, out, no_save, jsonl, frame
     """
     from rich.console import Console
     from rich.live import Live
+    from rich.text import Text
 
     import edgeyolo.api as api
 
@@ -92,8 +92,9 @@ def command(artifact, source, conf, classes, threads, out, no_save, jsonl, frame
     def progress(done: int, total: int) -> None:
         state["total"] = total
 
-    def render() -> str:
-        return _status(state["snap"](), source, state["total"]) if state["snap"] else f"{source}  opening ..."
+    def render() -> Text:
+        line = _status(state["snap"](), source, state["total"]) if state["snap"] else f"opening {source} ..."
+        return Text(line, no_wrap=True, overflow="ellipsis")
 
     console = Console(stderr=True)
     with Live(get_renderable=render, console=console, refresh_per_second=4, transient=True,
