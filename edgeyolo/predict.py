@@ -119,6 +119,7 @@ class _Writer:
         self.jsonl = None
         if cfg.jsonl is not None:
             result.files["jsonl"] = Path(cfg.jsonl)
+            Path(cfg.jsonl).parent.mkdir(parents=True, exist_ok=True)
             self.jsonl = open(cfg.jsonl, "w")
 
     def write(self, r: FrameResult) -> dict:

@@ -170,3 +170,67 @@ class SilentServer:
 
     def __exit__(self, *exc):
         self.sock.close()
+
+
+class HlsServer:
+    """``http://127.0.0.1:PORT/live.m3u8``: the frames as an HLS playlist of MPEG-TS segments (a whole recording)."""
+
+    def __init__(self, frames: list[np.ndarray], fps: float, segment_frames: int, root: Path):
+        chunks = split_ts(encode_ts(frames, fps))
+        lines = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{int(segment_frames / fps) + 1}",
+                 "#EXT-X-MEDIA-SEQUENCE:0"]  # fmt: skip
+        for i in range(0, len(chunks), segment_frames):
+            (root / f"seg{i}.ts").write_bytes(b"".join(chunks[i : i + segment_frames]))
+            lines += [f"#EXTINF:{len(chunks[i : i + segment_frames]) / fps:.3f},", f"seg{i}.ts"]
+        (root / "live.m3u8").write_text("\n".join([*lines, "#EXT-X-ENDLIST", ""]))
+        self.root = root
+
+    def __enter__(self):
+        import functools
+        from http.server import SimpleHTTPRequestHandler
+
+        class Quiet(SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(Quiet, directory=str(self.root))
+        )
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/live.m3u8"
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class UdpSender:
+    """Sends the frames as MPEG-TS datagrams (7 packets each) to ``udp://127.0.0.1:PORT`` at ``fps``, looping."""
+
+    def __init__(self, frames: list[np.ndarray], fps: float):
+        self.chunks, self.fps = split_ts(encode_ts(frames, fps)), fps
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self.url = f"udp://127.0.0.1:{self.port}"
+        self.stop = threading.Event()
+
+    def _send(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        t0, k = time.perf_counter(), 0
+        while not self.stop.is_set():
+            time.sleep(max(0.0, t0 + k / self.fps - time.perf_counter()))
+            data = self.chunks[k % len(self.chunks)]
+            for off in range(0, len(data), 7 * TS_PACKET):
+                sock.sendto(data[off : off + 7 * TS_PACKET], ("127.0.0.1", self.port))
+            k += 1
+        sock.close()
+
+    def __enter__(self):
+        threading.Thread(target=self._send, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import pytest
 from _emulated import memorized_model
-from _streams import MjpegServer, SilentServer, TsServer
+from _streams import HlsServer, MjpegServer, SilentServer, TsServer, UdpSender
 
 from edgeyolo.errors import DatasetError, SourceError
 from edgeyolo.live import Stream, StreamConfig, parse_source
@@ -236,3 +236,47 @@ def test_newest_frame_wins_against_no_drop_on_a_source_faster_than_the_model(onn
     assert max(np.diff(dropping)) > 1 and len(dropping) <= 2.0 / 0.04 + 2
     assert s2.dropped == 0 and keeping == list(range(len(keeping)))
     assert np.median(s1.latencies) < 40 * 2 < np.median(s2.latencies)
+
+
+def test_jsonl_to_stdout_keeps_stdout_clean_and_files_keep_every_frame(tmp_path, onnx_artifact, frames):
+    """``--jsonl -`` on a video file: stdout is only JSON lines, one per frame in order; the summary goes to stderr."""
+    h, w = frames[0].shape[:2]
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (w, h))
+    for f in frames * 3:
+        writer.write(f)
+    writer.release()
+    r = subprocess.run([sys.executable, "-m", "edgeyolo", "predict", str(onnx_artifact), str(video), "--jsonl", "-",
+                        "--no-save", "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["frame"] for x in lines] == list(range(len(frames) * 3))
+    assert [x["ts"] for x in lines] == pytest.approx([k / FPS for k in range(len(lines))], abs=0.002)
+    assert f"{len(lines)} frame(s)" in r.stderr and "dropped" not in r.stderr
+    assert sum(len(x["detections"]) for x in lines) > 0
+
+
+def test_bad_live_options_are_one_line_errors(tmp_path, onnx_artifact, runner):
+    from edgeyolo.cli import main
+
+    for args, needle in ((["--frames", "0"], "--frames"), (["--duration", "0"], "--duration"),
+                         (["--reconnect", "-1"], "--reconnect"), (["--timeout", "0"], "--timeout")):  # fmt: skip
+        r = runner.invoke(main, ["predict", str(onnx_artifact), "tcp://127.0.0.1:9", *args])
+        assert r.exit_code == 2 and needle in r.output, r.output
+    with pytest.raises(SourceError, match="unknown scheme"):
+        predict(PredictConfig(artifact=onnx_artifact, source="gopher://x", out=tmp_path / "o"))
+    assert not (tmp_path / "o").exists()
+
+
+def test_hls_and_udp_mpegts_sources(tmp_path, onnx_artifact, frames):
+    """An HLS playlist over HTTP (every frame of the recording, in order) and MPEG-TS datagrams on a UDP port."""
+    (tmp_path / "hls").mkdir()
+    with HlsServer(frames * 2, fps=FPS, segment_frames=5, root=tmp_path / "hls") as hls:
+        r = predict(PredictConfig(artifact=onnx_artifact, source=hls.url, out=tmp_path / "h", conf=CONF,
+                                  jsonl=tmp_path / "h.jsonl", drop=False, reconnect=0, save_images=False))  # fmt: skip
+    assert r.live and r.frames == len(frames) * 2 and r.stopped == "lost"
+    assert [x["frame"] for x in _lines(tmp_path / "h.jsonl")] == list(range(len(frames) * 2))
+    with UdpSender(frames, fps=FPS) as udp:
+        r = predict(PredictConfig(artifact=onnx_artifact, source=udp.url, out=tmp_path / "u", conf=CONF, frames=10,
+                                  timeout_s=5, save_images=False))  # fmt: skip
+    assert r.frames == 10 and r.stopped == "frames" and r.detections > 0

@@ -1,0 +1,217 @@
+"""Live sources and stream capacity, measured on this machine (issue 24).
+
+For each artifact (default: every `make demo` artifact of the x86-cpu profile in demo/artifacts):
+
+1. `edgeyolo bench` gives its end-to-end p50 (letterbox + inference + decode, one request at a time).
+2. Fast source: a local HTTP MJPEG stream (the val images bench times, from another process) served at `--fast`x the model's rate
+   (1000 / p50). `edgeyolo predict` (newest frame wins, JSONL written) runs on it; its steady processed FPS
+   against 1000 / p50. Goal: at least 0.95x: capture, decode and output hide behind inference.
+3. Slow source: the same stream at `--slow`x the model's rate. Capture-to-result latency p50 against the bench
+   p50. Goal: at most 1.5x: nothing waits in a queue.
+4. `edgeyolo bench --streams auto --fps F`: the streams served at F FPS each within the profile's latency
+   budget, and the aggregate FPS there against one stream.
+
+`--compare-readers` (needs PyAV importable) times OpenCV's FFmpeg reader against PyAV on an H.264 MPEG-TS stream
+over TCP: seconds to the first frame and frames delivered (why edgeyolo reads with OpenCV).
+
+    .venv/bin/python benchmarks/streams.py
+    .venv/bin/python benchmarks/streams.py --artifacts demo/artifacts/yolo26n-320-onnx-fp32 --threads 2 --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from _streams import MjpegServer  # noqa: E402
+
+from edgeyolo.predict import PredictConfig, predict  # noqa: E402
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} vCPU"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _bench(a: argparse.Namespace, arts: list[Path], out: Path, *extra: str) -> dict[str, dict]:
+    cmd = [sys.executable, "-m", "edgeyolo", "bench", "--profile", a.profile, *map(str, arts), "--out", str(out),
+           "--threads", str(a.threads), "--data", str(a.data), "--accuracy-images", "4", "--rounds", "1", *extra]  # fmt: skip
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    return {Path(r["candidate"]["artifact"]).name: r for r in recs if r["status"] == "ok"}
+
+
+def _frames(data: Path) -> list[np.ndarray]:
+    """The val images bench times latency on, at their size (the demo's: 320x180, 16:9)."""
+    files = sorted((data.parent / "images" / "val").glob("*.jpg"))[:30]
+    return [cv2.imread(str(f)) for f in files]
+
+
+def _run(a, art: Path, fps: float, work: Path) -> dict:
+    """predict on a live MJPEG stream at ``fps``: steady processed FPS (first to last processed frame) and the
+    capture-to-result latency p50."""
+    jsonl = work / f"{art.name}-{fps:.0f}.jsonl"
+    # The camera is another device: its server runs in its own process, not in predict's.
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(fps), "--data", str(a.data)], text=True,
+                              stdout=subprocess.PIPE)  # fmt: skip
+    try:
+        url = server.stdout.readline().strip()
+        r = predict(PredictConfig(artifact=art, source=url, out=work / "out", threads=a.threads, jsonl=jsonl,
+                                  duration_s=a.seconds, save_images=a.save_video))  # fmt: skip
+    finally:
+        server.kill()
+        server.wait()
+    lines = [json.loads(x) for x in jsonl.read_text().splitlines()]
+    t = [x["time"] for x in lines]
+    steady = (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
+    return {"fps": steady, "read": r.read, "processed": r.frames, "dropped": r.dropped, "p50": r.latency_p50_ms,
+            "p90": r.latency_p90_ms}  # fmt: skip
+
+
+def _compare_readers() -> None:
+    try:
+        import av
+    except ImportError:
+        print("--compare-readers: PyAV is not importable (pip install av); skipped")
+        return
+    import io
+    import socket
+    import threading
+
+    w, h, n, fps = 640, 360, 150, 30
+    buf = io.BytesIO()
+    out = av.open(buf, "w", format="mpegts")
+    s = out.add_stream("libx264", rate=fps)
+    s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+    s.options = {"tune": "zerolatency", "preset": "veryfast", "g": "30"}
+    for i in range(n):
+        img = np.full((h, w, 3), 60, np.uint8)
+        cv2.rectangle(img, (20 + 3 * i, 50), (120 + 3 * i, 150), (0, 200, 255), -1)
+        for p in s.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+            out.mux(p)
+    for p in s.encode():
+        out.mux(p)
+    out.close()
+    data = buf.getvalue()
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+
+    def serve():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            t0, chunk = time.perf_counter(), 188 * 20
+            for off in range(0, len(data), chunk):
+                time.sleep(max(0.0, t0 + off / len(data) * n / fps - time.perf_counter()))
+                c.sendall(data[off : off + chunk])
+            c.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"tcp://127.0.0.1:{srv.getsockname()[1]}"
+    t = time.perf_counter()
+    cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 5000])
+    first, k = None, 0
+    while cap.read()[0]:
+        first = first or time.perf_counter() - t
+        k += 1
+    print(f"OpenCV {cv2.__version__} (FFmpeg): first frame {first:.2f} s, {k}/{n} frames")
+    t = time.perf_counter()
+    first, k = None, 0
+    for frame in av.open(url, timeout=5).decode(video=0):
+        frame.to_ndarray(format="bgr24")
+        first = first or time.perf_counter() - t
+        k += 1
+    print(f"PyAV {av.__version__}: first frame {first:.2f} s, {k}/{n} frames")
+    srv.close()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--artifacts", nargs="*", default=None, help="default: demo/artifacts/*")
+    p.add_argument("--data", default="demo/data/data.yaml", help="its val images are the stream's frames")
+    p.add_argument("--profile", default="x86-cpu")
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--seconds", type=float, default=8.0, help="each predict run")
+    p.add_argument("--fast", type=float, default=1.5, help="fast source: this times the model's rate")
+    p.add_argument("--slow", type=float, default=0.5, help="slow source: this times the model's rate")
+    p.add_argument("--fps", type=float, default=15.0, help="per-stream target of the capacity search")
+    p.add_argument("--save-video", action="store_true", help="predict also writes the annotated video")
+    p.add_argument("--no-capacity", action="store_true", help="skip bench --streams auto")
+    p.add_argument("--compare-readers", action="store_true")
+    p.add_argument(
+        "--serve", type=float, default=None, help=argparse.SUPPRESS
+    )  # the stream, in its own process
+    a = p.parse_args()
+    if a.serve:
+        server = MjpegServer(_frames(Path(a.data)), fps=a.serve, loop=True).start()
+        print(server.url, flush=True)
+        time.sleep(3600)
+    if a.compare_readers:
+        _compare_readers()
+        return
+    arts = [Path(x) for x in a.artifacts] if a.artifacts else sorted(Path("demo/artifacts").glob("yolo26n-*"))
+    if not arts:
+        sys.exit("no artifacts: run `make demo` first, or pass --artifacts")
+    a.data = Path(a.data)
+    print(f"# streams, {datetime.date.today()}, {_cpu()}, threads {a.threads}, the val images as an MJPEG stream over HTTP "
+          f"from another process, {a.seconds:g} s per run")  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        print("| artifact | bench e2e p50 ms (before, after) | fast source fps | processed fps | x of 1000/p50 | "
+              "dropped | slow source fps | latency p50 ms | x of bench p50 |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|---|---|")
+        for (
+            art
+        ) in arts:  # bench right before and after its predict runs: this VM's speed drifts by the minute
+            before = _bench(a, [art], work / f"{art.name}-1.jsonl")[art.name]["latency_ms"]["end_to_end"][
+                "p50"
+            ]
+            fast = a.fast * 1000 / before
+            f = _run(a, art, fast, work)
+            s = _run(a, art, a.slow * 1000 / before, work)
+            after = _bench(a, [art], work / f"{art.name}-2.jsonl")[art.name]["latency_ms"]["end_to_end"][
+                "p50"
+            ]
+            p50 = (before + after) / 2
+            print(f"| {art.name} | {p50:.2f} ({before:.2f}, {after:.2f}) | {fast:.0f} | {f['fps']:.1f} | "
+                  f"**{f['fps'] * p50 / 1000:.2f}x** | {f['dropped']} | {a.slow * 1000 / before:.0f} | {s['p50']:.2f} | "
+                  f"**{s['p50'] / p50:.2f}x** |", flush=True)  # fmt: skip
+        if a.no_capacity:
+            return
+        cap = _bench(a, arts, work / "streams.jsonl", "--streams", "auto", "--fps", str(a.fps))
+        print(f"\n| artifact | streams at {a.fps:g} fps | aggregate fps there | 1 stream fps | x |")
+        print("|---|---|---|---|---|")
+        for art in arts:
+            st = cap[art.name].get("streams") or {}
+            trials = {t["n"]: t for t in st.get("trials", [])}
+            n = st.get("capacity")
+            one = trials.get(1, {}).get("aggregate_fps")
+            at = trials.get(n, {}).get("aggregate_fps") if n else None
+            ratio = f"{at / one:.2f}x" if at and one else "-"
+            print(f"| {art.name} | {n} | {at if at is None else round(at, 1)} | {one if one is None else round(one, 1)} "
+                  f"| {ratio} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
