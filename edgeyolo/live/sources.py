@@ -48,11 +48,18 @@ class Source:
 @dataclass
 class Frame:
     index: int  # 0-based position in the source, dropped frames included
-    image: np.ndarray  # BGR
-    captured: float  # time.perf_counter() when the frame was decoded
+    image: np.ndarray | None  # BGR; None until ``decode`` for a JPEG packet
+    captured: float  # time.perf_counter() when the frame was read
     wall: float  # time.time() at the same moment
     ts: float | None  # the stream's own timestamp in seconds (presentation time), when it has one
     name: str  # the image's file name, or the source's name
+    packet: np.ndarray | None = None  # the JPEG of an MJPEG stream, decoded only if the frame is processed
+
+    def decode(self) -> np.ndarray | None:
+        """The BGR image; None for a packet that is not a decodable JPEG."""
+        if self.image is None and self.packet is not None:
+            self.image = cv2.imdecode(self.packet, cv2.IMREAD_COLOR)
+        return self.image
 
 
 def parse_source(source: str | Path) -> Source:
@@ -112,6 +119,7 @@ class Capture:
         self.index = 0  # frames read so far, over every reopening
         self.fps = 0.0
         self.total = 0  # frame count of a file; 0 when unknown (live)
+        self.raw = False  # an MJPEG stream read as JPEG packets
 
     def open(self) -> bool:
         self.release()
@@ -131,6 +139,10 @@ class Capture:
             cap.release()
             return False
         self.cap = cap
+        # MJPEG streams: read the JPEG packets and decode only the frames that are processed. A source faster than
+        # the model then costs no decoding of the frames it drops (decoded here they would take CPU from inference).
+        fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little")
+        self.raw = self.source.kind == "url" and fourcc == b"MJPG" and cap.set(cv2.CAP_PROP_FORMAT, -1)
         fps = cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 0 < fps <= 240 else 0.0
         self.total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if self.source.kind == "video" else 0
@@ -162,8 +174,11 @@ class Capture:
             return None
         now, wall = time.perf_counter(), time.time()
         pos = self.cap.get(cv2.CAP_PROP_POS_MSEC)
-        frame = Frame(self.index, img, now, wall, round(pos / 1000, 4) if pos > 0 or self.index == 0 else None,
-                      self.source.name)  # fmt: skip
+        ts = round(pos / 1000, 4) if pos > 0 or self.index == 0 else None
+        if self.raw:
+            frame = Frame(self.index, None, now, wall, ts, self.source.name, packet=img.reshape(-1))
+        else:
+            frame = Frame(self.index, img, now, wall, ts, self.source.name)
         self.index += 1
         return frame
 

@@ -254,6 +254,10 @@ class Stream:
         error = None
         try:
             while (frame := self._box.get()) is not None:
+                if frame.decode() is None:  # a corrupt JPEG packet: skipped like a dropped frame
+                    with self.stats.lock:
+                        self.stats.dropped += 1
+                    continue
                 det = self.runtime.predict(frame.image, conf=self.conf, classes=self.classes)
                 latency = (time.perf_counter() - frame.captured) * 1e3
                 self.stats.on_result(latency)
