@@ -51,6 +51,11 @@ class BenchConfig:
     # Measure only this round (0-based) of an interleaved set that a controller elsewhere runs (a remote bench):
     # the record keeps its raw samples for pooling and is not pooled here.
     round_index: int | None = None
+    # Concurrent streams (a number, or "auto": the most that keep the target FPS within the latency budget),
+    # measured once per candidate (in the first round) after its latency; see edgeyolo.bench.streams.
+    streams: int | str | None = None
+    fps: float | None = None  # each stream's target frames per second; default: the profile's fps
+    streams_duration_s: float | None = None  # seconds per streams trial; default: a few (DEFAULT_DURATION_S)
     timeout_s: float = 3600.0  # per candidate and round
     resume: bool = False  # skip candidates that already have an ok record in ``out``
     force: bool = False  # measure them again (a new record is appended; select uses the newest)
@@ -65,11 +70,13 @@ class BenchResult:
 
 def done_checksums(
     out: Path, profile: str, threads: int | None, data: Path | None, host: str | None = None,
-    accuracy_images: int | None = None,
+    accuracy_images: int | None = None, streams: int | str | None = None, fps: float | None = None,
 ) -> set[str]:  # fmt: skip
     """Checksums of artifacts with an ok record for the same profile, threads (None: any), dataset, accuracy
     image limit (None: the whole val split; a record measured on another image set is measured again, so
-    ``--resume`` never mixes val sets) and host (None: this machine)."""
+    ``--resume`` never mixes val sets) and host (None: this machine). With ``streams`` asked for, only records
+    with the same streams measurement count (the same number or ``auto``, at the same target ``fps``): a record
+    without it is measured again."""
     if not out.is_file():
         return set()
     done = set()
@@ -85,6 +92,9 @@ def done_checksums(
         if acc_data != (str(Path(data).resolve()) if data else None):
             continue
         if data and (r.get("settings") or {}).get("accuracy_images") != accuracy_images:
+            continue
+        st = r.get("streams") or {}
+        if streams is not None and (not st or st.get("requested") != streams or st.get("target_fps") != fps):
             continue
         done.add(r["candidate"]["sha256"])
     return done
@@ -152,6 +162,33 @@ def shape_notes(profile: DeviceProfile, data: Path | None, artifacts) -> dict[Pa
     return notes
 
 
+def streams_request(
+    cfg: BenchConfig, profile: DeviceProfile | None = None
+) -> tuple[int | str | None, float | None]:
+    """The streams to measure (a number, ``"auto"`` or None) and their target frames per second (``cfg.fps``,
+    else the ``fps`` of ``profile``, by default the config's), checked.
+
+    Raises:
+        ConfigError: a bad number of streams, ``auto`` without a target, or ``--fps`` without ``--streams``.
+    """
+    from edgeyolo.bench.streams import check_request, parse_streams
+
+    streams = parse_streams(cfg.streams)
+    if streams is None:
+        if cfg.fps is not None:
+            raise ConfigError(f"bench: --fps {cfg.fps:g} is the target of each stream of --streams; pass "
+                              "--streams N (or auto) too, or leave --fps out")  # fmt: skip
+        return None, None
+    fps = cfg.fps if cfg.fps is not None else (profile or cfg.profile).fps
+    check_request(streams, fps, cfg.streams_duration_s)
+    return streams, None if fps is None else float(fps)
+
+
+def streams_key(streams: int | str | None, fps: float | None, duration_s: float | None) -> dict:
+    """The streams settings in a rounds key (none without streams, so keys of runs without them do not change)."""
+    return {} if streams is None else {"streams": streams, "fps": fps, "streams_duration_s": duration_s}
+
+
 def _run_worker(spec: CandidateSpec, timeout_s: float, sidecars: Path | None = None) -> dict:
     """Measure in a fresh interpreter; a crash becomes an error message, never a lost sweep. The per-image
     evaluation the worker writes is moved into ``sidecars`` (the record names it relative to its parent)."""
@@ -200,6 +237,7 @@ def benchmark(cfg: BenchConfig, on_record: Callable[[dict], None] | None = None,
         raise ConfigError("bench: no artifacts given; pass one or more folders written by 'edgeyolo export'.")
     if cfg.rounds is not None and cfg.rounds < 1:
         raise ConfigError(f"bench: --rounds must be at least 1, got {cfg.rounds}")
+    streams, target_fps = streams_request(cfg)
     for a in cfg.artifacts:
         load_artifact(a)  # validate every manifest before spending minutes on the first one
     if cfg.data is not None:
@@ -226,6 +264,7 @@ def benchmark(cfg: BenchConfig, on_record: Callable[[dict], None] | None = None,
             power_source=p.power.source,
             data=data, accuracy_images=cfg.accuracy_images, accuracy=r == 0, keep_samples=True,
             train_imgsz=train_sizes[artifact],
+            streams=streams if r == 0 else None, target_fps=target_fps, streams_duration_s=cfg.streams_duration_s,
         )  # fmt: skip
 
     def measure_round(artifact: Path, r: int) -> dict:
@@ -254,10 +293,11 @@ def benchmark(cfg: BenchConfig, on_record: Callable[[dict], None] | None = None,
         return result
 
     done = (
-        done_checksums(out, p.name, threads, cfg.data, accuracy_images=cfg.accuracy_images)
+        done_checksums(out, p.name, threads, cfg.data, accuracy_images=cfg.accuracy_images, streams=streams,
+                       fps=target_fps)
         if not cfg.force
         else set()
-    )
+    )  # fmt: skip
     shas = {a: artifact_sha256(load_artifact(a)) for a in cfg.artifacts}
     already = [a for a in cfg.artifacts if shas[a] in done]
     if already and not cfg.resume:
@@ -268,7 +308,8 @@ def benchmark(cfg: BenchConfig, on_record: Callable[[dict], None] | None = None,
     result.skipped = [Path(a) for a in cfg.artifacts if shas[a] in done]
     settings = dict(profile=p.name, threads=threads, data=data, accuracy_images=cfg.accuracy_images,
                     warmup=cfg.warmup if cfg.warmup is not None else p.bench.warmup, iterations=iterations,
-                    min_duration_s=float(min_duration), rounds=rounds, host=None)  # fmt: skip
+                    min_duration_s=float(min_duration), rounds=rounds, host=None,
+                    **streams_key(streams, target_fps, cfg.streams_duration_s))  # fmt: skip
     slots = [Slot(Path(a), shas[a], run_key(shas[a], artifact=str(Path(a).resolve()), **settings))
              for a in cfg.artifacts if shas[a] not in done]  # fmt: skip
     store = RoundStore(rounds_path(out))
@@ -289,5 +330,6 @@ __all__ = [
     "error_record",
     "read_records",
     "shape_notes",
+    "streams_request",
     "training_imgsz",
 ]

@@ -1,4 +1,5 @@
-"""Measure one candidate artifact: latency per stage, cold start, memory and accuracy.
+"""Measure one candidate artifact: latency per stage, cold start, memory, accuracy and, when asked, how it serves
+concurrent streams (:mod:`edgeyolo.bench.streams`).
 
 Runs inside a fresh worker process per candidate (see ``edgeyolo.bench.worker``), so peak memory and
 allocator state belong to that candidate alone.
@@ -46,6 +47,13 @@ class CandidateSpec:
     keep_samples: bool = False  # put the raw latency samples into the record (rounds are pooled from them)
     per_image_out: str | None = None  # write the per-image evaluation (bootstrap sidecar) to this .npz
     train_imgsz: int | None = None  # the image size the model was trained at, when known
+    streams: int | str | None = (
+        None  # concurrent streams to measure (a number, or "auto": the capacity search)
+    )
+    target_fps: float | None = None  # each stream's frame rate (None: unpaced streams, throughput only)
+    streams_duration_s: float | None = (
+        None  # seconds per streams trial (None: bench.streams.DEFAULT_DURATION_S)
+    )
 
 
 def _peak_rss_mb() -> float:
@@ -161,6 +169,8 @@ def measure(spec: CandidateSpec) -> dict:
         if accuracy["map50_95"] is not None:
             accuracy.update(_intervals(labeled, sizes, dets, names, spec.per_image_out))
 
+    peak_rss = _peak_rss_mb()  # before the streams: their extra sessions are not the single stream's memory
+    streams = _streams(rt, frames, spec) if spec.streams is not None else None
     return {
         "schema": SCHEMA,
         "status": "ok",
@@ -195,14 +205,27 @@ def measure(spec: CandidateSpec) -> dict:
         "cold_start_ms": {"load": round(load_ms, 3), "first_inference": round(first_ms, 3)},
         "throughput_fps": round(1000.0 / e2e["mean"], 2) if e2e["mean"] else None,
         "stability": _stability(cv, before, after, env.get("jetson_clocks"), env.get("governor")),
-        "memory_mb": {"peak_rss": _peak_rss_mb()},
+        "memory_mb": {"peak_rss": peak_rss},
         "power": power,
         "power_note": None if power is not None else meter.reason,
         "accuracy": accuracy,
+        **({"streams": streams} if streams is not None else {}),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **({"latency_samples_ms": {k: [round(v, 4) for v in vals] for k, vals in stages.items()}}
            if spec.keep_samples else {}),
     }  # fmt: skip
+
+
+def _streams(rt, frames: list[np.ndarray], spec: CandidateSpec) -> dict:
+    """The record's ``streams``: the artifact serving concurrent streams (see :mod:`edgeyolo.bench.streams`),
+    and the peak memory with them."""
+    from edgeyolo.bench.streams import DEFAULT_DURATION_S, measure_streams
+
+    duration = spec.streams_duration_s or DEFAULT_DURATION_S
+    out = measure_streams(rt.open_streams, frames, streams=spec.streams, fps=spec.target_fps,
+                          budget_ms=spec.latency_budget_ms, duration_s=duration)  # fmt: skip
+    out["peak_rss_mb"] = _peak_rss_mb()
+    return out
 
 
 def _intervals(labeled, sizes, dets, names, per_image_out: str | None) -> dict:

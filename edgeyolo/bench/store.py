@@ -34,7 +34,10 @@ def schema_errors(record: dict) -> list[str]:
 
 
 def record_line(rec: dict) -> str:
-    """One line for progress output: '✅ artifact [on device]: e2e p50/p90/p99, mAP50-95, peak RSS' or '❌ ...'."""
+    """One line for progress output: '✅ artifact [on device]: e2e p50/p90/p99, mAP50-95, peak RSS[, streams]' or
+    '❌ ...'."""
+    from edgeyolo.bench.streams import streams_text
+
     name = Path(rec["candidate"].get("artifact", "?")).name
     if rec["device"].get("name"):
         name = f"{name} on {rec['device']['name']}"
@@ -49,7 +52,8 @@ def record_line(rec: dict) -> str:
             + (f" ({p90_ci[0]:.2f}-{p90_ci[1]:.2f} over {rounds} rounds)" if p90_ci and rounds and rounds > 1 else "")
             + f", p99 {e2e['p99']:.2f} ms; mAP50-95 {'n/a' if m is None else f'{m:.4f}'}"
             + (f" (95% CI {ci[0]:.3f}-{ci[1]:.3f})" if ci else "")
-            + f"; peak RSS {rec['memory_mb']['peak_rss']} MB")  # fmt: skip
+            + f"; peak RSS {rec['memory_mb']['peak_rss']} MB"
+            + (f"; streams: {streams_text(rec['streams'])}" if rec.get("streams") else ""))  # fmt: skip
 
 
 def append_record(path: str | os.PathLike, record: dict) -> None:

@@ -39,12 +39,34 @@ from edgeyolo.commands._options import PROFILE_OPT, remote_from_options, remote_
                    "--min-duration are spread over them. Default: the profile's bench.rounds.")  # fmt: skip
 @click.option("--round-index", type=click.IntRange(min=0), default=None, hidden=True,
               help="Measure only this round (0-based) for a controller that pools rounds (remote bench).")  # fmt: skip
+@click.option(
+    "--streams",
+    default=None,
+    metavar="N|auto",
+    callback=lambda ctx, param, v: _streams(v),
+    help="Also measure N concurrent streams (cameras) served the runtime's best way, paced at the target FPS "
+    "(--fps, else the profile's fps): aggregate and per-stream FPS, latency from capture, dropped "
+    "frames. 'auto': the most streams that keep the target FPS within the latency budget.",
+)
+@click.option(
+    "--fps",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Target frames per second of each stream of --streams; default: the profile's fps.",
+)
+@click.option(
+    "--streams-duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Seconds per streams trial (default 3).",
+)
 @remote_options
 @click.option("--resume", is_flag=True, help="Skip candidates that already have a result in --out.")
 @click.option("--force", is_flag=True, help="Measure candidates again even when --out has their results.")
 def command(
     profile, artifacts, data_yaml, out, threads, iterations, warmup, accuracy_images, min_duration, rounds, round_index,
-    resume, force, **remote,
+    streams, fps, streams_duration, resume, force, **remote,
 ) -> None:  # fmt: skip
     """Measure latency (per stage, percentiles), memory and mAP of artifacts; append to a JSONL file.
 
@@ -55,6 +77,7 @@ def command(
     Examples:
       edgeyolo bench --profile x86-cpu artifacts/yolo26n-320-onnx-fp32 --data datasets/demo/data.yaml
       edgeyolo bench --profile rpi5 artifacts/* --data data.yaml --host pi@rpi5.local --remote-python '~/ey/bin/python'
+      edgeyolo bench --profile rpi5 artifacts/* --data data.yaml --streams auto --fps 15
     """
     import edgeyolo.api as api
 
@@ -64,7 +87,8 @@ def command(
     cfg = api.BenchConfig(profile=api.load_profile(profile), artifacts=tuple(Path(a) for a in artifacts), out=Path(out),
                           data=Path(data_yaml) if data_yaml else None, threads=threads, warmup=warmup,
                           iterations=iterations, min_duration_s=min_duration, accuracy_images=accuracy_images,
-                          rounds=rounds, round_index=round_index, resume=resume, force=force)  # fmt: skip
+                          rounds=rounds, round_index=round_index, streams=streams, fps=fps,
+                          streams_duration_s=streams_duration, resume=resume, force=force)  # fmt: skip
     devices, opts = remote_from_options(**remote)
     if devices:
         r = api.benchmark_remote(cfg, devices, opts, on_record=show, log=lambda m: click.echo(m, err=True))
@@ -75,3 +99,16 @@ def command(
     click.echo(f"records appended to {r.out}")
     if r.records and all(rec["status"] != "ok" for rec in r.records):
         sys.exit(1)
+
+
+def _streams(value: str | None) -> int | str | None:
+    """--streams: a number of streams (at least 1) or 'auto'."""
+    if value is None or value.strip().lower() == "auto":
+        return None if value is None else "auto"
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise click.BadParameter(f"'{value}' is not a number of streams (1 or more) or 'auto'")
+    return n

@@ -19,7 +19,14 @@ from edgeyolo.commands._options import DEVICE_OPT, check_budget, selection_optio
 )
 @selection_options
 @DEVICE_OPT
-def command(results, out, budget_ms, fps, min_map, metric, device) -> None:
+@click.option(
+    "--streams",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="K",
+    help="Select only candidates that serve K concurrent streams at their target FPS (bench --streams).",
+)
+def command(results, out, budget_ms, fps, min_map, metric, device, streams) -> None:
     """Write report.json, results.csv, report.md and a self-contained report.html (plots, sortable table,
     per-class AP, devices) for benchmark results.
 
@@ -31,7 +38,7 @@ def command(results, out, budget_ms, fps, min_map, metric, device) -> None:
 
     check_budget(budget_ms, fps)
     r = api.report(api.read_records(*results), Path(out), budget_ms=budget_ms, metric=metric, fps=fps,
-                   min_map=min_map, device=device)  # fmt: skip
+                   min_map=min_map, device=device, streams=streams)  # fmt: skip
     click.echo(r.selection.reason)
     for f in r.files.values():
         click.echo(f"wrote {f}")

@@ -91,6 +91,7 @@ class DeviceProfile:
     shapes: tuple[
         Shape, ...
     ] = ()  # explicit non-square inputs (`imgsz: [320x192]`), each also trained square
+    fps: float | None = None  # target frames per second of each camera stream (bench --streams); None: none
 
     def deploy_shapes(
         self, size: int, camera: Aspect | None, extra: tuple[Shape, ...] = ()
@@ -123,11 +124,13 @@ class DeviceProfile:
         d["models"] = list(self.models)
         d["targets"] = [asdict(t) for t in self.targets]
         d.pop("source")
+        if self.fps is None:
+            d.pop("fps")
         return d
 
 
 _REQUIRED = ("name", "imgsz", "models", "targets", "threads", "latency_budget_ms")
-_OPTIONAL = ("description", "arch", "max_map_drop", "map_tie_margin", "bench", "power", "camera")
+_OPTIONAL = ("description", "arch", "max_map_drop", "map_tie_margin", "bench", "power", "camera", "fps")
 
 
 def _fail(where: str, msg: str) -> ConfigError:
@@ -208,6 +211,13 @@ def parse_profile(data: Any, source: str = "<dict>") -> DeviceProfile:
     if tie_margin > 1:
         raise _fail(where, f"'map_tie_margin' is a mAP50-95 difference between 0 and 1, got {tie_margin:g}")
 
+    fps = data.get("fps")
+    if fps is not None and (
+        isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps <= 1000
+    ):
+        raise _fail(where, f"'fps' (the target frames per second of each camera stream) must be a number above 0 "
+                           f"and at most 1000, got {fps!r}")  # fmt: skip
+
     bench_d = data.get("bench") or {}
     if not isinstance(bench_d, dict):
         raise _fail(where, "'bench' must be a mapping like {warmup: 10, iterations: 100}")
@@ -245,6 +255,7 @@ def parse_profile(data: Any, source: str = "<dict>") -> DeviceProfile:
         source=source,
         camera=camera,
         shapes=shapes,
+        fps=None if fps is None else float(fps),
     )
 
 

@@ -12,6 +12,7 @@ from edgeyolo._version import __version__
 from edgeyolo.report import html as H
 from edgeyolo.report import plots, tables
 from edgeyolo.report.camera import camera_html, camera_markdown, camera_rows
+from edgeyolo.report.streams import has_streams, streams_html, streams_markdown, streams_rows
 from edgeyolo.report.tables import md_cell as _md
 from edgeyolo.select import Metric, Selection, pm, records_of_device, select
 
@@ -29,6 +30,7 @@ def _fmt(v: float | None, digits: int = 3) -> str:
 
 def _markdown(records: Sequence[dict], sel: Selection) -> str:
     devs = tables.devices(records)
+    streamed = has_streams(records)
     lines = ["# edgeyolo report", ""]
     for _label, env in devs:
         lines.append(f"Device profile **{env.get('profile', '?')}** on `{env.get('hostname', '?')}` "
@@ -53,8 +55,9 @@ def _markdown(records: Sequence[dict], sel: Selection) -> str:
         "latency: range over the interleaved rounds, or a bootstrap of one round's samples).",
         "",
         "| candidate | mAP50-95 | mAP50 | e2e p50 ms | e2e p90 ms | e2e p99 ms | infer p50 ms | FPS | peak RSS MB "
-        "| Pareto | in budget | note |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|:-:|:-:|---|",
+        + ("| streams " if streamed else "")
+        + "| Pareto | in budget | note |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if streamed else "") + ":-:|:-:|---|",
     ]
     for c in sorted(sel.candidates, key=lambda c: c.latency_ms):
         r = tables.record_of(records, c.artifact)
@@ -64,8 +67,9 @@ def _markdown(records: Sequence[dict], sel: Selection) -> str:
             f"| {c.name}{mark} | {tables.map_text(c)} | {_fmt(c.map50)} | {tables.latency_text(r, 'p50')} | "
             f"{tables.latency_text(r, 'p90')} | {tables.latency_text(r, 'p99')} | {_fmt(inf.get('p50'), 2)} | "
             f"{r.get('throughput_fps') or 0:.1f} | "
-            f"{(r.get('memory_mb') or {}).get('peak_rss', 'n/a')} | {'yes' if c.on_front else ''} | "
-            f"{'yes' if c.within_budget else 'no'} | {_md(tables.notes(c, r))} |"
+            f"{(r.get('memory_mb') or {}).get('peak_rss', 'n/a')} | "
+            + (f"{tables.streams_cell(r)} | " if streamed else "")
+            + f"{'yes' if c.on_front else ''} | {'yes' if c.within_budget else 'no'} | {_md(tables.notes(c, r))} |"
         )
     deploy = tables.deploy_sizes(sel)
     if deploy:
@@ -79,6 +83,7 @@ def _markdown(records: Sequence[dict], sel: Selection) -> str:
             lines.append(f"| {row['deploy_shape']} | {row['train_imgsz'] or '?'} | {row['candidate']} | "
                          f"{row['map_text']} | {row['latency_ms']:.2f} | {vs} |")  # fmt: skip
     lines += camera_markdown(camera_rows(sel), sel.metric)
+    lines += streams_markdown(streams_rows(sel, records))
     if sel.errors:
         lines += ["", "## Failed candidates", ""]
         lines += [
@@ -111,9 +116,10 @@ def summary_html(sel: Selection) -> str:
 
 
 def candidates_table(rows: Sequence[dict], metric: str) -> str:
+    streamed = any(r.get("streams") for r in rows)
     headers = ["candidate", "imgsz", "p50 ms", "p90 ms", "p99 ms", "FPS", "RSS MB", "power W", "mJ/img", "mAP50-95",
-               "mAP drop", "Pareto", "status", "note"]  # fmt: skip
-    numeric = [False] + [True] * 10 + [False] * 3
+               "mAP drop", *(["streams"] if streamed else []), "Pareto", "status", "note"]  # fmt: skip
+    numeric = [False] + [True] * (11 if streamed else 10) + [False] * 3
     body, classes = [], []
     for r in rows:
         tags = ('<span class="tag sel">selected</span> ' if r["selected"] else "") + (
@@ -127,6 +133,8 @@ def candidates_table(rows: Sequence[dict], metric: str) -> str:
             H.num(r["fps"], 1), H.num(r["peak_rss_mb"], 1), H.num(r["power_w"], 2), H.num(r["mj_per_image"], 1),
             _pm_cell(r["map50_95"], r["map50_95_lo"], r["map50_95_hi"], 4),
             _pm_cell(r["map_drop"], r["map_drop_lo"], r["map_drop_hi"], 4),
+            *([H.Cell(r["streams"] or "", sort=-1 if r["streams_capacity"] is None else r["streams_capacity"],
+                      num=True)] if streamed else []),
             H.Cell(tags, sort=int(r["selected"]) * 2 + int(r["pareto"]), safe=True),
             H.Cell(status, sort=r["status"]) if r["status"] == "ok" else
             H.Cell(f'<span class="status-error">{H.esc(status)}</span>', sort=r["status"], safe=True),
@@ -188,6 +196,7 @@ def _html(records: Sequence[dict], sel: Selection, rows: Sequence[dict], extra_s
     spreads = tables.spreads(sel, records)
     deploy = deploy_html(sel)
     camera = camera_html(camera_rows(sel), sel.metric)
+    streams = streams_html(streams_rows(sel, records))
     dist = H.figure(
         plots.latency_svg(spreads, budget=sel.budget_ms, metric=sel.metric),
         "Box: p50 to p90; whiskers: min and p99; dot: max; diamond: mean (true quartiles when raw samples are "
@@ -226,6 +235,7 @@ def _html(records: Sequence[dict], sel: Selection, rows: Sequence[dict], extra_s
         H.section("Candidates", candidates_table(rows, sel.metric), anchor="candidates"),
         H.section("Deploy sizes", deploy, anchor="deploy-sizes") if deploy else "",
         H.section("Camera-shaped inputs", camera, anchor="camera-shapes") if camera else "",
+        H.section("Concurrent streams", streams, anchor="streams") if streams else "",
         H.section("Per-class AP", per_class, anchor="per-class"),
         errors,
         H.section("Devices", devices_html(records), anchor="devices"),
@@ -244,6 +254,7 @@ def report(
     max_map_drop: float | None = None,
     extra_sections: Sequence[tuple[str, str]] = (),
     device: str | None = None,
+    streams: int | None = None,
 ) -> ReportResult:
     """Select and write ``report.json``, ``results.csv``, ``report.md`` and ``report.html`` into ``out``.
 
@@ -255,6 +266,8 @@ def report(
             the caller escapes any user data in them.
         device: when the records come from several devices, the one to report on (label, hostname or profile);
             :func:`edgeyolo.report.compare` puts several side by side.
+        streams: select only candidates that serve this many concurrent streams (see ``select``); the streams
+            column, section and plot appear whenever a record measured streams.
 
     Raises:
         ConfigError: a bad option, or records from several devices without ``device``.
@@ -262,7 +275,13 @@ def report(
     if device is not None:
         records = records_of_device(records, device)
     sel = select(
-        records, budget_ms=budget_ms, max_map_drop=max_map_drop, metric=metric, fps=fps, min_map=min_map
+        records,
+        budget_ms=budget_ms,
+        max_map_drop=max_map_drop,
+        metric=metric,
+        fps=fps,
+        min_map=min_map,
+        streams=streams,
     )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -274,6 +293,7 @@ def report(
         "selection": sel.to_dict(),
         "front": [c.to_dict() for c in sel.front],
         "camera_shapes": camera_rows(sel),
+        "streams": streams_rows(sel, records),
         "records": list(records),
     }
     files = {

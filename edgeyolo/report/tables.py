@@ -28,7 +28,7 @@ CSV_COLUMNS = (
     "selected", "note", "artifact", "created",
     "train_imgsz", "rounds", "round_spread", "e2e_p90_lo_ms", "e2e_p90_hi_ms", "map50_95_lo", "map50_95_hi",
     "map_drop_lo", "map_drop_hi", "rival", "rival_diff", "rival_diff_lo", "rival_diff_hi", "latency_vs_rival",
-    "shape", "shape_note",
+    "shape", "shape_note", "streams", "streams_capacity", "streams_target_fps", "streams_aggregate_fps",
 )  # fmt: skip
 
 
@@ -80,8 +80,26 @@ def record_rows(records: Sequence[dict], sel: Selection) -> list[dict]:
             "latency_vs_rival": cand.latency_vs_rival if cand else None,
             "shape": shape.to_json() if shape else None, "shape_note": c.get("shape_note"),
             "shape_label": shape.label if shape else None, "pixels": shape.pixels if shape else None,
+            "streams": streams_cell(rec) or None, "streams_capacity": (rec.get("streams") or {}).get("capacity"),
+            "streams_target_fps": (rec.get("streams") or {}).get("target_fps"),
+            "streams_aggregate_fps": (rec.get("streams") or {}).get("best_aggregate_fps"),
         })  # fmt: skip
     return rows
+
+
+def streams_cell(rec: dict | None) -> str:
+    """A record's streams in a table cell: '3 @ 15 FPS' (the most streams served at the target), 'missed 4 @ 15
+    FPS' (a number asked for that missed it), '96.2 FPS (2 unpaced)' (no target: aggregate throughput); '' when
+    none were measured."""
+    st = (rec or {}).get("streams")
+    if not st:
+        return ""
+    fps, cap, trials = st.get("target_fps"), st.get("capacity"), st.get("trials") or []
+    if fps is None:
+        return f"{st.get('best_aggregate_fps', 0):.1f} FPS ({max(t['n'] for t in trials)} unpaced)"
+    if cap is not None:
+        return f"{cap} @ {fps:g} FPS"
+    return f"missed {trials[0]['n']} @ {fps:g} FPS" if trials else ""
 
 
 def _pair(name: str, unit: str, ci) -> dict:

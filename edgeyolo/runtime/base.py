@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgeyolo.errors import ArtifactError
 from edgeyolo.runtime.preprocess import LetterboxInfo, Preprocessor, decode_end2end
 from edgeyolo.runtime.types import Detections
+
+if TYPE_CHECKING:
+    from edgeyolo.runtime.streams import StreamSet
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "edgeyolo.artifact/1"
@@ -152,6 +156,26 @@ class RuntimeOptions:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def timed_predict(
+    preprocessor: Preprocessor,
+    network: Callable[[np.ndarray], np.ndarray],
+    select: Callable[[np.ndarray], np.ndarray],
+    img_bgr: np.ndarray,
+    conf: float = 0.25,
+    classes: set[int] | None = None,
+) -> tuple[Detections, StageTimes]:
+    """Letterbox, ``network``, ``select`` (the end-to-end head's top-k where the graph lacks it) and decode one BGR
+    image, each stage timed: what :meth:`Runtime.predict` and each stream of :meth:`Runtime.open_streams` do."""
+    t0 = time.perf_counter()
+    tensor, info = preprocessor(img_bgr)
+    t1 = time.perf_counter()
+    raw = network(tensor)
+    t2 = time.perf_counter()
+    det = decode_end2end(select(raw), info, conf=conf, classes=classes)
+    t3 = time.perf_counter()
+    return det, StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
+
+
 class Runtime(ABC):
     """Runs one artifact: ``predict`` = letterbox + ``infer`` + NMS-free decode, each stage timed."""
 
@@ -202,15 +226,18 @@ class Runtime(ABC):
 
     def predict(self, img_bgr: np.ndarray, conf: float = 0.25, classes: set[int] | None = None) -> Detections:
         """Detections for one BGR image in original pixels; stage times go to ``last_times``."""
-        t0 = time.perf_counter()
-        tensor, info = self.preprocessor(img_bgr)
-        t1 = time.perf_counter()
-        raw = self.run_network(tensor)
-        t2 = time.perf_counter()
-        det = decode_end2end(self.select_end2end(raw), info, conf=conf, classes=classes)
-        t3 = time.perf_counter()
-        self.last_times = StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
+        det, self.last_times = timed_predict(
+            self.preprocessor, self.run_network, self.select_end2end, img_bgr, conf, classes
+        )
         return det
+
+    def open_streams(self, n: int) -> StreamSet:
+        """``n`` predictors that serve ``n`` concurrent streams, one thread each, the way this runtime does it
+        best (see :mod:`edgeyolo.runtime.streams`). The default: ``n`` instances of this runtime, the threads
+        split between them. Close the set when done."""
+        from edgeyolo.runtime.streams import separate_instances
+
+        return separate_instances(self, n)
 
     def preprocess(self, img_bgr: np.ndarray) -> tuple[np.ndarray, LetterboxInfo]:
         return self.preprocessor(img_bgr)

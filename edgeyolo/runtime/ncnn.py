@@ -57,12 +57,23 @@ class NcnnRuntime(Runtime):
     def load(self) -> None:
         ncnn = require(self.name, "ncnn")
         self._ncnn = ncnn
+        self.net = self._load_net(self.options.threads)
+        inputs, outputs = self.net.input_names(), self.net.output_names()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ArtifactError(
+                f"{self.artifact.model_path}: expected one input and one output, got {inputs} and {outputs}"
+            )
+        self._input, self._output = inputs[0], outputs[0]
+        self.max_det = int(self.artifact.manifest.get("max_det", 300))
+
+    def _load_net(self, threads: int | None):
+        ncnn = self._ncnn
         net = ncnn.Net()
         opt = net.opt  # options must be set before the model is loaded
         opt.use_vulkan_compute = False
         opt.lightmode = True  # free each intermediate blob as soon as it is consumed
-        if self.options.threads:
-            opt.num_threads = int(self.options.threads)
+        if threads:
+            opt.num_threads = int(threads)
         fp16 = self.artifact.precision == "fp16"
         opt.use_fp16_storage = opt.use_fp16_packed = opt.use_fp16_arithmetic = fp16
         opt.use_bf16_storage = False
@@ -78,16 +89,11 @@ class NcnnRuntime(Runtime):
             raise ArtifactError(
                 f"{weights}: NCNN cannot load it (truncated or not this graph's); re-export it."
             )
-        self.net = net
-        inputs, outputs = net.input_names(), net.output_names()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ArtifactError(f"{param}: expected one input and one output, got {inputs} and {outputs}")
-        self._input, self._output = inputs[0], outputs[0]
-        self.max_det = int(self.artifact.manifest.get("max_det", 300))
+        return net
 
-    def run_network(self, tensor: np.ndarray) -> np.ndarray:
-        """Decoded boxes and class scores of every anchor, ``[4 + nc, anchors]``."""
-        with self.net.create_extractor() as ex:
+    def run_network(self, tensor: np.ndarray, net=None) -> np.ndarray:
+        """Decoded boxes and class scores of every anchor, ``[4 + nc, anchors]`` (on ``net``: a stream's)."""
+        with (self.net if net is None else net).create_extractor() as ex:
             ex.input(self._input, self._ncnn.Mat(np.ascontiguousarray(tensor[0], dtype=np.float32)))
             ret, out = ex.extract(self._output)
             if ret != 0:
@@ -102,6 +108,17 @@ class NcnnRuntime(Runtime):
 
     def versions(self) -> dict[str, str]:
         return {"ncnn": self._ncnn.__version__}
+
+    def open_streams(self, n: int):
+        """One net loaded with ``threads // n`` threads, an extractor per frame in each of the ``n`` streams
+        (extractors of one net run concurrently; the weights are loaded once)."""
+        from edgeyolo.runtime.streams import StreamPredictor, StreamSet, threads_per_stream, total_threads
+
+        per = threads_per_stream(total_threads(self), n)
+        net = self._load_net(per)
+        predictors = [StreamPredictor(self, lambda t: self.run_network(t, net)) for _ in range(n)]
+        return StreamSet(predictors, {"strategy": f"one NCNN net, {n} extractor(s) of {per} thread(s) each",
+                                      "threads_per_stream": per})  # fmt: skip
 
     def settings(self) -> dict:
         opt, ncnn = self.net.opt, self._ncnn

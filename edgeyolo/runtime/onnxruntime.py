@@ -43,6 +43,16 @@ class OnnxRuntime(Runtime):
     def versions(self) -> dict[str, str]:
         return {"onnxruntime": self._ort.__version__}
 
+    def open_streams(self, n: int):
+        """``n`` sessions, each with its own intra-op pool of ``threads // n`` threads (why not one shared
+        session: :mod:`edgeyolo.runtime.streams`)."""
+        from edgeyolo.runtime.streams import separate_instances, threads_per_stream, total_threads
+
+        per = threads_per_stream(total_threads(self), n)
+        return separate_instances(
+            self, n, f"{n} ONNX Runtime session(s), each with an intra-op pool of {per} thread(s)"
+        )
+
     def settings(self) -> dict:
         so = self._session_options
         return {"providers": self.session.get_providers(), "intra_op_num_threads": so.intra_op_num_threads,

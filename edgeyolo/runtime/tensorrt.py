@@ -54,14 +54,23 @@ class TensorRTRuntime(Runtime):
                 f"{self.artifact.model_path}: engine built with TensorRT {built}, this machine has {trt.__version__}; "
                 "re-export the engine on this device"
             )
-        cudart = self._cudart = _cudart()
+        self._cudart = _cudart()
         logger = trt.Logger(trt.Logger.WARNING)
         self.engine = trt.Runtime(logger).deserialize_cuda_engine(read_engine_file(self.artifact.model_path))
         if self.engine is None:
             raise ArtifactError(f"{self.artifact.model_path}: TensorRT could not deserialize the engine")
-        self.context = self.engine.create_execution_context()
-        self.stream = _check(cudart.cudaStreamCreate())
-        self._io = {}
+        self._allocations: list = []  # device buffers of every context, freed with the runtime
+        self.context, self.stream, self._io = self._new_context()
+        self._input = next(n for n, v in self._io.items() if v[0])
+        self._output = next(n for n, v in self._io.items() if not v[0])
+
+    def _new_context(self) -> tuple:
+        """An execution context with its own CUDA stream and buffers: (context, stream, {name: (is_input, host,
+        device)})."""
+        trt, cudart = self._trt, self._cudart
+        context = self.engine.create_execution_context()
+        stream = _check(cudart.cudaStreamCreate())
+        io = {}
         for i in range(self.engine.num_io_tensors):
             name = self.engine.get_tensor_name(i)
             shape = tuple(self.engine.get_tensor_shape(name))
@@ -69,26 +78,42 @@ class TensorRTRuntime(Runtime):
             is_input = self.engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
             host = np.empty(shape, dtype)
             dev = _check(cudart.cudaMalloc(host.nbytes))
-            self.context.set_tensor_address(name, int(dev))
-            self._io[name] = (is_input, host, dev)
-        self._input = next(n for n, v in self._io.items() if v[0])
-        self._output = next(n for n, v in self._io.items() if not v[0])
+            self._allocations.append(dev)
+            context.set_tensor_address(name, int(dev))
+            io[name] = (is_input, host, dev)
+        return context, stream, io
 
     def input_dtype(self) -> type:
         return np.float16 if self.artifact.manifest.get("input_dtype") == "float16" else np.float32
 
     def infer(self, tensor: np.ndarray) -> np.ndarray:
+        return self._run(self.context, self.stream, self._io, tensor)
+
+    def _run(self, context, stream, io: dict, tensor: np.ndarray) -> np.ndarray:
         cudart = self._cudart
-        _, host_in, dev_in = self._io[self._input]
-        _, host_out, dev_out = self._io[self._output]
+        _, host_in, dev_in = io[self._input]
+        _, host_out, dev_out = io[self._output]
         np.copyto(host_in, tensor, casting="same_kind")
         h2d, d2h = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
-        _check(cudart.cudaMemcpyAsync(dev_in, host_in.ctypes.data, host_in.nbytes, h2d, self.stream))
-        if not self.context.execute_async_v3(self.stream):
+        _check(cudart.cudaMemcpyAsync(dev_in, host_in.ctypes.data, host_in.nbytes, h2d, stream))
+        if not context.execute_async_v3(stream):
             raise RuntimeError("TensorRT execution failed")
-        _check(cudart.cudaMemcpyAsync(host_out.ctypes.data, dev_out, host_out.nbytes, d2h, self.stream))
-        _check(cudart.cudaStreamSynchronize(self.stream))
+        _check(cudart.cudaMemcpyAsync(host_out.ctypes.data, dev_out, host_out.nbytes, d2h, stream))
+        _check(cudart.cudaStreamSynchronize(stream))
         return host_out
+
+    def open_streams(self, n: int):
+        """One engine, ``n`` execution contexts, each with its own CUDA stream and buffers (the GPU overlaps
+        them; the host threads wait on their own stream only)."""
+        from edgeyolo.runtime.streams import StreamPredictor, StreamSet
+
+        def network(ctx) -> object:
+            return lambda tensor: self._run(*ctx, tensor)
+
+        contexts = [self._new_context() for _ in range(n)]
+        predictors = [StreamPredictor(self, network(c)) for c in contexts]
+        return StreamSet(predictors, {"strategy": f"one TensorRT engine, {n} execution context(s) with a CUDA stream each",
+                                      "contexts": n})  # fmt: skip
 
     def versions(self) -> dict[str, str]:
         return {"tensorrt": self._trt.__version__}
@@ -104,5 +129,5 @@ class TensorRTRuntime(Runtime):
         cudart = getattr(self, "_cudart", None)
         if cudart is None:
             return
-        for _, _, dev in getattr(self, "_io", {}).values():
+        for dev in getattr(self, "_allocations", []):
             cudart.cudaFree(dev)

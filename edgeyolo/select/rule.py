@@ -20,6 +20,7 @@ from edgeyolo.select.records import (
     val_set,
     val_set_labels,
 )
+from edgeyolo.select.streams import annotate_streams, check_streams, streams_shortfall
 from edgeyolo.select.text import reason, requirements, signed_ci
 from edgeyolo.select.types import (
     DEFAULT_MAP_TIE_MARGIN,
@@ -71,6 +72,10 @@ def _shortfall(c: Candidate, sel: Selection) -> tuple[float, list[str]]:
         else:
             misses.append(f"the val split ({_images(c)}) is too small to tell whether its drop vs FP32 stays within "
                           f"{sel.max_map_drop:g}: {c.map_drop:+.3f}{ci}")  # fmt: skip
+    more, miss = streams_shortfall(c, sel.streams)
+    if miss:
+        total += more
+        misses.append(miss)
     return total, misses
 
 
@@ -89,6 +94,7 @@ def select(
     min_map: float | None = None,
     device: str | None = None,
     map_tie_margin: float | None = None,
+    streams: int | None = None,
 ) -> Selection:
     """Apply the selection rule to the benchmark records of one device.
 
@@ -113,12 +119,15 @@ def select(
             profile); a budget rule across devices would compare latencies of different machines.
         map_tie_margin: mAP50-95 differences whose whole interval is within it are ties; default: the
             records' profile setting, else 0.001.
+        streams: only candidates whose records show this many concurrent streams served at their target FPS
+            within the latency budget (``bench --streams``) are selectable; the others say why not.
 
     Raises:
         ConfigError: an option is out of range, both ``budget_ms`` and ``fps`` are given, or the records come
             from several devices and ``device`` does not name one of them.
     """
     _check_options(budget_ms, fps, min_map, max_map_drop, metric, map_tie_margin)
+    check_streams(streams)
     if device is not None:
         records = records_of_device(records, device)
     elif len(found := devices_of(records)) > 1:
@@ -141,7 +150,7 @@ def select(
     margin = map_tie_margin if map_tie_margin is not None else settings.get("map_tie_margin")
     margin = DEFAULT_MAP_TIE_MARGIN if margin is None else float(margin)
     sel = Selection(metric=metric, budget_ms=budget, max_map_drop=drop_limit, errors=errors, min_map=min_map,
-                    fps=fps, budget_source=source, map_tie_margin=margin)  # fmt: skip
+                    fps=fps, budget_source=source, map_tie_margin=margin, streams=streams)  # fmt: skip
     sel.device = next(iter(devices_of(records)), None)
     if not ok:
         sel.reason = "No successful benchmark records to choose from" + (
@@ -171,6 +180,7 @@ def select(
                 no_boot.setdefault(why, []).append(cand.name)
         sel.candidates.append(cand)
         by_artifact[cand.artifact] = rec
+    annotate_streams(sel, by_artifact, streams)
     other_images = _one_val_set(sel, by_artifact)
     boots = [c.boot for c in sel.candidates if c.boot is not None and not c.other_val_set]
     if boots:
@@ -204,7 +214,9 @@ def select(
         drop_hi = c.drop_ci[1] if c.drop_ci is not None else c.map_drop
         drop_ok = drop_hi is None or drop_hi <= drop_limit
         map_ok = min_map is None or (c.map50_95 is not None and c.map50_95 >= min_map)
-        c.eligible = c.within_budget and c.map50_95 is not None and drop_ok and map_ok and not c.other_val_set
+        streams_ok = streams is None or c.serves_streams is True
+        c.eligible = (c.within_budget and c.map50_95 is not None and drop_ok and map_ok and streams_ok
+                      and not c.other_val_set)  # fmt: skip
         if c.map50_95 is None:
             c.note = "no accuracy measured (benchmark with --data)"
         elif c.other_val_set:

@@ -16,6 +16,10 @@ def requirements(sel: Selection) -> str:
         parts.append(f"the {sel.metric} budget of {budget_text(sel)}")
     if sel.min_map is not None:
         parts.append(f"mAP50-95 >= {sel.min_map:g}")
+    if sel.streams is not None:
+        from edgeyolo.select.streams import streams_requirement
+
+        parts.append(streams_requirement(sel))
     return " with ".join(parts)
 
 

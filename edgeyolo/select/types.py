@@ -59,6 +59,11 @@ class Candidate:
     other_val_set: bool = (
         False  # measured on other images than the candidates compared: accuracy not compared
     )
+    streams_capacity: int | None = None  # the most streams it served at streams_target_fps (bench --streams)
+    streams_target_fps: float | None = None  # each stream's frame rate in that measurement
+    streams_aggregate_fps: float | None = None  # the highest aggregate FPS of its streams trials
+    serves_streams: bool | None = None  # with select --streams K: whether it serves K (None: not asked)
+    streams_miss: str | None = None  # why it does not (not measured, too few streams, ...)
 
     @property
     def deploy_imgsz(self) -> int:
@@ -116,6 +121,10 @@ class Selection:
         DEFAULT_MAP_TIE_MARGIN  # mAP50-95 differences within it (all of the interval) are ties
     )
     val_set: str | None = None  # the images the compared accuracies were measured on, in words
+    streams: int | None = (
+        None  # select --streams K: candidates must serve K concurrent streams at their target
+    )
+    streams_fps: float | None = None  # that target frame rate, when every record measured the same one
 
     @property
     def front(self) -> list[Candidate]:
@@ -130,6 +139,9 @@ class Selection:
         bs = self.bootstrap
         reqs = [f"end-to-end {self.metric} <= {budget_text(self)}" if self.budget_ms is not None else None,
                 f"mAP50-95 >= {self.min_map:g}" if self.min_map is not None else None,
+                (f"{self.streams} concurrent stream(s) served at "
+                 + (f"{self.streams_fps:g} FPS each" if self.streams_fps is not None else "the target FPS")
+                 + " within the latency budget (bench --streams)") if self.streams is not None else None,
                 f"mAP50-95 drop vs its FP32 twin <= {self.max_map_drop:g}"
                 + (" (for an FP16/INT8 candidate, the upper end of its paired 95% drop interval)" if bs else "")]  # fmt: skip
         m = f"{self.map_tie_margin:g}"
@@ -167,6 +179,8 @@ class Selection:
             "max_map_drop": self.max_map_drop,
             "map_tie_margin": self.map_tie_margin,
             "val_set": self.val_set,
+            "streams": self.streams,
+            "streams_fps": self.streams_fps,
             "rule": self.rule,
             "selected": self.selected.name if self.selected else None,
             "selected_artifact": self.selected.artifact if self.selected else None,

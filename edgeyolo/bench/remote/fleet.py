@@ -25,7 +25,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from edgeyolo._version import __version__
-from edgeyolo.bench import BenchConfig, BenchResult, done_checksums, error_record, shape_notes, training_imgsz
+from edgeyolo.bench import (
+    BenchConfig,
+    BenchResult,
+    done_checksums,
+    error_record,
+    shape_notes,
+    streams_key,
+    streams_request,
+    training_imgsz,
+)
 from edgeyolo.bench.agent import PGID_LINE, RUNTIME_PACKAGES, TIMEOUT_EXIT, TIMEOUT_LINE
 from edgeyolo.bench.remote.fetch import fetch_per_image, remote_records
 from edgeyolo.bench.remote.inventory import Device, check_workdir
@@ -50,6 +59,7 @@ from edgeyolo.runtime.base import artifact_sha256, load_artifact, verify_artifac
 STARTUP_S = 300.0
 PER_IMAGE_MIN_S = 1.0  # per image (warm-up, timed or accuracy) at least this long ...
 PER_IMAGE_BUDGETS = 20  # ... or this many times the profile's latency budget
+STREAMS_TRIAL_START_S = 30.0  # per streams trial: opening its sessions or requests and warming them up
 CONTROLLER_GRACE_S = 30.0  # past the limit the agent on the device ends the candidate; past this, we do
 
 
@@ -63,7 +73,26 @@ def candidate_limit_s(cfg: BenchConfig, profile: DeviceProfile, val_images: int 
     if cfg.data is not None:
         images = val_images if cfg.accuracy_images is None else min(cfg.accuracy_images, val_images)
     per_image = max(PER_IMAGE_MIN_S, PER_IMAGE_BUDGETS * profile.latency_budget_ms / 1000)
-    return STARTUP_S + min_duration + (1 + warmup + iterations + images) * per_image
+    return (
+        STARTUP_S
+        + min_duration
+        + (1 + warmup + iterations + images) * per_image
+        + streams_limit_s(cfg, profile)
+    )
+
+
+def streams_limit_s(cfg: BenchConfig, profile: DeviceProfile) -> float:
+    """Seconds the streams measurement may take on a device: each trial's duration plus a slow start (sessions
+    or requests opened, warm-up frames), for one trial or for every trial of the capacity search."""
+    from edgeyolo.bench.streams import DEFAULT_DURATION_S, MAX_STREAMS
+
+    streams, _ = streams_request(cfg, profile)
+    if streams is None:
+        return 0.0
+    trials = (
+        1 if streams != "auto" else 2 * MAX_STREAMS.bit_length()
+    )  # doubling up to the limit, then bisection
+    return trials * ((cfg.streams_duration_s or DEFAULT_DURATION_S) + STREAMS_TRIAL_START_S)
 
 
 @dataclass
@@ -100,7 +129,7 @@ class _DeviceRun:
                        accuracy_images=c.accuracy_images, warmup=p.bench.warmup if c.warmup is None else c.warmup,
                        iterations=c.iterations or p.bench.iterations, rounds=self.rounds,
                        min_duration_s=float(p.bench.min_duration_s if c.min_duration_s is None else c.min_duration_s),
-                       host=str(self.device.host))  # fmt: skip
+                       host=str(self.device.host), **streams_key(*streams_request(c, p), c.streams_duration_s))  # fmt: skip
 
     def temperature(self) -> float | None:
         """The device's temperature now: its hottest thermal zone, read over SFTP (no process started there, so
@@ -155,7 +184,8 @@ class _DeviceRun:
         if self.remote_data:
             argv += ["--data", self.remote_data]
         for flag, value in (("--threads", c.threads), ("--warmup", c.warmup), ("--iterations", c.iterations),
-                            ("--min-duration", c.min_duration_s), ("--accuracy-images", c.accuracy_images)):  # fmt: skip
+                            ("--min-duration", c.min_duration_s), ("--accuracy-images", c.accuracy_images),
+                            ("--streams", c.streams), ("--fps", c.fps), ("--streams-duration", c.streams_duration_s)):  # fmt: skip
             if value is not None:
                 argv += [flag, str(value)]
         return argv
@@ -345,18 +375,13 @@ def benchmark_remote(
     notes = shape_notes(cfg.profile, cfg.data, artifacts)
     for d in devices:
         profile = d.profile or cfg.profile
+        streams, fps = streams_request(cfg, profile)
         done = (
             set()
             if cfg.force
-            else done_checksums(
-                Path(cfg.out),
-                profile.name,
-                cfg.threads,
-                cfg.data,
-                host=str(d.host),
-                accuracy_images=cfg.accuracy_images,
-            )
-        )
+            else done_checksums(Path(cfg.out), profile.name, cfg.threads, cfg.data, host=str(d.host),
+                                accuracy_images=cfg.accuracy_images, streams=streams, fps=fps)
+        )  # fmt: skip
         runs.append(_DeviceRun(d, profile, cfg, opts, log=lambda m, n=d.name: log(f"[{n}] {m}"), emit=emit,
                                shas=shas, done=done, store=store, train_sizes=train_sizes,
                                shape_notes=notes))  # fmt: skip
