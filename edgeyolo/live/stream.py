@@ -10,6 +10,7 @@ order. A live source that stops sending is reopened with a doubling back-off.
 from __future__ import annotations
 
 import math
+import os
 import queue
 import threading
 import time
@@ -189,6 +190,10 @@ class Stream:
         self.conf, self.conf_source = confidence(cfg.conf, self.runtime.artifact.manifest)
         self.names = self.runtime.artifact.names
         self.classes = set(cfg.classes) if cfg.classes else None
+        # An MJPEG packet is decoded by the capture thread when inference leaves a core free for it (in parallel
+        # with inference), else by the inference thread, only for the frames it takes (no CPU spent on drops).
+        threads = getattr(getattr(self.runtime, "options", None), "threads", None)
+        self.decode_ahead = bool(threads) and threads < (os.cpu_count() or 1)
         if self.source.kind not in ("image", "folder"):
             self.capture = Capture(self.source, cfg.timeout_s)
             self.capture.open_or_raise()
@@ -243,6 +248,8 @@ class Stream:
                     break
                 if self._stop.is_set():
                     break
+                if self.decode_ahead:
+                    frame.decode()
                 self.stats.on_read(self._box.put(frame))
         except Exception as e:  # handed to the consumer, raised there
             error = e
