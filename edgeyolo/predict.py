@@ -23,6 +23,9 @@ from edgeyolo.runtime.types import Detections
 __all__ = ["DEFAULT_CONF", "VIDEO_SUFFIXES", "PredictConfig", "PredictResult", "annotate", "predict"]
 CSV_FIELDS = ["source", "frame", "class_id", "class_name", "score", "x1", "y1", "x2", "y2"]
 LIVE_VIDEO_FPS = 25.0  # an annotated live stream's frame rate when the source does not say
+# detections.json is built in memory: a camera left running for a day would fill it. Past this many frames it keeps
+# the counters only (detections.csv and --jsonl, written as they go, have every frame).
+JSON_MAX_FRAMES = 10_000
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,8 @@ class _Writer:
     def write(self, r: FrameResult) -> dict:
         rec = r.record(self.stream.names)
         frame = None if self.images else r.index
-        self.per_frame.append({"source": r.name, "frame": frame, "detections": rec["detections"]})
+        if len(self.per_frame) < JSON_MAX_FRAMES:
+            self.per_frame.append({"source": r.name, "frame": frame, "detections": rec["detections"]})
         self.csv.writerows({"source": r.name, "frame": frame, **d, "x1": d["box"][0], "y1": d["box"][1],
                             "x2": d["box"][2], "y2": d["box"][3]} for d in rec["detections"])  # fmt: skip
         if self.jsonl is not None:
@@ -159,7 +163,8 @@ class _Writer:
         summary = {"artifact": str(self.stream.runtime.artifact.root), "source": str(self.cfg.source), "conf": r.conf,
                    "conf_source": r.conf_source, "stopped": r.stopped, "read": r.read, "processed": r.frames,
                    "dropped": r.dropped, "reconnects": r.reconnects, "fps": r.fps,
-                   "latency_p50_ms": r.latency_p50_ms, "latency_p90_ms": r.latency_p90_ms, "frames": self.per_frame}  # fmt: skip
+                   "latency_p50_ms": r.latency_p50_ms, "latency_p90_ms": r.latency_p90_ms, "frames": self.per_frame,
+                   "frames_truncated": r.frames > len(self.per_frame)}  # fmt: skip
         self.result.files["json"].write_text(json.dumps(summary, indent=1))
 
 

@@ -288,3 +288,18 @@ def test_hls_and_udp_mpegts_sources(tmp_path, onnx_artifact, frames):
         r = predict(PredictConfig(artifact=onnx_artifact, source=udp.url, out=tmp_path / "u", conf=CONF, frames=10,
                                   timeout_s=5, save_images=False))  # fmt: skip
     assert r.frames == 10 and r.stopped == "frames" and r.detections > 0
+
+
+def test_detections_json_stops_growing_past_its_cap_and_the_csv_keeps_every_frame(tmp_path, onnx_artifact, memorized,
+                                                                                   monkeypatch):  # fmt: skip
+    import edgeyolo.predict as predict_module
+
+    monkeypatch.setattr(predict_module, "JSON_MAX_FRAMES", 3)
+    val = memorized[1].parent / "images" / "val"
+    r = predict(PredictConfig(artifact=onnx_artifact, source=val, out=tmp_path / "o", conf=CONF, save_images=False,
+                              jsonl=tmp_path / "d.jsonl"))  # fmt: skip
+    summary = json.loads(r.files["json"].read_text())
+    assert r.frames == 8 and len(summary["frames"]) == 3 and summary["frames_truncated"] is True
+    lines = _lines(tmp_path / "d.jsonl")
+    rows = r.files["csv"].read_text().splitlines()
+    assert len(lines) == 8 and len(rows) == 1 + sum(len(x["detections"]) for x in lines) > 1
