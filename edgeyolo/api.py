@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from edgeyolo.device import SetupConfig, SetupResult, setup_devices
     from edgeyolo.diagnose import Diagnosis, diagnose, format_diagnosis, load_conf_threshold
     from edgeyolo.export import ExportConfig, ExportResult, export
+    from edgeyolo.formats import PIP_RUNTIMES, RUNTIMES
     from edgeyolo.live import FrameResult, Stream, StreamConfig
     from edgeyolo.pipeline import PipelineConfig, PipelineResult, run_pipeline
     from edgeyolo.predict import PredictConfig, PredictResult, predict
@@ -80,6 +81,8 @@ _WHERE = {  # name -> (module, attribute): imported on first use (PEP 562)
     "StreamConfig": ("edgeyolo.live", "StreamConfig"),
     "FrameResult": ("edgeyolo.live", "FrameResult"),
     "FORMATS": ("edgeyolo.profiles", "FORMATS"),
+    "RUNTIMES": ("edgeyolo.formats", "RUNTIMES"),
+    "PIP_RUNTIMES": ("edgeyolo.formats", "PIP_RUNTIMES"),
     "PRECISIONS": ("edgeyolo.profiles", "PRECISIONS"),
     "RUNTIMES_FOR_FORMAT": ("edgeyolo.profiles", "RUNTIMES_FOR_FORMAT"),
     "DeviceProfile": ("edgeyolo.profiles", "DeviceProfile"),
@@ -129,7 +132,8 @@ def __dir__() -> list[str]:
 
 __all__ = [
     # profiles and datasets
-    "DeviceProfile", "TargetSpec", "FORMATS", "PRECISIONS", "RUNTIMES_FOR_FORMAT", "list_profiles", "load_profile",
+    "DeviceProfile", "TargetSpec", "FORMATS", "PRECISIONS", "RUNTIMES_FOR_FORMAT", "RUNTIMES", "PIP_RUNTIMES",
+    "list_profiles", "load_profile",
     "Shape", "parse_shape",
     "SynthConfig", "synthesize", "CheckReport", "check_dataset",
     # training

@@ -6,7 +6,9 @@
                                  runs longer than SECONDS, or when the controller goes away (this process's
                                  stdin closes: the SSH channel closed or the connection dropped)
 
-Torch-free, and it imports each runtime package only to read its version.
+Torch-free, and it imports each runtime package (the registry's, :mod:`edgeyolo.formats`) only to read its
+version. ``run`` imports nothing of edgeyolo: device setup runs this file with the device's own Python before
+edgeyolo is installed there.
 """
 
 from __future__ import annotations
@@ -22,13 +24,6 @@ import threading
 import time
 from pathlib import Path
 
-# runtime name in a manifest -> (module to import, pip extra that installs it)
-RUNTIME_PACKAGES = {
-    "onnxruntime": ("onnxruntime", "onnx"),
-    "openvino": ("openvino", "openvino"),
-    "tensorrt": ("tensorrt", "tensorrt"),
-    "ncnn": ("ncnn", "ncnn"),
-}
 PGID_LINE = "edgeyolo.bench.agent: process group "  # first line of ``run``: which group to kill if need be
 TIMEOUT_LINE = "edgeyolo.bench.agent: timed out after "  # last line of ``run`` when its limit ended it
 TIMEOUT_EXIT = 124  # the exit code of ``run`` when its limit ended it (as coreutils' timeout)
@@ -45,13 +40,14 @@ def _version(module: str) -> str | None:
 
 def info() -> dict:
     from edgeyolo._version import __version__
+    from edgeyolo.formats import RUNTIME_TABLE
 
     return {
         "edgeyolo": __version__,
         "python": platform.python_version(),
         "executable": sys.executable,
         "machine": platform.machine(),
-        "runtimes": {name: _version(module) for name, (module, _) in RUNTIME_PACKAGES.items()},
+        "runtimes": {name: _version(rt.module) for name, rt in RUNTIME_TABLE.items()},
     }
 
 

@@ -21,6 +21,7 @@ from edgeyolo.bench.environment import capture_environment, thermal_state
 from edgeyolo.bench.power import PowerMeter
 from edgeyolo.bench.stats import summarize
 from edgeyolo.bench.store import SCHEMA
+from edgeyolo.formats import runtime_of
 from edgeyolo.runtime import load_artifact, runtime_class
 from edgeyolo.runtime.base import RuntimeOptions, verify_artifact
 
@@ -111,7 +112,7 @@ def measure(spec: CandidateSpec) -> dict:
     art = load_artifact(spec.artifact)
     sha = verify_artifact(art)  # measure the artifact that was exported, or nothing
     m = art.manifest
-    cls = runtime_class(m.get("runtime", "onnxruntime"))
+    cls = runtime_class(runtime_of(m))
 
     labeled = names = None
     if spec.data:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from edgeyolo._io import append_jsonl, jsonl_lines
 from edgeyolo.errors import ResultsError
+from edgeyolo.formats import FORMATS
 
 SCHEMA = "edgeyolo.bench/1"
 
@@ -16,7 +17,12 @@ def record_schema() -> dict:
     """The JSON Schema (draft 2020-12) of a benchmark record, shipped as ``edgeyolo/bench/record.schema.json``."""
     from importlib import resources
 
-    return json.loads(resources.files(__package__).joinpath("record.schema.json").read_text(encoding="utf-8"))
+    schema = json.loads(
+        resources.files(__package__).joinpath("record.schema.json").read_text(encoding="utf-8")
+    )
+    # The formats a record may name are the registry's (a format registered later included).
+    schema["properties"]["candidate"]["properties"]["format"]["enum"] = list(FORMATS)
+    return schema
 
 
 def schema_errors(record: dict) -> list[str]:

@@ -7,9 +7,33 @@ Only click is imported here; the API is imported inside the helpers that need it
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
+
+
+class LiveHelpOption(click.Option):
+    """An option whose help is written when it is shown (``live_help()``), so lists of names come from the
+    format registry as it is then, a registered plugin's included, and ``edgeyolo --help`` imports nothing."""
+
+    def __init__(self, *args: Any, live_help: Callable[[], str], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.live_help = live_help
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        self.help = self.live_help()
+        return super().get_help_record(ctx)
+
+
+def registry_names(which: str) -> str:
+    """A list of the registry's names as the API shows it (``FORMATS``, ``PRECISIONS``, ``PIP_RUNTIMES``),
+    comma-separated."""
+    import edgeyolo.api as api
+
+    return ", ".join(getattr(api, which))
+
 
 PROFILE_OPT = click.option("--profile", "-p", "profile", required=True,
                            help="Built-in device profile name (see 'edgeyolo profiles list') or a profile YAML path.")  # fmt: skip

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import click
 
-from edgeyolo.commands._options import ssh_login_from_options, ssh_login_options
+from edgeyolo.commands._options import (
+    LiveHelpOption,
+    registry_names,
+    ssh_login_from_options,
+    ssh_login_options,
+)
 
 
 @click.group("device", short_help="Prepare devices for benchmarking over SSH.")
@@ -52,12 +57,8 @@ def _runtimes(value: str | None) -> tuple[str, ...] | None:
     default=None,
     help="Install the runtimes this profile's targets use (default: each inventory device's profile).",
 )
-@click.option(
-    "--runtimes",
-    default=None,
-    metavar="LIST",
-    help="Runtimes to install instead, e.g. onnxruntime,ncnn (onnxruntime, openvino, ncnn).",
-)
+@click.option("--runtimes", default=None, metavar="LIST", cls=LiveHelpOption,
+              live_help=lambda: f"Runtimes to install instead, e.g. onnxruntime,ncnn ({registry_names('PIP_RUNTIMES')}).")  # fmt: skip
 @click.option(
     "--base-python",
     default="python3",

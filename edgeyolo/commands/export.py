@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgeyolo.commands._options import PROFILE_OPT, parse_sizes
+from edgeyolo.commands._options import PROFILE_OPT, LiveHelpOption, parse_sizes, registry_names
 
 
 def _parse_targets(formats: str | None, precisions: str | None, profile):
@@ -40,14 +40,10 @@ def _parse_targets(formats: str | None, precisions: str | None, profile):
     "--weights", required=True, type=click.Path(dir_okay=False), help="best.pt from 'edgeyolo train'."
 )
 @click.option("--imgsz", default=None, help="Comma-separated sizes; default: the profile's.")
-@click.option(
-    "--formats",
-    default=None,
-    help="Comma-separated subset: onnx, openvino, tensorrt, ncnn; default: the profile's.",
-)
-@click.option(
-    "--precisions", default=None, help="Comma-separated subset: fp32, fp16, int8; default: the profile's."
-)
+@click.option("--formats", default=None, cls=LiveHelpOption,
+              live_help=lambda: f"Comma-separated subset: {registry_names('FORMATS')}; default: the profile's.")  # fmt: skip
+@click.option("--precisions", default=None, cls=LiveHelpOption,
+              live_help=lambda: f"Comma-separated subset: {registry_names('PRECISIONS')}; default: the profile's.")  # fmt: skip
 @click.option("--data", "data_yaml", default=None, type=click.Path(dir_okay=False),
               help="data.yaml: INT8 calibration and the PyTorch parity check use its val images.")  # fmt: skip
 @click.option("--out", default="artifacts", show_default=True, type=click.Path(file_okay=False))

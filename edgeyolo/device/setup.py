@@ -34,7 +34,7 @@ from typing import Any
 from edgeyolo._io import sha256_file
 from edgeyolo._version import __version__
 from edgeyolo.bench import agent as _agent
-from edgeyolo.bench.agent import PGID_LINE, RUNTIME_PACKAGES, TIMEOUT_EXIT, TIMEOUT_LINE
+from edgeyolo.bench.agent import PGID_LINE, TIMEOUT_EXIT, TIMEOUT_LINE
 from edgeyolo.bench.remote.inventory import Device
 from edgeyolo.bench.remote.session import (
     Expired,
@@ -53,6 +53,7 @@ from edgeyolo.device.wheelhouse import (
     last_error,
 )
 from edgeyolo.errors import ConfigError, EdgeYoloError
+from edgeyolo.formats import RUNTIME_TABLE
 from edgeyolo.profiles import DeviceProfile
 
 VENV = "venv"  # under the work folder: a link to the venv in use, venv.<n> (see the module doc)
@@ -62,10 +63,6 @@ INSTALL_TIMEOUT_S = 3600.0  # pip on a slow board's SD card (or under emulation)
 STEP_TIMEOUT_S = 600.0  # making or removing a venv
 # Past a step's limit the agent on the device ends it; past this grace too, this side kills the step's group.
 GRACE_S = 30.0
-# Runtimes that pip cannot put on a device: TensorRT comes with JetPack (apt), matched to its CUDA.
-NOT_FROM_PIP = {
-    "tensorrt": "TensorRT comes with JetPack on a Jetson (apt install python3-libnvinfer), not from PyPI"
-}
 
 # Run by the device's own Python (edgeyolo is not there yet): what to build the wheelhouse for.
 _PROBE = (
@@ -107,8 +104,8 @@ _VERIFY = (
 
 @dataclass(frozen=True)
 class SetupConfig:
-    """What to install where. ``runtimes``: names (onnxruntime, openvino, ncnn), or None for those of
-    ``profile``'s targets (default: the device's own profile)."""
+    """What to install where. ``runtimes``: names (those pip installs: :data:`edgeyolo.formats.PIP_RUNTIMES`),
+    or None for those of ``profile``'s targets (default: the device's own profile)."""
 
     device: Device
     runtimes: tuple[str, ...] | None = None
@@ -138,10 +135,12 @@ def setup_runtimes(cfg: SetupConfig) -> tuple[tuple[str, ...], dict[str, str]]:
     if cfg.runtimes is not None:
         wanted, skipped = tuple(dict.fromkeys(cfg.runtimes)), {}
         for r in wanted:
-            if r not in RUNTIME_PACKAGES:
-                raise ConfigError(f"--runtimes: unknown runtime '{r}'; known: {', '.join(RUNTIME_PACKAGES)}")
-            if r in NOT_FROM_PIP:
-                raise ConfigError(f"--runtimes: {r} cannot be installed by device setup: {NOT_FROM_PIP[r]}")
+            if r not in RUNTIME_TABLE:
+                raise ConfigError(f"--runtimes: unknown runtime '{r}'; known: {', '.join(RUNTIME_TABLE)}")
+            if RUNTIME_TABLE[r].not_from_pip:  # TensorRT comes with JetPack (apt), matched to its CUDA
+                raise ConfigError(
+                    f"--runtimes: {r} cannot be installed by device setup: {RUNTIME_TABLE[r].not_from_pip}"
+                )
         if not wanted:
             raise ConfigError("--runtimes: name at least one runtime, e.g. --runtimes onnxruntime,ncnn")
         return wanted, skipped
@@ -152,7 +151,7 @@ def setup_runtimes(cfg: SetupConfig) -> tuple[tuple[str, ...], dict[str, str]]:
             "onnxruntime,ncnn, or give the device a profile: in devices.yaml"
         )
     names = tuple(dict.fromkeys(t.runtime for t in profile.targets))
-    skipped = {r: NOT_FROM_PIP[r] for r in names if r in NOT_FROM_PIP}
+    skipped = {r: RUNTIME_TABLE[r].not_from_pip for r in names if RUNTIME_TABLE[r].not_from_pip}
     wanted = tuple(r for r in names if r not in skipped)
     if not wanted:
         raise ConfigError(f"device setup: profile {profile.name} needs only {', '.join(skipped)}, which device "
@@ -227,10 +226,10 @@ def _verify(s: Session, python: str, runtimes: Sequence[str]) -> dict:
     if code != 0 or not isinstance(got, dict):
         # A runtime that crashes at import (SIGSEGV, SIGILL) takes the whole check down: name it.
         for r in runtimes:
-            why = _import_failure(s, python, RUNTIME_PACKAGES[r][0])
+            why = _import_failure(s, python, RUNTIME_TABLE[r].module)
             if why:
                 raise SetupError(
-                    f"{host}: {RUNTIME_PACKAGES[r][0]} was installed but does not import there: {why}; {fix}"
+                    f"{host}: {RUNTIME_TABLE[r].module} was installed but does not import there: {why}; {fix}"
                 )
         raise SetupError(f"{host}: edgeyolo does not start in {python}: {last_error(out)}; run device setup again "
                          "with --force")  # fmt: skip
@@ -239,9 +238,11 @@ def _verify(s: Session, python: str, runtimes: Sequence[str]) -> dict:
                          "setup again with --force")  # fmt: skip
     for r in runtimes:
         if got["runtimes"].get(r) is None:
-            why = _import_failure(s, python, RUNTIME_PACKAGES[r][0]) or "the agent could not read its version"
+            why = (
+                _import_failure(s, python, RUNTIME_TABLE[r].module) or "the agent could not read its version"
+            )
             raise SetupError(
-                f"{host}: {RUNTIME_PACKAGES[r][0]} was installed but does not import there: {why}; {fix}"
+                f"{host}: {RUNTIME_TABLE[r].module} was installed but does not import there: {why}; {fix}"
             )
     return got
 

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from edgeyolo._version import __version__
-from edgeyolo.bench.agent import RUNTIME_PACKAGES
 from edgeyolo.errors import EdgeYoloError
+from edgeyolo.formats import RUNTIME_TABLE
 
 Log = Callable[[str], None]
 
@@ -144,17 +144,19 @@ def build_own_wheel(dest: Path) -> Path:
 
 
 def runtime_requirements(runtimes: Sequence[str]) -> list[str]:
-    """Each runtime's package with the version range edgeyolo's extra gives it (``onnxruntime>=1.18``)."""
+    """Each runtime's pip package with the version range edgeyolo's extra gives it (``onnxruntime>=1.18``)."""
     from packaging.requirements import Requirement
 
     reqs = [Requirement(r) for r in _distribution().requires or []]
     out = []
     for runtime in runtimes:
-        module, extra = RUNTIME_PACKAGES[runtime]
+        rt = RUNTIME_TABLE[runtime]
         match = [
-            r for r in reqs if r.name.lower() == module and r.marker and r.marker.evaluate({"extra": extra})
+            r
+            for r in reqs
+            if r.name.lower() == rt.package and r.marker and r.marker.evaluate({"extra": rt.extra})
         ]
-        out.append(f"{module}{match[0].specifier}" if match else module)
+        out.append(f"{rt.package}{match[0].specifier}" if match else rt.package)
     return out
 
 

@@ -20,25 +20,18 @@ import tempfile
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from edgeyolo._io import sha256_file, write_json_atomic
 from edgeyolo.errors import ConfigError, EdgeYoloError, ExportError, WeightsNotFoundError
+from edgeyolo.export.job import ExportJob, library_imgsz
 from edgeyolo.export.manifest import package_versions, write_manifest
 from edgeyolo.export.reuse import Reuse, calibration_block, decide, parity_source
+from edgeyolo.formats import get_format, load, recorded_packages
 from edgeyolo.profiles import DeviceProfile, TargetSpec
 from edgeyolo.shapes import Shape, parse_shape, shape_of
 
-QUANTIZE = {"fp32": 32, "fp16": 16, "int8": 8}
-ULTRALYTICS_FORMAT = {"onnx": "onnx", "openvino": "openvino", "tensorrt": "engine"}
-MODEL_FILE = {
-    "onnx": "model.onnx",
-    "openvino": "model.xml",
-    "tensorrt": "model.engine",
-    "ncnn": "model.ncnn.param",  # + model.ncnn.bin
-}
 ADVISED_CALIBRATION_IMAGES = 300
 FP32_MIN_MATCH = 0.9  # FP32 artifacts must reproduce at least this share of PyTorch's detections ...
 FP32_MAX_SCORE_DIFF = 0.01  # ... with scores this close (FP32 vs FP32 differ by ~1e-5) ...
@@ -107,47 +100,19 @@ def export_shapes(cfg: ExportConfig) -> tuple[Shape, ...]:
     return tuple(dict.fromkeys([*(Shape.square(s) for s in p.imgsz), *p.shapes]))
 
 
-def _library_imgsz(shape: Shape) -> int | list[int]:
-    """The library's ``imgsz``: an int for a square input (as before), ``[h, w]`` otherwise."""
-    return shape.h if shape.is_square else [shape.h, shape.w]
-
-
 def unavailable_reason(target: TargetSpec, data: Path | None) -> str | None:
-    """Why this machine cannot build ``target`` (None when it can)."""
-    if target.format == "ncnn" and target.precision == "int8":
-        from edgeyolo.export.ncnn import INT8_REFUSED
-
-        return INT8_REFUSED
+    """Why this machine cannot build ``target`` (None when it can): the format's refusal of the precision, INT8
+    without calibration images, a missing export package, or the format's own check."""
+    fmt = get_format(target.format)
+    refused = fmt.refusal(target.precision)
+    if refused:
+        return refused
     if target.precision == "int8" and data is None:
         return "INT8 needs calibration images: pass --data D.yaml"
-    needs = {"onnx": ("onnx", "onnxruntime"), "openvino": ("openvino",), "tensorrt": ("tensorrt",),
-             "ncnn": ("pnnx", "ncnn")}[target.format]  # fmt: skip
-    if target.format == "openvino" and target.precision == "int8":
-        needs += ("nncf",)
-    missing = [m for m in needs if find_spec(m) is None]
+    missing = [p for p in fmt.packages_for(target.precision) if find_spec(p.module) is None]
     if missing:
-        extra = {"onnx": "onnx", "onnxruntime": "onnx", "openvino": "openvino", "nncf": "openvino",
-                 "pnnx": "train", "ncnn": "ncnn"}.get(missing[0], "tensorrt")  # fmt: skip
-        return f"{missing[0]} is not installed: pip install 'edgeyolo[{extra}]'"
-    if target.format == "tensorrt":
-        import torch
-
-        if not torch.cuda.is_available():
-            return "TensorRT engines are built on an NVIDIA GPU; no CUDA device here (build on the Jetson or a GPU host)"
-    return None
-
-
-def _move_output(produced: Path, fmt: str, dest: Path) -> None:
-    dest.mkdir(parents=True, exist_ok=True)
-    if fmt == "openvino":
-        xml = next(produced.glob("*.xml"))
-        shutil.move(str(xml), dest / "model.xml")
-        shutil.move(str(xml.with_suffix(".bin")), dest / "model.bin")
-    elif fmt == "ncnn":  # the param/bin pair only: pnnx's intermediate files stay in staging
-        for name in ("model.ncnn.param", "model.ncnn.bin"):
-            shutil.move(str(produced / name), dest / name)
-    else:
-        shutil.move(str(produced), dest / MODEL_FILE[fmt])
+        return f"{missing[0].module} is not installed: pip install 'edgeyolo[{missing[0].extra}]'"
+    return load(fmt.check)(fmt.name) if fmt.check else None
 
 
 def _calibration_images(cfg: ExportConfig) -> list[Path]:
@@ -170,10 +135,10 @@ def _diagnosed_threshold(weights: Path) -> float | None:
 def _export_one(
     cfg: ExportConfig, info: dict, imgsz: Shape, target: TargetSpec, dest: Path, item: TargetExport
 ) -> None:
-    from edgeyolo._backend.export import export_model
     from edgeyolo.runtime import load_runtime
 
-    calibration = None
+    fmt = get_format(target.format)
+    calibration, calibration_images = None, []
     if target.precision == "int8":
         calibration_images = _calibration_images(cfg)
         n = len(calibration_images)
@@ -187,46 +152,28 @@ def _export_one(
             item.warnings.append(
                 f"INT8 calibration uses {n} images; {ADVISED_CALIBRATION_IMAGES}+ are advised for stable ranges"
             )
-    kwargs: dict[str, Any] = {}
-    if target.format == "onnx":
-        kwargs["simplify"] = True
-    # ONNX INT8 is quantized by edgeyolo (export/onnx_int8.py) from the library's FP32 export.
-    onnx_int8 = target.format == "onnx" and target.precision == "int8"
-    if target.precision == "int8" and cfg.calibration_fraction < 1.0 and not onnx_int8:
-        kwargs["fraction"] = cfg.calibration_fraction
-    device = cfg.device if target.format == "tensorrt" else "cpu"
+    if calibration is not None and fmt.quantization:  # quantized by edgeyolo: how, so reuse can compare
+        calibration["quantization"] = load(fmt.quantization)
     with tempfile.TemporaryDirectory(dir=cfg.out, prefix=".staging-") as tmp:
         # Ultralytics writes next to the weights; a private copy keeps targets from clobbering each other.
         staged = Path(tmp) / "model.pt"
         shutil.copyfile(cfg.weights, staged)
-        # The library's NCNN export drops the end-to-end head; edgeyolo's keeps it (export/ncnn.py).
-        if target.format == "ncnn":
-            from edgeyolo.export.ncnn import export_ncnn
-
-            produced = export_ncnn(
-                staged, Path(tmp) / "ncnn", imgsz=imgsz.hw, fp16=target.precision == "fp16"
-            )
-        else:
-            produced = export_model(staged, format=ULTRALYTICS_FORMAT[target.format], imgsz=_library_imgsz(imgsz),
-                                    quantize=32 if onnx_int8 else QUANTIZE[target.precision], data=cfg.data,
-                                    max_det=cfg.max_det, device=device, **kwargs)  # fmt: skip
-        if onnx_int8:
-            from edgeyolo.export.onnx_int8 import SETTINGS, quantize_onnx
-
-            produced = quantize_onnx(produced, Path(tmp) / "model_int8.onnx", calibration_images, imgsz.hw)
-            calibration["quantization"] = SETTINGS
+        job = ExportJob(staged, Path(tmp), Path(tmp) / "artifact", imgsz, target.precision, cfg.data, cfg.max_det,
+                        cfg.device, cfg.calibration_fraction, tuple(calibration_images))  # fmt: skip
+        load(fmt.exporter)(job)
         if dest.exists():
             shutil.rmtree(dest)
-        _move_output(produced, target.format, dest)
+        dest.mkdir(parents=True)
+        for name in fmt.files:  # the model files only: anything else the exporter made stays in staging
+            shutil.move(str(job.out / name), dest / name)
 
     fields = dict(
         format=target.format, precision=target.precision, runtime=target.runtime, imgsz=imgsz.to_json(),
         train_imgsz=info["imgsz"] if isinstance(info["imgsz"], int) else None, model=info["model"],
-        names=info["names"], end2end=True, max_det=cfg.max_det, file=MODEL_FILE[target.format],
+        names=info["names"], end2end=True, max_det=cfg.max_det, file=fmt.files[0],
         input_dtype="float32", source_weights={"path": str(Path(cfg.weights).resolve()), "sha256": info["sha256"]},
         calibration=calibration, conf_threshold=_diagnosed_threshold(Path(cfg.weights)),
-        versions=package_versions("ultralytics", "torch", "onnx", "onnxruntime", "onnxslim", "openvino", "nncf", "tensorrt",
-                                  "pnnx", "ncnn"),
+        versions=package_versions("ultralytics", "torch", *recorded_packages()),
     )  # fmt: skip
     write_manifest(dest, **fields)
     # Load it back with its runtime: the graph must be the NMS-free one, [1, max_det, 6].
@@ -265,9 +212,7 @@ def check_parity(cfg: ExportConfig, dest: Path, imgsz: int | Shape) -> dict:
     images = [cv2.imread(str(i.path)) for i in items]
     sizes = [im.shape[:2] for im in images]
     conf = 0.001  # the ranked list that mAP is scored on, not just the confident top
-    reference = predict_torch(
-        cfg.weights, images, imgsz=_library_imgsz(imgsz), conf=conf, max_det=cfg.max_det
-    )
+    reference = predict_torch(cfg.weights, images, imgsz=library_imgsz(imgsz), conf=conf, max_det=cfg.max_det)
     runtime = load_runtime(dest)
     candidate = [runtime.predict(img, conf=conf) for img in images]
     report = compare_detections(reference, candidate).to_dict()

@@ -24,24 +24,22 @@ The top-k (``Detect.get_topk_index``: best ``max_det`` anchors by their best cla
 (:func:`edgeyolo.runtime.ncnn.topk_end2end`), which gives the same ``[max_det, 6]`` rows as the ONNX and
 OpenVINO graphs of the same weights. Nothing suppresses overlapping boxes: there is no NMS anywhere.
 
-INT8 is not offered: NCNN quantizes with the C++ tools ``ncnn2table`` / ``ncnn2int8``, which neither the
+INT8 is not offered (the refusal is in :mod:`edgeyolo.formats`): NCNN quantizes with the C++ tools ``ncnn2table`` / ``ncnn2int8``, which neither the
 ``ncnn`` nor the ``pnnx`` wheel ships.
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import warnings
 from pathlib import Path
 
 from edgeyolo.errors import BackendUnavailableError, ExportError
+from edgeyolo.export.job import ExportJob
 
 PARAM_FILE = "model.ncnn.param"
 BIN_FILE = "model.ncnn.bin"
-INT8_REFUSED = (
-    "NCNN INT8 needs ncnn's C++ tools ncnn2table/ncnn2int8, which the ncnn and pnnx wheels do not ship; "
-    "use ncnn fp16, or onnx/openvino int8"
-)
 
 
 def _one2one_scores_class() -> type:
@@ -131,3 +129,12 @@ def export_ncnn(weights: Path, out_dir: Path, *, imgsz: int | tuple[int, int], f
         why = lines[-1] if lines else f"exit code {proc.returncode}"
         raise ExportError(f"pnnx {getattr(pnnx, '__version__', '?')} could not convert the model: {why}")
     return out_dir
+
+
+def export_artifact(job: ExportJob) -> None:
+    """The format's exporter (:mod:`edgeyolo.formats`): the param/bin pair into ``job.out``; pnnx's intermediate
+    files stay in ``job.work``."""
+    produced = export_ncnn(job.weights, job.work / "ncnn", imgsz=job.imgsz.hw, fp16=job.precision == "fp16")
+    job.out.mkdir(parents=True, exist_ok=True)
+    for name in (PARAM_FILE, BIN_FILE):
+        shutil.move(str(produced / name), job.out / name)

@@ -10,8 +10,8 @@ An artifact is kept only when the same settings would produce it; anything else 
 - the same output rows: ``max_det`` as the graph holds it (``min(max_det, anchors)``: a 64 px input has 84
   anchors, so ``--max-det 300`` and ``--max-det 200`` give the same graph there);
 - INT8: the same calibration, i.e. dataset (resolved path), split, number of images and fraction (manifests that
-  predate the recorded fraction are judged on the number of images) and, for ONNX INT8, edgeyolo's current
-  quantization settings;
+  predate the recorded fraction are judged on the number of images) and, for a format edgeyolo quantizes itself (ONNX INT8),
+  its current quantization settings;
 - parity: an artifact whose parity check failed (kept with ``allow_degraded``) is kept only when
   ``allow_degraded`` is set again; without it, it is exported again (and, with data, checked again).
 
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgeyolo.formats import FORMAT_TABLE, load
 from edgeyolo.shapes import Shape, shape_of
 
 if TYPE_CHECKING:
@@ -132,9 +133,8 @@ def _calibration_differs(manifest: dict, want: dict | None) -> str:
             return f"calibration {key} {have.get(key)!r} differs from {want[key]!r}"
     if "fraction" in have and have["fraction"] != want["fraction"]:
         return f"calibration fraction {have['fraction']} differs from {want['fraction']}"
-    if manifest.get("format") == "onnx":  # quantized the way this version does
-        from edgeyolo.export.onnx_int8 import SETTINGS
-
-        if have.get("quantization") != SETTINGS:
+    fmt = FORMAT_TABLE.get(manifest.get("format", ""))
+    if fmt is not None and fmt.quantization:  # quantized by edgeyolo: the way this version does
+        if have.get("quantization") != load(fmt.quantization):
             return "quantized with other settings"
     return ""

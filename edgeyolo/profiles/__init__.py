@@ -16,21 +16,14 @@ from typing import Any, Literal
 import yaml
 
 from edgeyolo.errors import ConfigError, UnknownNameError
+from edgeyolo.formats import FORMATS, PRECISIONS, RUNTIMES_FOR_FORMAT
 from edgeyolo.shapes import Aspect, Shape, camera_shape, parse_aspect, parse_shape
 
-FORMATS = ("onnx", "openvino", "tensorrt", "ncnn")
-PRECISIONS = ("fp32", "fp16", "int8")
-RUNTIMES = ("onnxruntime", "openvino", "tensorrt", "ncnn")
 POWER_SOURCES = ("none", "rapl", "tegrastats", "rpi-pmic")
-# Which runtimes can execute which artifact format.
-RUNTIMES_FOR_FORMAT = {
-    "onnx": ("onnxruntime",),
-    "openvino": ("openvino",),
-    "tensorrt": ("tensorrt",),
-    "ncnn": ("ncnn",),
-}
+# FORMATS, PRECISIONS and RUNTIMES_FOR_FORMAT (which runtimes execute which format) are the registry's
+# live views (edgeyolo.formats): a registered format is valid in a profile at once.
 
-Format = Literal["onnx", "openvino", "tensorrt", "ncnn"]
+Format = str  # a name in FORMATS
 Precision = Literal["fp32", "fp16", "int8"]
 
 

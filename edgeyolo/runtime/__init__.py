@@ -1,42 +1,26 @@
 """Torch-free runtimes for exported artifacts.
 
-Backends are listed in one table and imported only when used, so this package imports neither torch nor
-ultralytics, and a device only needs the runtime it actually runs; a backend's own Python module comes
-through :func:`require`, which names the table's pip extra when it is missing.
+Backends are listed in the registry (:mod:`edgeyolo.formats`, each ``RuntimeInfo.backend``) and imported only
+when used, so this package imports neither torch nor ultralytics, and a device only needs the runtime it
+actually runs; a backend's own Python module comes through :func:`require`, which names the runtime's pip extra
+when it is missing.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 from types import ModuleType
 
 from edgeyolo.errors import BackendUnavailableError, UnknownNameError
+from edgeyolo.formats import RUNTIME_TABLE, RuntimeInfo, default_runtime, formats_run_by, load
 from edgeyolo.runtime.base import Artifact, Runtime, RuntimeOptions, StageTimes, load_artifact
 from edgeyolo.runtime.preprocess import LetterboxInfo, Preprocessor, decode_end2end
 from edgeyolo.runtime.types import Detections
 
-
-@dataclass(frozen=True)
-class BackendInfo:
-    name: str
-    target: str  # "module:Class"
-    extra: str  # pip extra that installs it
-    formats: tuple[str, ...]
-
-
-RUNTIMES: dict[str, BackendInfo] = {
-    b.name: b
-    for b in (
-        BackendInfo("onnxruntime", "edgeyolo.runtime.onnxruntime:OnnxRuntime", "onnx", ("onnx",)),
-        BackendInfo("openvino", "edgeyolo.runtime.openvino:OpenVinoRuntime", "openvino", ("openvino",)),
-        BackendInfo("tensorrt", "edgeyolo.runtime.tensorrt:TensorRTRuntime", "tensorrt", ("tensorrt",)),
-        BackendInfo("ncnn", "edgeyolo.runtime.ncnn:NcnnRuntime", "ncnn", ("ncnn",)),
-    )
-}
-DEFAULT_RUNTIME = {"onnx": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt", "ncnn": "ncnn"}
+BackendInfo = RuntimeInfo  # the registry's record of a runtime (its backend class: ``.backend``)
+RUNTIMES = RUNTIME_TABLE  # name -> RuntimeInfo, live
 
 
 IMAGE_HINT = "EDGEYOLO_MISSING_RUNTIME_HINT"  # set by docker/*.Dockerfile
@@ -66,8 +50,7 @@ def require(runtime: str, module: str, *fallbacks: str, needs: str = "", note: s
 def runtime_class(name: str) -> type[Runtime]:
     if name not in RUNTIMES:
         raise UnknownNameError(f"Unknown runtime '{name}'; known: {', '.join(RUNTIMES)}.")
-    module, cls = RUNTIMES[name].target.split(":")
-    return getattr(import_module(module), cls)
+    return load(RUNTIMES[name].backend)
 
 
 def load_runtime(
@@ -75,14 +58,14 @@ def load_runtime(
 ) -> Runtime:
     """Open an artifact folder with its runtime (the format's default unless named)."""
     art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
-    name = runtime or art.manifest.get("runtime") or DEFAULT_RUNTIME.get(art.format)
+    name = runtime or art.manifest.get("runtime") or default_runtime(art.format)
     if name is None:
         raise UnknownNameError(
             f"No runtime for format '{art.format}'; known runtimes: {', '.join(RUNTIMES)}."
         )
-    if name in RUNTIMES and art.format not in RUNTIMES[name].formats:
+    if name in RUNTIMES and art.format not in formats_run_by(name):
         raise UnknownNameError(
-            f"Runtime '{name}' cannot run format '{art.format}'; use {DEFAULT_RUNTIME[art.format]}."
+            f"Runtime '{name}' cannot run format '{art.format}'; use {default_runtime(art.format)}."
         )
     return runtime_class(name)(art, RuntimeOptions(threads=threads))
 

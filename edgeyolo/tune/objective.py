@@ -55,9 +55,11 @@ def measure_latency(
     """
     from edgeyolo.bench import BenchConfig, benchmark
     from edgeyolo.export import ExportConfig, export
+    from edgeyolo.formats import default_format, default_runtime
     from edgeyolo.profiles import TargetSpec
 
-    target = TargetSpec("onnx", "fp32", "onnxruntime")
+    fmt = default_format()  # the registry's first format (ONNX)
+    target = TargetSpec(fmt, "fp32", default_runtime(fmt))
     r = export(
         ExportConfig(
             profile=profile,

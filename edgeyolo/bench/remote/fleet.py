@@ -35,7 +35,7 @@ from edgeyolo.bench import (
     streams_request,
     training_imgsz,
 )
-from edgeyolo.bench.agent import PGID_LINE, RUNTIME_PACKAGES, TIMEOUT_EXIT, TIMEOUT_LINE
+from edgeyolo.bench.agent import PGID_LINE, TIMEOUT_EXIT, TIMEOUT_LINE
 from edgeyolo.bench.remote.fetch import fetch_per_image, remote_records
 from edgeyolo.bench.remote.inventory import Device, check_workdir
 from edgeyolo.bench.remote.session import Expired, Log, RemoteError, RemoteOptions, Session, transport_errors
@@ -51,6 +51,7 @@ from edgeyolo.bench.rounds import (
 )
 from edgeyolo.bench.store import append_record, resolve_sidecars
 from edgeyolo.errors import ConfigError, EdgeYoloError
+from edgeyolo.formats import RUNTIME_TABLE, runtime_of
 from edgeyolo.profiles import DeviceProfile
 from edgeyolo.runtime.base import artifact_sha256, load_artifact, verify_artifact
 
@@ -203,8 +204,9 @@ class _DeviceRun:
         art = load_artifact(artifact)
         if verify_artifact(art) != sha:  # raises when it changed since export; here: since this run began
             raise RemoteError(f"{artifact}: the files changed while the benchmark ran; measure it again")
-        runtime = art.manifest.get("runtime", "onnxruntime")
-        module, extra = RUNTIME_PACKAGES.get(runtime, (runtime, runtime))
+        runtime = runtime_of(art.manifest)
+        rt = RUNTIME_TABLE.get(runtime)
+        module, extra = (rt.module, rt.extra) if rt else (runtime, runtime)
         if self.info["runtimes"].get(runtime) is None:
             return self.error(artifact, f"{self.device.host}: runtime package '{module}' is not installed for "
                                         f"{s.python}; on the device run: {s.python} -m pip install 'edgeyolo[{extra}]' "
