@@ -8,7 +8,8 @@ every artifact benchmarked here or on devices over SSH in interleaved rounds, th
 outputs under ``out/`` and a rerun continues where it stopped: the demo dataset, finished trainings
 (``train/<model>-<size>/done.json``), an interrupted training (resumed from its ``last.pt``), exported
 artifacts (manifest written last) and benchmarked candidates (an ok record for the same artifact checksum
-in ``results.jsonl``) are never redone.
+in ``results.jsonl``) are never redone. With ``ray_address`` the trainings and exports are Ray tasks
+(``sweep_ray.py``) writing the same run folder; bench, select and report stay where they are.
 """
 
 from __future__ import annotations
@@ -52,6 +53,12 @@ class PipelineConfig:
     train_overrides: dict[str, Any] = field(default_factory=dict)
     devices: tuple[Any, ...] = ()  # edgeyolo.bench.remote.Device: benchmark there instead of here
     remote: Any = None  # edgeyolo.bench.remote.RemoteOptions
+    # Trainings and exports as Ray tasks (edgeyolo.sweep_ray): "auto", host:port, ray://host:10001, or "local".
+    ray_address: str | None = None
+    gpus_per_training: float | None = None  # None: 1 where the cluster has GPUs, else 0 (CPU training)
+    cpus_per_training: float = 1.0
+    num_cpus: int | None = None  # CPUs of a local Ray instance (ray_address "local"); None: every core
+    shared_out: bool = False  # out is on storage every node mounts at the same path: tasks write there
 
 
 @dataclass
@@ -189,6 +196,7 @@ def _train_one(t: Training, cfg: PipelineConfig, data: Path, log: Log, shapes: t
 
     if t.state == "resume":
         from edgeyolo._backend.checkpoints import checkpoint_progress, recover_checkpoints
+        from edgeyolo._ship import set_train_args
 
         last = t.run_dir / "weights" / "last.pt"
         try:
@@ -207,6 +215,8 @@ def _train_one(t: Training, cfg: PipelineConfig, data: Path, log: Log, shapes: t
             write_json_atomic(t.run_dir / "done.json", {"best": str(best), "map50_95": None})
             return
         tr = resume(t.run_dir, log=log)
+        # the library saves a resumed run's model as its last.pt; the model it was trained from names its artifacts
+        set_train_args(tr.best, model=t.model)
     else:
         tr = train(TrainConfig(profile=cfg.profile, data=data, out=t.run_dir.parent, model=t.model, epochs=cfg.epochs,
                                imgsz=t.imgsz, batch=cfg.batch, device=cfg.device, name=t.run_dir.name,
@@ -265,11 +275,8 @@ def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineRe
     from edgeyolo.bench import BenchConfig, benchmark, read_records
     from edgeyolo.bench.store import record_line
     from edgeyolo.data.synth import SynthConfig, synthesize
-    from edgeyolo.diagnose import diagnose, diagnosis_html
-    from edgeyolo.export import ExportConfig, artifact_name, export
     from edgeyolo.report import compare, load_runs, report
     from edgeyolo.select import devices_of
-    from edgeyolo.train import model_stem
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -297,55 +304,16 @@ def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineRe
     if cfg.weights:
         _check_distinct_models(cfg.weights)
 
-    # 2. train, one (model, size) at a time
-    for i, t in enumerate(plan, 1):
-        tag = f"[train {i}/{len(plan)}]"
-        if t.state in ("done", "given"):
-            log(f"{tag} reusing {t.weights}" + (" (finished earlier)" if t.state == "done" else ""))
-            continue
-        log(
-            f"{tag} {t.model} at {t.imgsz} px"
-            + (" (resuming)" if t.state == "resume" else f", {cfg.epochs} epochs")
+    # 2-4. train, diagnose, export: here one after another, or as Ray tasks
+    if cfg.ray_address:
+        from edgeyolo.sweep_ray import Steps, run_on_ray
+
+        steps = Steps(
+            train=_train_one, diagnose=diagnose_training, export=export_training, shapes=deploy_shapes
         )
-        _train_one(t, cfg, data, log, deploy_shapes(t, cfg, cam.aspect))
-
-    # 3. diagnose each training (overfitting, metric rules, F1-optimal confidence that export writes into the
-    #    manifests, confusions); a run that cannot be diagnosed is noted, not fatal
-    sections = []
-    for t in plan:
-        if t.run_dir is None:
-            continue
-        try:
-            d = diagnose(t.run_dir, data)
-        except EdgeYoloError as e:
-            log(f"[diagnose] {t.run_dir.name}: skipped ({e})")
-            continue
-        conf = "n/a" if d.threshold is None else f"{d.threshold.conf:.3f}"
-        log(f"[diagnose] {t.run_dir.name}: overfitting {'yes' if d.overfitting.detected else 'no'}, "
-            f"{len(d.findings)} finding(s), F1-optimal confidence {conf}")  # fmt: skip
-        sections.append((f"Training diagnosis: {t.run_dir.name}", diagnosis_html(d)))
-
-    # 4. export every target this machine can build at each training's size and at the smaller deploy sizes, square
-    #    and camera-shaped (failures reported, not fatal); a smaller deploy size goes under
-    #    artifacts/trained<size>/, so a model trained at 480 and run at 320 never takes the folder of the one
-    #    trained at 320
-    artifacts, summary = [], []
-    jobs = [(t, shape) for t in plan for shape in deploy_shapes(t, cfg, cam.aspect)]
-    for i, (t, shape) in enumerate(jobs, 1):
-        size = shape.long
-        folder = out / "artifacts" if size == t.imgsz else out / "artifacts" / f"trained{t.imgsz}"
-        ex = export(ExportConfig(profile=p, weights=t.weights, out=folder, imgsz=(shape,), data=data))
-        for item in ex.items:
-            target = folder / artifact_name(model_stem(t.model), item.imgsz, item.target)
-            summary.append(
-                (str(item.artifact or target), item.status, item.reason or ("reused" if item.reused else ""))
-            )
-            state = "reused" if item.reused else (item.reason or "exported")
-            what = Path(target).name + (f" (trained at {t.imgsz})" if size != t.imgsz else "")
-            log(f"[export {i}/{len(jobs)}] {'✅' if item.status == 'ok' else '❌'} {what}: {state}")
-            for w in item.warnings:
-                log(f"[export]    warning: {w}")
-        artifacts += ex.artifacts
+        artifacts, summary, sections = run_on_ray(plan, cfg, Path(data), cam, steps, log)
+    else:
+        artifacts, summary, sections = _train_and_export_here(plan, cfg, Path(data), cam, log)
 
     if not artifacts:
         raise ExportError(
@@ -400,6 +368,82 @@ def run_pipeline(cfg: PipelineConfig, log: Log = lambda msg: None) -> PipelineRe
         selected=sel.selected.name if sel.selected else None, reason=sel.reason, export_summary=summary,
         reports={k or p.name: r.out for k, r in reports.items()}, compare_dir=compare_dir,
     )  # fmt: skip
+
+
+def _train_and_export_here(plan: Sequence[Training], cfg: PipelineConfig, data: Path, cam: CameraPlan, log: Log
+                           ) -> tuple[list[Path], list[tuple[str, str, str]], list[tuple[str, str]]]:  # fmt: skip
+    """Steps 2-4 on this machine: every training, then every diagnosis, then every export."""
+    for i, t in enumerate(plan, 1):  # 2. train, one (model, size) at a time
+        tag = f"[train {i}/{len(plan)}]"
+        if t.state in ("done", "given"):
+            log(f"{tag} reusing {t.weights}" + (" (finished earlier)" if t.state == "done" else ""))
+            continue
+        log(
+            f"{tag} {t.model} at {t.imgsz} px"
+            + (" (resuming)" if t.state == "resume" else f", {cfg.epochs} epochs")
+        )
+        _train_one(t, cfg, data, log, deploy_shapes(t, cfg, cam.aspect))
+    sections = [s for t in plan if (s := diagnose_training(t, data, log)) is not None]
+    artifacts: list[Path] = []
+    summary: list[tuple[str, str, str]] = []
+    counts = [len(deploy_shapes(t, cfg, cam.aspect)) for t in plan]
+    for n, t in enumerate(plan):
+        a, s = export_training(
+            t, cfg, data, cam, Path(cfg.out), log, first=sum(counts[:n]) + 1, total=sum(counts)
+        )
+        artifacts, summary = artifacts + a, summary + s
+    return artifacts, summary, sections
+
+
+def diagnose_training(t: Training, data: Path, log: Log) -> tuple[str, str] | None:
+    """3. Diagnose a training (overfitting, metric rules, the F1-optimal confidence that export writes into the
+    manifests, confusions): its report section, or None (given weights; a run that cannot be diagnosed is noted,
+    not fatal)."""
+    from edgeyolo.diagnose import diagnose, diagnosis_html
+
+    if t.run_dir is None:
+        return None
+    try:
+        d = diagnose(t.run_dir, data)
+    except EdgeYoloError as e:
+        log(f"[diagnose] {t.run_dir.name}: skipped ({e})")
+        return None
+    conf = "n/a" if d.threshold is None else f"{d.threshold.conf:.3f}"
+    log(f"[diagnose] {t.run_dir.name}: overfitting {'yes' if d.overfitting.detected else 'no'}, "
+        f"{len(d.findings)} finding(s), F1-optimal confidence {conf}")  # fmt: skip
+    return f"Training diagnosis: {t.run_dir.name}", diagnosis_html(d)
+
+
+def export_training(t: Training, cfg: PipelineConfig, data: Path, cam: CameraPlan, out: Path, log: Log,
+                    first: int = 1, total: int | None = None) -> tuple[list[Path], list[tuple[str, str, str]]]:  # fmt: skip
+    """4. Export every target of the profile at a training's size and at the smaller deploy sizes, square and
+    camera-shaped, under ``out`` (failures reported, not fatal); a smaller deploy size goes under
+    artifacts/trained<size>/, so a model trained at 480 and run at 320 never takes the folder of the one
+    trained at 320."""
+    from edgeyolo.export import ExportConfig, artifact_name, export
+    from edgeyolo.train import model_stem
+
+    artifacts, summary = [], []
+    shapes = deploy_shapes(t, cfg, cam.aspect)
+    total = total or len(shapes)
+    for i, shape in enumerate(shapes, first):
+        size = shape.long
+        folder = out / "artifacts" if size == t.imgsz else out / "artifacts" / f"trained{t.imgsz}"
+        ex = export(
+            ExportConfig(profile=cfg.profile, weights=t.weights, out=folder, imgsz=(shape,), data=data)
+        )
+        for item in ex.items:
+            target = folder / artifact_name(model_stem(t.model), item.imgsz, item.target)
+            summary.append(
+                (str(item.artifact or target), item.status, item.reason or ("reused" if item.reused else ""))
+            )
+            state = "reused" if item.reused else (item.reason or "exported")
+            what = Path(target).name + (f" (trained at {t.imgsz})" if size != t.imgsz else "")
+            log(f"[export {i}/{total}] {'✅' if item.status == 'ok' else '❌'} {what}: {state}")
+            for w in item.warnings:
+                log(f"[export]    warning: {w}")
+        artifacts += ex.artifacts
+    return artifacts, summary
 
 
 def _safe(label: str) -> str:

@@ -60,9 +60,22 @@ def _demo_overrides(batch: int) -> dict:
 @click.option("--bench-rounds", type=click.IntRange(min=1), default=None,
               help="Interleaved benchmark rounds (each candidate once per round, in a fresh process). "
                    "Default: the profile's bench.rounds.")  # fmt: skip
+@click.option("--ray-address", default=None,
+              help="Train and export on Ray: auto, host:port or ray://host:10001 of a cluster, or local (a Ray started "
+                   "here). Bench stays here or on the --host devices. Needs edgeyolo[ray].")  # fmt: skip
+@click.option("--gpus-per-training", type=click.FloatRange(min=0), default=None,
+              help="Ray: GPUs per training and export task. Default: 1 where the cluster has GPUs, else 0.")  # fmt: skip
+@click.option("--cpus-per-training", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Ray: CPUs per training and export task.")  # fmt: skip
+@click.option("--num-cpus", type=click.IntRange(min=1), default=None,
+              help="Ray: CPUs of the local instance (--ray-address local).")  # fmt: skip
+@click.option("--shared-out", is_flag=True,
+              help="Ray: --out is on storage every node mounts at the same path; tasks write there instead of "
+                   "shipping their outputs back.")  # fmt: skip
 @remote_options
 def command(profile, data_yaml, out, models, weights, epochs, imgsz, square_only, batch, device, synth_train,
-            synth_val, bench_iterations, bench_rounds, **remote) -> None:  # fmt: skip
+            synth_val, bench_iterations, bench_rounds, ray_address, gpus_per_training, cpus_per_training, num_cpus,
+            shared_out, **remote) -> None:  # fmt: skip
     """The full sweep: train each model x size, export every target, bench, select, report. Resumable.
 
     Rerunning the same command after a crash continues where it stopped: finished trainings, artifacts and
@@ -73,11 +86,15 @@ def command(profile, data_yaml, out, models, weights, epochs, imgsz, square_only
       edgeyolo run --profile x86-cpu --out demo
       edgeyolo run --profile rpi5 --data data.yaml --out sweep --models yolo26n,yolo26s --imgsz 320,480 \\
           --host pi@rpi5.local --remote-python '~/ey/bin/python'
+      edgeyolo run --profile rpi5 --data data.yaml --out sweep --models yolo26n,yolo26s --imgsz 320,480 \\
+          --ray-address auto --gpus-per-training 1
     """
     import time
 
     import edgeyolo.api as api
 
+    if not ray_address and (shared_out or gpus_per_training is not None or num_cpus is not None):
+        raise click.UsageError("--shared-out, --gpus-per-training and --num-cpus need --ray-address")
     devices, opts = remote_from_options(**remote)
     t0 = time.perf_counter()
     r = api.run_pipeline(
@@ -99,6 +116,11 @@ def command(profile, data_yaml, out, models, weights, epochs, imgsz, square_only
             train_overrides=_demo_overrides(batch) if data_yaml is None else {},
             devices=tuple(devices),
             remote=opts,
+            ray_address=ray_address,
+            gpus_per_training=gpus_per_training,
+            cpus_per_training=cpus_per_training,
+            num_cpus=num_cpus,
+            shared_out=shared_out,
         ),
         log=click.echo,
     )

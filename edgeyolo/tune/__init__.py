@@ -112,12 +112,9 @@ def _validate(cfg: TuneConfig) -> SearchSpace:
 
     import_optuna()  # a missing package fails before the search folder is claimed
     if cfg.backend == "ray":
-        from importlib.util import find_spec
+        from edgeyolo.cluster import require_ray
 
-        if find_spec("ray") is None or find_spec("ray.tune") is None:
-            from edgeyolo.errors import BackendUnavailableError
-
-            raise BackendUnavailableError("--backend ray needs Ray Tune: pip install 'edgeyolo[ray]'")
+        require_ray("--backend ray needs Ray Tune: pip install 'edgeyolo[ray]'", ("ray", "ray.tune"))
     if cfg.backend == "local" and len(_devices(cfg.base.device)) > 1:
         raise ConfigError(f"tune: one device per trial, got --device {cfg.base.device}")
     from edgeyolo.train import prepare
@@ -191,7 +188,9 @@ def tune(cfg: TuneConfig, log: Log = lambda m: None) -> TuneResult:
     cfg = dataclasses.replace(cfg, out=out)
     base = cfg.base
     if cfg.backend == "ray":  # each trial sees the GPUs Ray gave it as device 0
-        base = dataclasses.replace(base, device="0" if cfg.gpus_per_trial > 0 else "cpu")
+        from edgeyolo.cluster import task_device
+
+        base = dataclasses.replace(base, device=task_device(cfg.gpus_per_trial))
     settings = _settings(cfg, space)
     before = _start(cfg, settings, log)
     ctx = TrialContext(base=base, out=out, objective=cfg.objective, latency_budget_ms=cfg.latency_budget_ms,

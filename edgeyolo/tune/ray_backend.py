@@ -1,7 +1,8 @@
 """The Ray backend: trials spread over a Ray cluster, sampled by TPE, stopped early by ASHA.
 
 - Cluster: ``ray_address`` ("auto" or host:port) joins a running one; otherwise a local instance starts on
-  the loopback address with ``num_cpus`` CPUs, no dashboard and no usage statistics.
+  the loopback address with ``num_cpus`` CPUs, no dashboard and no usage statistics (``edgeyolo.cluster``,
+  shared with ``run --ray-address``).
 - Sampling: Ray's ``OptunaSearch`` with the same define-by-run space function and TPE sampler as the local
   backend, storing the study in ``DIR/study.db``: a resumed search continues the same study.
 - Scheduling: ``ASHAScheduler`` on the metric ``map50_95`` (the mAP50-95 Ultralytics' validation reports for
@@ -19,11 +20,11 @@ filesystem every node mounts (as Ray requires of its storage path).
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
+from edgeyolo.cluster import connect
 from edgeyolo.errors import BackendUnavailableError
 from edgeyolo.tune.outputs import add_record, write_html
 from edgeyolo.tune.outputs import short as _short
@@ -33,7 +34,6 @@ from edgeyolo.tune.trial import SCHEMA, TRIALS_DIR, TrialContext, run_trial, tri
 NUMBER_KEY = "_edgeyolo_trial"  # config key carrying edgeyolo's trial number from the driver to the trial
 METRIC = "map50_95"  # what the scheduler compares, every epoch
 SEARCH_METRIC = "fitness"  # what the sampler optimizes (mAP, or the latency-penalized score at the end)
-_PASS_ENV = ("EDGEYOLO_HOME", "YOLO_CONFIG_DIR", "YOLO_OFFLINE", "YOLO_AUTOINSTALL")
 
 
 def _trainable(config: dict[str, Any], ctx: TrialContext) -> None:
@@ -151,23 +151,6 @@ class _DefineByRun:
         return {NUMBER_KEY: number}
 
 
-def _init_ray(cfg: Any) -> bool:
-    """Connect to ``cfg.ray_address`` or start a local instance; True when this call started Ray."""
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # offline: no usage report
-    import ray
-
-    if ray.is_initialized():
-        return False
-    env = {k: os.environ[k] for k in _PASS_ENV if k in os.environ}
-    runtime_env = {"env_vars": env} if env else None
-    if cfg.ray_address:
-        ray.init(address=cfg.ray_address, runtime_env=runtime_env, log_to_driver=False)
-    else:
-        ray.init(num_cpus=cfg.num_cpus, include_dashboard=False, log_to_driver=False, runtime_env=runtime_env,
-                 _node_ip_address="127.0.0.1")  # fmt: skip
-    return True
-
-
 def run_ray(cfg: Any, ctx: TrialContext, space: SearchSpace, before: list[dict[str, Any]], remaining: int,
             grace: int, settings: dict[str, Any], log: Any) -> None:  # fmt: skip
     from edgeyolo.tune import STUDY_DB, STUDY_NAME
@@ -195,7 +178,7 @@ def run_ray(cfg: Any, ctx: TrialContext, space: SearchSpace, before: list[dict[s
                                   grace_period=min(grace, epochs), reduction_factor=3)  # fmt: skip
     else:
         scheduler = FIFOScheduler()
-    started = _init_ray(cfg)
+    started = connect(cfg.ray_address, cfg.num_cpus)
     try:
         trainable = rtune.with_resources(
             rtune.with_parameters(_trainable, ctx=ctx), {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial}
