@@ -479,3 +479,18 @@ def test_export_with_data_checks_an_artifact_made_without(tmp_path, tiny_weights
     assert again.reused and len(calls) == 1  # checked on this data already
     other = export(_fp32_cfg(tmp_path, tiny_weights, data=tiny_data, parity_images=4)).items[0]
     assert other.reused and len(calls) == 2 and load_artifact(other.artifact).manifest["parity"]["limit"] == 4
+
+
+def test_a_resumed_trainings_checkpoint_still_names_its_model(tmp_path, tiny_weights):
+    """The library records a resumed run's model as the last.pt it resumed from; edgeyolo's own record of the
+    run names the model, so the artifacts are yolo26n-..., not last-..."""
+    from edgeyolo._backend.checkpoints import checkpoint_info
+    from edgeyolo._ship import set_train_args
+
+    weights = tmp_path / "yolo26n-128" / "weights" / "best.pt"
+    weights.parent.mkdir(parents=True)
+    shutil.copy(tiny_weights, weights)
+    assert set_train_args(weights, model=str(weights.parent / "last.pt"))
+    assert checkpoint_info(weights)["model"] == "last"  # no record beside it: what the checkpoint says
+    (weights.parent.parent / "edgeyolo_train.yaml").write_text("model: yolo26n.yaml\n")
+    assert checkpoint_info(weights)["model"] == "yolo26n"

@@ -129,5 +129,20 @@ def checkpoint_info(weights: Path) -> dict[str, Any]:
         "end2end": found is None,
         "head": found,
         "imgsz": train_args.get("imgsz"),
-        "model": Path(str(train_args.get("model", weights))).stem,
+        "model": _model_name(Path(weights), train_args),
     }
+
+
+def _model_name(weights: Path, train_args: dict) -> str:
+    """The model a checkpoint was trained from (``yolo26n``). A resumed training's checkpoints record the
+    ``last.pt`` it resumed from instead: then edgeyolo's own record of the run (``edgeyolo_train.yaml`` beside
+    ``weights/``) names it."""
+    model = Path(str(train_args.get("model", weights))).stem
+    record = weights.parent.parent / "edgeyolo_train.yaml"
+    if model in ("last", "best") and record.is_file():
+        import yaml
+
+        saved = (yaml.safe_load(record.read_text()) or {}).get("model")
+        if saved:
+            return Path(str(saved)).stem
+    return model
