@@ -2,7 +2,8 @@
 
 For each artifact (default: every `make demo` artifact of the x86-cpu profile in demo/artifacts):
 
-1. `edgeyolo bench` gives its end-to-end p50 (letterbox + inference + decode, one request at a time).
+1. `edgeyolo bench` gives its end-to-end p50 (letterbox + inference + decode, one request at a time): the median
+   of the benches run before, between and after the `--passes` predict runs of each source (this VM drifts).
 2. Fast source: a local HTTP MJPEG stream (the val images bench times, from another process) served at `--fast`x the model's rate
    (1000 / p50). `edgeyolo predict` (newest frame wins, JSONL written) runs on it; its steady processed FPS
    against 1000 / p50. Goal: at least 0.95x: capture, decode and output hide behind inference.
@@ -10,6 +11,9 @@ For each artifact (default: every `make demo` artifact of the x86-cpu profile in
    p50. Goal: at most 1.5x: nothing waits in a queue.
 4. `edgeyolo bench --streams auto --fps F`: the streams served at F FPS each within the profile's latency
    budget, and the aggregate FPS there against one stream.
+
+`--in-process` times the stream against the plain `runtime.predict` loop in the same process, alternating (the
+pipeline's own cost, free of the drift between a bench and a run minutes apart).
 
 `--compare-readers` (needs PyAV importable) times OpenCV's FFmpeg reader against PyAV on an H.264 MPEG-TS stream
 over TCP: seconds to the first frame and frames delivered (why edgeyolo reads with OpenCV).
@@ -86,6 +90,46 @@ def _run(a, art: Path, fps: float, work: Path) -> dict:
             "p90": r.latency_p90_ms}  # fmt: skip
 
 
+def _in_process(a: argparse.Namespace, art: Path, passes: int = 4) -> None:
+    """The stream against the plain ``runtime.predict`` loop in the same process, timed right before and after
+    each stream run: the pipeline's own cost, without a bench in another process minutes apart."""
+    import time as _t
+
+    from edgeyolo.live import Stream, StreamConfig
+    from edgeyolo.runtime import load_runtime
+
+    frames = _frames(a.data)
+    rt = load_runtime(art, threads=a.threads)
+
+    def plain(seconds: float = 3.0) -> float:
+        times = []
+        end = _t.perf_counter() + seconds
+        while _t.perf_counter() < end:
+            t = _t.perf_counter()
+            rt.predict(frames[len(times) % len(frames)])
+            times.append(_t.perf_counter() - t)
+        return 1 / float(np.median(times[10:]))
+
+    rate = plain()
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(a.fast * rate), "--data", str(a.data)],
+                              text=True, stdout=subprocess.PIPE)  # fmt: skip
+    ratios = []
+    try:
+        url = server.stdout.readline().strip()
+        for _ in range(passes):
+            before = plain()
+            with Stream(StreamConfig(artifact=art, source=url, duration_s=a.seconds / 2, threads=a.threads),
+                        runtime=rt) as stream:  # fmt: skip
+                stamps = [_t.perf_counter() for _ in stream]
+            fps = (len(stamps) - 21) / (stamps[-1] - stamps[20])
+            ratios.append(fps / ((before + plain()) / 2))
+    finally:
+        server.kill()
+    print(
+        f"| {art.name} | {', '.join(f'{r:.2f}' for r in ratios)} | **{np.median(ratios):.2f}x** |", flush=True
+    )
+
+
 def _compare_readers() -> None:
     try:
         import av
@@ -153,12 +197,15 @@ def main() -> None:
     p.add_argument("--profile", default="x86-cpu")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--seconds", type=float, default=8.0, help="each predict run")
+    p.add_argument("--passes", type=int, default=2, help="predict runs per source, each between two benches")
     p.add_argument("--fast", type=float, default=1.5, help="fast source: this times the model's rate")
     p.add_argument("--slow", type=float, default=0.5, help="slow source: this times the model's rate")
     p.add_argument("--fps", type=float, default=15.0, help="per-stream target of the capacity search")
     p.add_argument("--save-video", action="store_true", help="predict also writes the annotated video")
     p.add_argument("--no-capacity", action="store_true", help="skip bench --streams auto")
     p.add_argument("--compare-readers", action="store_true")
+    p.add_argument("--in-process", action="store_true",
+                   help="the stream against the plain predict loop in one process (no bench), 4 passes")  # fmt: skip
     p.add_argument(
         "--serve", type=float, default=None, help=argparse.SUPPRESS
     )  # the stream, in its own process
@@ -174,29 +221,35 @@ def main() -> None:
     if not arts:
         sys.exit("no artifacts: run `make demo` first, or pass --artifacts")
     a.data = Path(a.data)
+    if a.in_process:
+        print(f"# stream vs plain loop in one process, threads {a.threads}, fast source {a.fast}x\n"
+              "| artifact | processed FPS / plain FPS per pass | median |\n|---|---|---|")  # fmt: skip
+        for art in arts:
+            _in_process(a, art)
+        return
     print(f"# streams, {datetime.date.today()}, {_cpu()}, threads {a.threads}, the val images as an MJPEG stream over HTTP "
           f"from another process, {a.seconds:g} s per run")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        print("| artifact | bench e2e p50 ms (before, after) | fast source fps | processed fps | x of 1000/p50 | "
+        print("| artifact | bench e2e p50 ms (median; each bench) | fast source fps | processed fps | x of 1000/p50 | "
               "dropped | slow source fps | latency p50 ms | x of bench p50 |")  # fmt: skip
         print("|---|---|---|---|---|---|---|---|---|")
-        for (
-            art
-        ) in arts:  # bench right before and after its predict runs: this VM's speed drifts by the minute
-            before = _bench(a, [art], work / f"{art.name}-1.jsonl")[art.name]["latency_ms"]["end_to_end"][
-                "p50"
-            ]
-            fast = a.fast * 1000 / before
-            f = _run(a, art, fast, work)
-            s = _run(a, art, a.slow * 1000 / before, work)
-            after = _bench(a, [art], work / f"{art.name}-2.jsonl")[art.name]["latency_ms"]["end_to_end"][
-                "p50"
-            ]
-            p50 = (before + after) / 2
-            print(f"| {art.name} | {p50:.2f} ({before:.2f}, {after:.2f}) | {fast:.0f} | {f['fps']:.1f} | "
-                  f"**{f['fps'] * p50 / 1000:.2f}x** | {f['dropped']} | {a.slow * 1000 / before:.0f} | {s['p50']:.2f} | "
-                  f"**{s['p50'] / p50:.2f}x** |", flush=True)  # fmt: skip
+        for art in arts:  # bench, predict, bench, predict, bench: this VM's speed drifts by the minute
+            p50s, fast_runs, slow_runs = [], [], []
+            for k in range(a.passes + 1):
+                rec = _bench(a, [art], work / f"{art.name}-{k}.jsonl")[art.name]
+                p50s.append(rec["latency_ms"]["end_to_end"]["p50"])
+                if k < a.passes:
+                    fast_runs.append(_run(a, art, a.fast * 1000 / p50s[0], work))
+                    slow_runs.append(_run(a, art, a.slow * 1000 / p50s[0], work))
+            p50 = float(np.median(p50s))
+            fps = float(np.median([f["fps"] for f in fast_runs]))
+            lat = float(np.median([s["p50"] for s in slow_runs]))
+            dropped = sum(f["dropped"] for f in fast_runs)
+            benches = ", ".join(f"{x:.2f}" for x in p50s)
+            print(f"| {art.name} | {p50:.2f} ({benches}) | {a.fast * 1000 / p50s[0]:.0f} | {fps:.1f} | "
+                  f"**{fps * p50 / 1000:.2f}x** | {dropped} | {a.slow * 1000 / p50s[0]:.0f} | {lat:.2f} | "
+                  f"**{lat / p50:.2f}x** |", flush=True)  # fmt: skip
         if a.no_capacity:
             return
         cap = _bench(a, arts, work / "streams.jsonl", "--streams", "auto", "--fps", str(a.fps))
