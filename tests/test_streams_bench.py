@@ -51,10 +51,11 @@ class SlotRuntime:
 FRAMES = [np.zeros((8, 8, 3), np.uint8)]
 
 
-@pytest.mark.parametrize("slots, ms, fps", [(2, 45, 10), (1, 30, 10), (3, 20, 20)])
+@pytest.mark.parametrize("slots, ms, fps", [(2, 45, 10), (1, 30, 10), (3, 50, 17)])
 def test_capacity_search_finds_the_constructed_capacity(slots, ms, fps):
-    # Chosen so that the capacity uses 89-93% of the slots and one stream more needs 107-120%: the search must
-    # land on it exactly, whatever the tolerance and the timer jitter.
+    # Chosen so that the capacity uses 85-90% of the slots and one stream more needs 112-120%: the search must
+    # land on it exactly, whatever the tolerance and the timer jitter (7 streams on 3 slots at 93% missed the
+    # target once in a full run on 2 cores).
     expected = int(slots * 1000 / ms / fps)
     rt = SlotRuntime(slots, ms)
 
