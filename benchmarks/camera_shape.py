@@ -22,21 +22,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
 
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} vCPU"
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from _machine import cpu
 
 
 def _ensure_weights(a: argparse.Namespace) -> tuple[Path, Path]:
@@ -114,7 +104,7 @@ def main() -> None:
                      "ratio_p50": c.latency_ratio, "square_map50_95": c.square.map50_95,
                      "camera_map50_95": c.camera.map50_95, "map_diff": c.map_diff, "map_diff_ci": c.map_diff_ci,
                      "goal_met": ok})  # fmt: skip
-    meta = {"date": datetime.date.today().isoformat(), "machine": _cpu(), "threads": a.threads, "rounds": a.rounds,
+    meta = {"date": datetime.date.today().isoformat(), "machine": cpu(), "threads": a.threads, "rounds": a.rounds,
             "iterations": a.iterations, "weights": str(weights), "data": str(data), "val_images": n,
             "aspect": aspect.label, "square": square.label, "camera": cam.label}  # fmt: skip
     print(f"\n{meta['date']}, {meta['machine']}, {a.threads} thread(s), {n} val images ({aspect.label}), "

@@ -28,7 +28,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -40,19 +39,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+from _machine import cpu  # noqa: E402
 from _streams import MjpegServer  # noqa: E402
 
 from edgeyolo.predict import PredictConfig, predict  # noqa: E402
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} vCPU"
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _bench(a: argparse.Namespace, arts: list[Path], out: Path, *extra: str) -> dict[str, dict]:
@@ -227,7 +217,7 @@ def main() -> None:
         for art in arts:
             _in_process(a, art)
         return
-    print(f"# streams, {datetime.date.today()}, {_cpu()}, threads {a.threads}, the val images as an MJPEG stream over HTTP "
+    print(f"# streams, {datetime.date.today()}, {cpu()}, threads {a.threads}, the val images as an MJPEG stream over HTTP "
           f"from another process, {a.seconds:g} s per run")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
